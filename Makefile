@@ -1,0 +1,61 @@
+# Two commands on a fresh machine: `make demo` runs the platform, `make test` runs every test.
+# Each installs what it needs first (idempotent: stamps in .stamps/ skip what is done).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+STAMPS := .stamps
+PYTHON ?= python3
+# The demo and the tests find JupyterHub's proxy and our console scripts here.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# Tests use Debian's Chromium; Playwright must never fetch a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
+	labextension/package.json labextension/tsconfig.json
+
+.PHONY: demo test test-fast install build screenshot bench clean
+
+demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
+	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
+
+test: install $(STAMPS)/browser ## Every test tier: unit, real hub, browser, TypeScript
+	npm test
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## Inner loop: Python tests without the browser
+	$(VENV)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+install: $(STAMPS)/python $(STAMPS)/labextension
+
+screenshot: install $(STAMPS)/browser ## Refresh docs/sciencelab-panel.png from the browser test
+	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py
+
+bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
+	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
+
+$(STAMPS)/node: package.json package-lock.json labextension/package.json
+	npm ci --no-audit --no-fund
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/labextension: $(STAMPS)/node $(LABEXTENSION_SOURCES)
+	npm run build
+	@mkdir -p $(STAMPS) && touch $@
+
+# The editable install finds the extension built above and skips its own npm build.
+$(STAMPS)/python: pyproject.toml $(STAMPS)/labextension
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	HATCH_JUPYTER_BUILDER_SKIP_NPM=1 $(VENV)/bin/python -m pip install --quiet --editable ".[test]"
+	$(VENV)/bin/jupyter labextension develop --overwrite .
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/browser:
+	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
+	@mkdir -p $(STAMPS) && touch $@
+
+clean: ## Remove everything the two commands installed or built in the repository
+	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \
+		server_extension/sciencelab/labextension server_extension/sciencelab/_version.py

@@ -1,0 +1,46 @@
+"""The `sciencelab` command."""
+
+import argparse
+import os
+import sys
+
+from .demo import DemoError, make_demo_settings, run_demo
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sciencelab", description="ScienceLab command line.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="run a real JupyterHub on 127.0.0.1 with ScienceLab's spawner and demo users",
+        description="Run a real JupyterHub on 127.0.0.1 with ScienceLab's local profile "
+        "spawner, three example profiles and the users alice, bob and admin.",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="public port (default: 8000)")
+    demo.add_argument(
+        "--password",
+        default=os.environ.get("SCIENCELAB_DEMO_PASSWORD"),
+        help="password of alice and bob, 8 characters or more "
+        "(default: $SCIENCELAB_DEMO_PASSWORD, else generated and printed)",
+    )
+    demo.add_argument(
+        "--admin-password",
+        default=os.environ.get("SCIENCELAB_DEMO_ADMIN_PASSWORD"),
+        help="password of admin, 32 characters or more "
+        "(default: $SCIENCELAB_DEMO_ADMIN_PASSWORD, else generated and printed)",
+    )
+    demo.add_argument(
+        "--state-dir",
+        default=".sciencelab",
+        help="where the hub keeps its database, secrets and user homes (default: .sciencelab)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None):
+    args = make_parser().parse_args(argv)
+    try:
+        settings = make_demo_settings(args.state_dir, args.port, args.password, args.admin_password)
+    except DemoError as error:
+        sys.exit(f"sciencelab demo: {error}")
+    run_demo(settings)

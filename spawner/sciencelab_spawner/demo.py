@@ -1,0 +1,181 @@
+"""The demo hub: a real JupyterHub on loopback with ScienceLab's local profile spawner.
+
+`make_demo_config` is pure (plain values in, a traitlets `Config` out); `run_demo` does the I/O.
+"""
+
+import secrets
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyterhub.app import JupyterHub
+from traitlets.config import Config
+
+from .local import LocalProfileSpawner
+from .profiles import ProfileConfigError, make_profiles
+
+DEMO_USERS = ("alice", "bob")
+DEMO_ADMIN = "admin"
+
+DEMO_PROFILES = [
+    {
+        "slug": "small",
+        "display_name": "Small: 1 CPU, 2 GB",
+        "description": "Notebooks, plotting and light analysis.",
+        "cpu_limit": 1,
+        "mem_limit": "2G",
+        "default": True,
+    },
+    {
+        "slug": "medium",
+        "display_name": "Medium: 2 CPUs, 4 GB",
+        "description": "Histogramming a few ROOT files with uproot and awkward.",
+        "cpu_limit": 2,
+        "mem_limit": "4G",
+    },
+    {
+        "slug": "large",
+        "display_name": "Large: 4 CPUs, 8 GB",
+        "description": "Local Dask for a larger skim.",
+        "cpu_limit": 4,
+        "mem_limit": "8G",
+    },
+]
+
+EXTRA_CONFIG_TEMPLATE = """\
+# Extra JupyterHub configuration for the ScienceLab demo, loaded after the demo's own.
+# Try your own profiles here, for example:
+#
+# c.LocalProfileSpawner.profiles = [
+#     {"slug": "tiny", "display_name": "Tiny: 1 CPU, 1 GB", "cpu_limit": 1, "mem_limit": "1G"},
+# ]
+"""
+
+# JupyterHub's SharedPasswordAuthenticator refuses shorter passwords.
+MIN_USER_PASSWORD = 8
+MIN_ADMIN_PASSWORD = 32
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What one demo hub needs; every path absolute."""
+
+    state_dir: Path
+    port: int
+    hub_port: int
+    proxy_api_port: int
+    proxy_command: str
+    user_password: str
+    admin_password: str
+
+
+def make_demo_config(settings: DemoSettings) -> Config:
+    """The complete hub configuration of the demo."""
+    state = settings.state_dir
+    c = Config()
+    c.JupyterHub.ip = "127.0.0.1"
+    c.JupyterHub.port = settings.port
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = settings.hub_port
+    # Loaded after this configuration: where an admin tries their own profiles in the demo.
+    c.JupyterHub.config_file = str(state / "jupyterhub_config.py")
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.ConfigurableHTTPProxy.command = [settings.proxy_command]
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = settings.user_password
+    c.SharedPasswordAuthenticator.admin_password = settings.admin_password
+    c.Authenticator.allowed_users = set(DEMO_USERS)
+    c.Authenticator.admin_users = {DEMO_ADMIN}
+
+    c.JupyterHub.spawner_class = LocalProfileSpawner
+    c.LocalProfileSpawner.profiles = DEMO_PROFILES
+    c.LocalProfileSpawner.run_as_hub_user = True
+    c.LocalProfileSpawner.home_dir_template = str(state / "home" / "{username}")
+    # The interpreter running the hub has our server extension; PATH may not point at it.
+    c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+    c.Spawner.default_url = "/lab"
+    # A cold JupyterLab on a busy 2-core laptop can take a while to answer.
+    c.Spawner.start_timeout = 120
+    c.Spawner.http_timeout = 120
+    return c
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says what to do."""
+
+
+def make_demo_settings(
+    state_dir: str, port: int, user_password: str | None, admin_password: str | None
+) -> DemoSettings:
+    """Check the command-line choices and fill in the rest (ports, proxy, generated passwords)."""
+    proxy_command = shutil.which("configurable-http-proxy")
+    if proxy_command is None:
+        raise DemoError(
+            "configurable-http-proxy is not on PATH. Run `make demo` from the repository, "
+            "or install it with `npm install -g configurable-http-proxy`."
+        )
+    user_password = user_password or secrets.token_urlsafe(9)
+    admin_password = admin_password or secrets.token_urlsafe(32)
+    if len(user_password) < MIN_USER_PASSWORD:
+        raise DemoError(f"--password: must be at least {MIN_USER_PASSWORD} characters")
+    if len(admin_password) < MIN_ADMIN_PASSWORD or admin_password == user_password:
+        raise DemoError(
+            f"--admin-password: must be at least {MIN_ADMIN_PASSWORD} characters "
+            "and differ from --password"
+        )
+    return DemoSettings(
+        state_dir=Path(state_dir).resolve(),
+        port=port,
+        hub_port=free_port(),
+        proxy_api_port=free_port(),
+        proxy_command=proxy_command,
+        user_password=user_password,
+        admin_password=admin_password,
+    )
+
+
+class DemoJupyterHub(JupyterHub):
+    """JupyterHub that checks the profile list once its configuration is loaded.
+
+    JupyterHub creates spawners only when a user spawns, so a wrong profile list would otherwise
+    surface as an HTTP 500 on every spawn instead of stopping the demo at start.
+    """
+
+    async def initialize(self, *args, **kwargs):
+        await super().initialize(*args, **kwargs)
+        try:
+            make_profiles(self.config.LocalProfileSpawner.profiles)
+        except ProfileConfigError as error:
+            self.log.critical("Invalid ScienceLab configuration in %s: %s", self.config_file, error)
+            self.exit(1)
+
+
+def run_demo(settings: DemoSettings):
+    """Run the demo hub until Ctrl-C (SIGINT) or SIGTERM; JupyterHub stops servers and proxy."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    extra_config = settings.state_dir / "jupyterhub_config.py"
+    if not extra_config.exists():
+        extra_config.write_text(EXTRA_CONFIG_TEMPLATE)
+    url = f"http://127.0.0.1:{settings.port}"
+    print(
+        f"\nScienceLab demo hub: {url}\n"
+        f"  users {', '.join(DEMO_USERS)}: password {settings.user_password}\n"
+        f"  admin user {DEMO_ADMIN}: password {settings.admin_password}\n"
+        f"  state in {settings.state_dir}; Ctrl-C stops the hub and every server.\n",
+        flush=True,
+    )
+    DemoJupyterHub.instance(config=make_demo_config(settings))
+    DemoJupyterHub.launch_instance(argv=[])

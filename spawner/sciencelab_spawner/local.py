@@ -1,0 +1,70 @@
+"""Local-process spawner with profiles: the embedded (laptop) mode and the demo hub."""
+
+import os
+
+from jupyterhub.spawner import LocalProcessSpawner
+from traitlets import Bool, Unicode
+
+from .profile_spawner import ProfileSpawnerMixin
+
+
+class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
+    """Starts each user's JupyterLab as a local process, with a profile from the allowlist.
+
+    With `run_as_hub_user` (the embedded mode) every server runs as the hub's own OS account, so
+    hub users such as `alice` need no system account; otherwise it switches to the system user of
+    the same name, as JupyterHub's `LocalProcessSpawner` does.
+    """
+
+    run_as_hub_user = Bool(
+        False,
+        config=True,
+        help="""
+        Run every user's server as the OS account that runs the hub, in `home_dir_template`,
+        instead of switching to a system account named after the hub user.
+
+        Default: False. Use it on a laptop or in tests, where hub users are not system accounts;
+        it gives no isolation between users, so never on a shared machine.
+        """,
+    )
+
+    home_dir_template = Unicode(
+        "~/.sciencelab/home/{username}",
+        config=True,
+        help="""
+        With `run_as_hub_user`: each user's home and working directory; `{username}` is replaced
+        by the hub user name and a leading `~` by the hub account's home.
+
+        Default: "~/.sciencelab/home/{username}". Example: "/scratch/sciencelab/{username}".
+        """,
+    )
+
+    @property
+    def user_home(self) -> str:
+        return os.path.expanduser(self.home_dir_template.format(username=self.user.name))
+
+    def make_preexec_fn(self, name):
+        if not self.run_as_hub_user:
+            return super().make_preexec_fn(name)
+        home = self.user_home
+
+        def preexec():
+            os.makedirs(home, 0o700, exist_ok=True)
+            os.chdir(home)
+
+        return preexec
+
+    def user_env(self, env):
+        if not self.run_as_hub_user:
+            return super().user_env(env)
+        env["USER"] = self.user.name
+        env["HOME"] = self.user_home
+        return env
+
+    def get_args(self):
+        args = super().get_args()
+        if self.run_as_hub_user and os.geteuid() == 0:
+            # Jupyter Server refuses root unless told; a hub started as root (CI, containers)
+            # would otherwise fail every spawn.
+            args.append("--ServerApp.allow_root=True")
+        return args

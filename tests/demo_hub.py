@@ -1,0 +1,117 @@
+"""Drive a real `sciencelab demo` hub from tests and benchmarks: start, REST calls, spawns, stop."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
+START_TIMEOUT = 90  # seconds; a cold hub on a busy 2-core machine
+SPAWN_TIMEOUT = 180
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DemoHub:
+    """One `sciencelab demo` process, its state under `state_dir`, its log in `state_dir/hub.log`."""
+
+    def __init__(self, state_dir: Path, extra_config: str = ""):
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.password = secrets.token_urlsafe(12)
+        self.admin_password = secrets.token_urlsafe(32)
+        self.log_path = state_dir / "hub.log"
+        self._tokens: dict[str, str] = {}
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if extra_config:
+            (state_dir / "jupyterhub_config.py").write_text(extra_config)
+        self.process: subprocess.Popen | None = None
+
+    def start(self):
+        env = dict(os.environ)
+        # The demo finds JupyterHub's proxy on PATH; `npm ci` puts it in node_modules/.bin.
+        env["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{env['PATH']}"
+        command = [str(SCIENCELAB_COMMAND), "demo", "--port", str(self.port), "--state-dir", str(self.state_dir),
+                   "--password", self.password, "--admin-password", self.admin_password]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the demo hub exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"the demo hub did not answer in {START_TIMEOUT}s:\n{self.log_tail()}")
+
+    def stop(self):
+        """Ctrl-C, as a person would; JupyterHub then stops every server and the proxy."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def token(self, user: str) -> str:
+        """An API token of `user`, asked for with the user's password as a script would."""
+        if user not in self._tokens:
+            password = self.admin_password if user == "admin" else self.password
+            response = requests.post(
+                f"{self.url}/hub/api/users/{user}/tokens",
+                json={"auth": {"username": user, "password": password}, "note": "tests"},
+                timeout=30,
+            )
+            response.raise_for_status()
+            self._tokens[user] = response.json()["token"]
+        return self._tokens[user]
+
+    def request(self, method: str, path: str, user: str, **kwargs) -> requests.Response:
+        """`method` on `path` (relative to the public URL) with `user`'s token."""
+        headers = {"Authorization": f"token {self.token(user)}", **kwargs.pop("headers", {})}
+        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
+
+    def spawn(self, user: str, user_options: dict) -> requests.Response:
+        """Ask for `user`'s server; returns the hub's answer once the server is ready or refused."""
+        response = self.request("POST", f"/hub/api/users/{user}/server", user, json=user_options)
+        if response.status_code == 202:
+            self.wait_until_ready(user)
+        return response
+
+    def wait_until_ready(self, user: str):
+        deadline = time.monotonic() + SPAWN_TIMEOUT
+        while time.monotonic() < deadline:
+            server = self.request("GET", f"/hub/api/users/{user}", user).json()["servers"].get("")
+            if server is None:
+                raise RuntimeError(f"{user}'s server failed to start:\n{self.log_tail()}")
+            if server["ready"]:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{user}'s server was not ready in {SPAWN_TIMEOUT}s:\n{self.log_tail()}")
+
+    def stop_server(self, user: str):
+        response = self.request("DELETE", f"/hub/api/users/{user}/server", user)
+        deadline = time.monotonic() + SPAWN_TIMEOUT
+        while response.status_code == 202 and time.monotonic() < deadline:
+            if "" not in self.request("GET", f"/hub/api/users/{user}", user).json()["servers"]:
+                return
+            time.sleep(0.2)

@@ -1,0 +1,64 @@
+"""The demo hub's configuration and command line, without starting it."""
+
+from pathlib import Path
+
+import pytest
+
+from sciencelab_spawner.cli import main
+from sciencelab_spawner.demo import DemoSettings, make_demo_config
+from sciencelab_spawner.local import LocalProfileSpawner
+
+SETTINGS = DemoSettings(
+    state_dir=Path("/srv/state"),
+    port=8000,
+    hub_port=8081,
+    proxy_api_port=8001,
+    proxy_command="/opt/chp",
+    user_password="user-password",
+    admin_password="a" * 32,
+)
+
+
+def test_demo_config_is_loopback_only_with_state_in_one_place():
+    c = make_demo_config(SETTINGS)
+    assert (c.JupyterHub.ip, c.JupyterHub.port, c.JupyterHub.hub_ip, c.JupyterHub.hub_port) == (
+        "127.0.0.1", 8000, "127.0.0.1", 8081,
+    )
+    assert c.JupyterHub.db_url == "sqlite:////srv/state/jupyterhub.sqlite"
+    assert c.JupyterHub.cookie_secret_file == "/srv/state/jupyterhub_cookie_secret"
+    assert c.JupyterHub.config_file == "/srv/state/jupyterhub_config.py"
+    assert c.ConfigurableHTTPProxy.command == ["/opt/chp"]
+    assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:8001"
+    assert c.LocalProfileSpawner.home_dir_template == "/srv/state/home/{username}"
+
+
+def test_demo_config_users_and_spawner():
+    c = make_demo_config(SETTINGS)
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert c.Authenticator.allowed_users == {"alice", "bob"}
+    assert c.Authenticator.admin_users == {"admin"}
+    assert c.JupyterHub.spawner_class is LocalProfileSpawner
+    assert [p["slug"] for p in c.LocalProfileSpawner.profiles] == ["small", "medium", "large"]
+    assert c.LocalProfileSpawner.run_as_hub_user is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--password", "short"], "sciencelab demo: --password: must be at least 8 characters"),
+        (["--password", "long-enough", "--admin-password", "short"],
+         "sciencelab demo: --admin-password: must be at least 32 characters and differ from --password"),
+    ],
+)
+def test_demo_refuses_weak_passwords(argv, message, monkeypatch):
+    monkeypatch.setattr("sciencelab_spawner.demo.shutil.which", lambda name: "/opt/chp")
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", *argv])
+    assert exit_.value.code == message
+
+
+def test_demo_says_how_to_get_the_proxy(monkeypatch):
+    monkeypatch.setattr("sciencelab_spawner.demo.shutil.which", lambda name: None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo"])
+    assert "configurable-http-proxy is not on PATH. Run `make demo`" in exit_.value.code
