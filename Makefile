@@ -43,12 +43,13 @@ $(STAMPS)/labextension: $(STAMPS)/node $(LABEXTENSION_SOURCES)
 	npm run build
 	@mkdir -p $(STAMPS) && touch $@
 
-# The editable install finds the extension built above and skips its own npm build.
+# The editable install takes the extension built above (no npm build of its own) and copies it
+# into the venv; it reruns whenever the extension is rebuilt, so the copy stays fresh. Not
+# `jupyter labextension develop`: its symlink makes the next install write into the build folder.
 $(STAMPS)/python: pyproject.toml $(STAMPS)/labextension
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	HATCH_JUPYTER_BUILDER_SKIP_NPM=1 $(VENV)/bin/python -m pip install --quiet --editable ".[test]"
-	$(VENV)/bin/jupyter labextension develop --overwrite .
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/browser:
