@@ -3,7 +3,6 @@
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,16 +10,12 @@ from pathlib import Path
 
 import requests
 
+from sciencelab_spawner.demo import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
 START_TIMEOUT = 90  # seconds; a cold hub on a busy 2-core machine
 SPAWN_TIMEOUT = 180
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DemoHub:
