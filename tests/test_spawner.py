@@ -67,7 +67,8 @@ def test_form_offers_the_profiles():
     assert 'value="small" checked="checked"' in form and 'value="large"' in form
 
 
-def test_run_as_hub_user_uses_own_home(tmp_path):
+def test_run_as_hub_user_uses_own_home(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the preexec function changes directory; restore it afterwards
     spawner = make_spawner(run_as_hub_user=True, home_dir_template=str(tmp_path / "{username}"))
     assert spawner.user_env({}) == {"USER": "alice", "HOME": str(tmp_path / "alice")}
     spawner.make_preexec_fn("alice")()
