@@ -78,5 +78,6 @@ def main():
     paired = statistics.median(a / b for a, b in zip(ours, theirs))
     print(f"median of per-round ratios: {paired:.3f}  (goal <= 1.05)")
 
+
 if __name__ == "__main__":
     main()
