@@ -4,6 +4,8 @@ import os
 
 from jupyter_server.extension.application import ExtensionApp
 
+from .dask.handlers import make_handlers as make_dask_handlers
+from .dask.manager import ClusterManager
 from .handlers import make_handlers
 from .info import make_info
 
@@ -12,10 +14,24 @@ class SciencelabApp(ExtensionApp):
     """Registers ScienceLab's REST API under `<base_url>/sciencelab/api/`."""
 
     name = "sciencelab"
+    classes = [ClusterManager]
 
     def initialize_settings(self):
         # The info document cannot change while the server runs: compute it once.
         self.settings["sciencelab_info"] = make_info(os.environ)
+        # Raises TemplateError (naming file, template and field) when a template is broken.
+        self.settings["sciencelab_dask"] = ClusterManager(
+            parent=self,
+            base_url=self.serverapp.base_url,
+            kernel_specs=self.serverapp.kernel_spec_manager.get_all_specs(),
+        )
 
     def initialize_handlers(self):
         self.handlers.extend(make_handlers())
+        self.handlers.extend(make_dask_handlers())
+
+    async def _start_jupyter_server_extension(self, serverapp):
+        await self.settings["sciencelab_dask"].start()
+
+    async def stop_extension(self):
+        await self.settings["sciencelab_dask"].stop()

@@ -6,7 +6,7 @@ from ._version import __version__
 
 # Capabilities that later ScienceLab releases switch on; the lab extension shows the disabled ones
 # as "coming" instead of failing on routes that do not exist yet.
-FEATURES = {"dask_clusters": False, "gpu_monitor": False, "session_sharing": False}
+FEATURES = {"dask_clusters": True, "gpu_monitor": False, "session_sharing": False}
 
 # Set by the ScienceLab spawners on every single-user server they start.
 PROFILE_SLUG_ENV = "SCIENCELAB_PROFILE"
