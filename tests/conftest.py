@@ -1,8 +1,12 @@
 """Shared fixtures. Every fixture that starts a service binds it to 127.0.0.1 and stops it after."""
 
+import json
+
 import pytest
+from jupyter_client.manager import start_new_kernel
 
 from .demo_hub import DemoHub
+from .gateway_server import GatewayServer
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -31,3 +35,37 @@ def bob(demo_hub):
     """The demo user bob; his server is stopped after the test, whatever happened."""
     yield "bob"
     demo_hub.stop_server("bob")
+
+
+@pytest.fixture(scope="session")
+def dask_gateway(tmp_path_factory):
+    """A real dask-gateway-server (local backend, simple auth) on free loopback ports, for the session.
+
+    Stopping it stops its clusters; the fixture then checks that no scheduler or worker is left.
+    """
+    gateway = GatewayServer(tmp_path_factory.mktemp("dask-gateway")).start()
+    yield gateway
+    gateway.stop()
+    print(f"dask-gateway log: {gateway.log_path}")
+
+
+@pytest.fixture
+def kernel():
+    """A real IPython kernel started by jupyter_client, as a notebook's; shut down after the test."""
+    manager, client = start_new_kernel(kernel_name="python3")
+    yield client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def dask_api(jp_fetch):
+    """Call `sciencelab/api/dask/<path>` of the in-process server; returns (status, decoded JSON or None)."""
+
+    async def call(path: str, method: str = "GET", body=None):
+        response = await jp_fetch("sciencelab", "api", "dask", *path.split("/"), method=method,
+                                  body=None if body is None else json.dumps(body), raise_error=False,
+                                  allow_nonstandard_methods=True, request_timeout=120)
+        return response.code, json.loads(response.body) if response.body else None
+
+    return call

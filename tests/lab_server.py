@@ -45,8 +45,8 @@ class LabServer:
                "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),
                "JUPYTER_DATA_DIR": str(self.data_dir),
                "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime")}
-        command = [str(JUPYTER), self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                   "--port-retries=0", f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}"]
+        command = [str(JUPYTER), self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
+                   f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}"]
         if os.geteuid() == 0:
             command.append("--allow-root")
         with open(self.log_path, "ab") as log:

@@ -5,8 +5,8 @@ import time
 
 import psutil
 import pytest
-from jupyter_client.manager import start_new_kernel
 
+from .dask_clusters import create_cluster, run_in_kernel, wait_for_workers
 from .lab_server import LabServer
 
 TEMPLATES = {
@@ -16,7 +16,6 @@ TEMPLATES = {
                     "memory": {"default": 0.5, "minimum": 0.25, "maximum": 1}},
     }
 }
-WORKERS_TIMEOUT = 90
 
 
 @pytest.fixture
@@ -28,49 +27,12 @@ def lab_server(tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def kernel():
-    """A real IPython kernel (jupyter_client), as a notebook runs; shut down after the test."""
-    manager, client = start_new_kernel(kernel_name="python3")
-    yield client
-    client.stop_channels()
-    manager.shutdown_kernel(now=True)
-
-
-def run_in_kernel(client, code: str, timeout: float = 120) -> str:
-    """Execute `code`; return its stdout, or fail with the kernel's traceback."""
-    output = []
-
-    def collect(message):
-        content = message["content"]
-        if message["msg_type"] == "stream":
-            output.append(content["text"])
-        elif message["msg_type"] == "error":
-            output.append("\n".join(content["traceback"]))
-
-    reply = client.execute_interactive(code, timeout=timeout, output_hook=collect)
-    assert reply["content"]["status"] == "ok", "".join(output)
-    return "".join(output)
-
-
 def worker_processes(server: LabServer) -> list[psutil.Process]:
     return [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
 
 
-def wait_for_workers(server: LabServer, cluster_id: str, count: int) -> dict:
-    deadline = time.monotonic() + WORKERS_TIMEOUT
-    while time.monotonic() < deadline:
-        cluster = server.request("GET", f"sciencelab/api/dask/clusters/{cluster_id}").json()
-        if cluster["workers"]["running"] == count:
-            return cluster
-        time.sleep(0.3)
-    raise AssertionError(f"cluster {cluster_id} did not reach {count} workers: {cluster['workers']}")
-
-
 def test_kernel_computes_on_a_cluster_with_the_inserted_code(lab_server, kernel):
-    response = lab_server.request("POST", "sciencelab/api/dask/clusters", {"template": "local", "options": {"workers": 2}})
-    assert response.status_code == 201, response.text
-    cluster = wait_for_workers(lab_server, response.json()["id"], 2)
+    cluster = wait_for_workers(lab_server, create_cluster(lab_server, "local", workers=2)["id"], 2)
 
     # What "Insert code" puts in the notebook, then a computation that needs both workers.
     run_in_kernel(kernel, cluster["connect_code"])
@@ -94,9 +56,7 @@ def test_kernel_computes_on_a_cluster_with_the_inserted_code(lab_server, kernel)
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["shutdown", "crash"])
 def test_restart_leaves_no_local_worker_behind(lab_server, stop_signal):
-    response = lab_server.request("POST", "sciencelab/api/dask/clusters", {"template": "local", "options": {"workers": 2}})
-    assert response.status_code == 201, response.text
-    wait_for_workers(lab_server, response.json()["id"], 2)
+    wait_for_workers(lab_server, create_cluster(lab_server, "local", workers=2)["id"], 2)
     workers = worker_processes(lab_server)
     assert len(workers) == 2
 

@@ -39,3 +39,7 @@ class BackendError(ClusterError):
     def __init__(self, message: str, unavailable: bool = False):
         super().__init__(message)
         self.status_code = 503 if unavailable else 502
+
+
+class ClusterGone(Exception):
+    """Raised by a backend when a cluster ended on its own (idle timeout, stopped elsewhere): forget it."""

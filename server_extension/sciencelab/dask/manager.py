@@ -25,7 +25,7 @@ from traitlets.config import LoggingConfigurable
 from .backends import BACKENDS, BackendUnavailable, ClusterBackend, ClusterHandle, DiscoveredCluster, load_backend
 from .clusters import ClusterRecord, ClusterView, make_cluster_json, make_discovered_json
 from .connect import make_connect_code
-from .errors import BackendError, ClusterError, NotFoundError, OptionError
+from .errors import BackendError, ClusterError, ClusterGone, NotFoundError, OptionError
 from .limits import Usage, check_limits, resolve_limits
 from .options import make_option_schema, validate_options, validate_scaling
 from .templates import (
@@ -247,6 +247,11 @@ class ClusterManager(LoggingConfigurable):
                 self.log.error("Cluster %s: %s", managed.record.id, error.message)
             if not backend.reattachable:
                 del self._clusters[managed.record.id]
+        for backend in self._backends.values():
+            try:
+                await self._call(backend, backend.shutdown(), self.request_timeout, "closing its connections")
+            except BackendError as error:
+                self.log.warning("%s", error.message)
         self._write_records()
 
     # ---- API ----------------------------------------------------------------------------------
@@ -408,7 +413,7 @@ class ClusterManager(LoggingConfigurable):
         where = f"{action}: the {backend.name} backend of template '{backend.template.name}'"
         try:
             return await asyncio.wait_for(call, timeout)
-        except ClusterError:
+        except (ClusterError, ClusterGone):
             raise
         except asyncio.TimeoutError:
             raise BackendError(f"{where} did not answer within {timeout:g} s", unavailable=True) from None
@@ -495,15 +500,15 @@ class ClusterManager(LoggingConfigurable):
         backend, handle, record = managed.backend, managed.handle, managed.record
         if handle is None:
             return
-        if not backend.is_running(handle):
-            self.log.info("Cluster %s ended on its own (idle timeout or scheduler gone); cleaning up", record.id)
+        try:
+            workers = await self._call(backend, backend.workers(handle, record.requested), self.request_timeout,
+                                       "reading its workers")
+        except ClusterGone as gone:
+            self.log.info("Cluster %s ended on its own (%s); cleaning up", record.id, gone)
             with contextlib.suppress(BackendError):
                 await self._call(backend, backend.close(handle), self.request_timeout, "cleaning up")
             self._clusters.pop(record.id, None)
             return
-        try:
-            workers = await self._call(backend, backend.workers(handle, record.requested), self.request_timeout,
-                                       "reading its workers")
         except BackendError as error:
             managed.view = replace(managed.view, error=error.message, updated=time.time())
             return

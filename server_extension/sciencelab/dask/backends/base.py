@@ -89,6 +89,9 @@ class ClusterBackend(abc.ABC):
         """The server stops: let go of a reattachable cluster without shutting it down."""
         await self.close(handle)
 
+    async def shutdown(self):
+        """The server stops: release what the backend itself holds (connections, sessions)."""
+
     async def discover(self) -> list[DiscoveredCluster]:
         """Clusters of this user the backend runs that were made elsewhere (e.g. in notebook code)."""
         return []
@@ -96,10 +99,6 @@ class ClusterBackend(abc.ABC):
     async def adopt(self, name: str) -> ClusterHandle:
         """Take over the discovered cluster `name`."""
         raise NotImplementedError(f"the {self.name} backend cannot adopt clusters")
-
-    def is_running(self, handle: ClusterHandle) -> bool:
-        """False once the cluster ended on its own (idle timeout, scheduler gone)."""
-        return getattr(handle.cluster, "status", None) is None or handle.cluster.status.name not in ("closed", "failed")
 
     def backend_state(self, handle: ClusterHandle) -> dict:
         """What to persist for reattaching or cleaning up after a restart; read after every refresh."""
@@ -112,7 +111,8 @@ class ClusterBackend(abc.ABC):
     async def workers(self, handle: ClusterHandle, requested: int) -> list[WorkerInfo]:
         """Every worker with its state: connected ones from the scheduler, the rest as pending.
 
-        Batch backends override this to report each job's queue state.
+        Batch backends override this to report each job's queue state. Raises `ClusterGone` once
+        the cluster ended on its own.
         """
         identity = await handle.cluster.scheduler_comm.identity()
         connected = workers_from_identity(identity)

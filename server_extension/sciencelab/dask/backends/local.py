@@ -14,7 +14,8 @@ import psutil
 from distributed import Adaptive, LocalCluster
 from jupyter_server.utils import url_path_join
 
-from ..clusters import ClusterRecord
+from ..clusters import ClusterRecord, WorkerInfo
+from ..errors import ClusterGone
 from ..options import ClusterOptions
 from .base import ClusterBackend, ClusterHandle
 
@@ -94,9 +95,11 @@ class LocalBackend(ClusterBackend):
             self.log.warning("Ended %d worker process(es) left by local cluster %s", len(processes), record.id)
         return None
 
-    def is_running(self, handle: ClusterHandle) -> bool:
+    async def workers(self, handle: ClusterHandle, requested: int) -> list[WorkerInfo]:
         # The in-process scheduler closes itself after its idle timeout.
-        return handle.cluster.scheduler.status.name not in ("closing", "closed", "failed")
+        if handle.cluster.scheduler.status.name in ("closing", "closed", "failed"):
+            raise ClusterGone(f"the scheduler of {handle.name} closed")
+        return await super().workers(handle, requested)
 
     def requested_workers(self, handle: ClusterHandle, requested: int) -> int:
         return len(handle.cluster.worker_spec)
