@@ -1,9 +1,12 @@
 """Shared fixtures. Every fixture that starts a service binds it to 127.0.0.1 and stops it after."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 from jupyter_client.manager import start_new_kernel
+from playwright.sync_api import sync_playwright
 
 from .demo_hub import DemoHub
 from .gateway_server import GatewayServer
@@ -69,3 +72,44 @@ def dask_api(jp_fetch):
         return response.code, json.loads(response.body) if response.body else None
 
     return call
+
+
+CHROMIUM = os.environ.get("SCIENCELAB_CHROMIUM", "/usr/bin/chromium")
+# Headless on a machine without a GPU, a sandbox (we may be root) or network beyond loopback.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium (never a browser downloaded by Playwright), closed after the test.
+
+    Function scope on purpose: Playwright's sync API runs on the current event loop, and
+    pytest-jupyter's autouse loop fixture closes that loop after every test.
+    """
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    """Where browser tests save screenshots: $SCIENCELAB_SCREENSHOT_DIR (`make screenshot` sets docs/)."""
+    folder = Path(os.environ.get("SCIENCELAB_SCREENSHOT_DIR", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,55 +1,20 @@
 """A person's path through the UI, in Debian's Chromium driven by Playwright."""
 
-import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from sciencelab import __version__
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
-CHROMIUM = os.environ.get("SCIENCELAB_CHROMIUM", "/usr/bin/chromium")
-# Headless on a machine without a GPU, a sandbox (we may be root) or network beyond loopback.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LAB_TIMEOUT_MS = 180_000
 
 
 @pytest.fixture
-def browser():
-    """Debian's Chromium (never a browser downloaded by Playwright), closed after the test.
-
-    Function scope on purpose: Playwright's sync API runs on the current event loop, and
-    pytest-jupyter's autouse loop fixture closes that loop after every test.
-    """
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
-
-
-@pytest.fixture
-def screenshot_path(tmp_path) -> Path:
-    """Where the test saves its screenshot: $SCIENCELAB_SCREENSHOT_DIR (`make screenshot` sets docs/)."""
-    folder = Path(os.environ.get("SCIENCELAB_SCREENSHOT_DIR", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / "sciencelab-panel.png"
+def screenshot_path(screenshot_dir) -> Path:
+    return screenshot_dir / "sciencelab-panel.png"
 
 
 def test_alice_logs_in_picks_a_profile_and_opens_the_panel(demo_hub, alice, page, screenshot_path):
