@@ -1,10 +1,8 @@
 """Shared fixtures. Every fixture that starts a service binds it to 127.0.0.1 and stops it after."""
 
-import os
-
 import pytest
 
-from .batch import BatchSystemMissing
+from .batch import start_or_skip
 from .batch.htcondor import HTCondorPool
 from .batch.slurm import SlurmCluster
 from .demo_hub import DemoHub
@@ -46,16 +44,6 @@ def pytest_collection_modifyitems(items):
                 item.add_marker(marker)
 
 
-def _start_batch_system(start):
-    """`start()`; if the batch system is not installed, skip, or fail under CI (CI must run every tier)."""
-    try:
-        return start()
-    except BatchSystemMissing as missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {missing}", pytrace=False)
-        pytest.skip(str(missing))
-
-
 @pytest.fixture(scope="session")
 def htcondor_pool():
     """A personal HTCondor pool on 127.0.0.1 (tests/batch/htcondor.py), ready: it has run a probe job.
@@ -68,7 +56,7 @@ def htcondor_pool():
     """
     pool = HTCondorPool()
     try:
-        yield _start_batch_system(pool.start)
+        yield start_or_skip(pool.start)
     finally:
         pool.stop()
         pool.cleanup()
@@ -85,7 +73,7 @@ def slurm_cluster():
     """
     cluster = SlurmCluster()
     try:
-        yield _start_batch_system(cluster.start)
+        yield start_or_skip(cluster.start)
     finally:
         cluster.stop()
         cluster.cleanup()

@@ -10,11 +10,23 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).resolve().parent
 
 
 class BatchSystemMissing(RuntimeError):
     """The batch system is not installed here; the message names the command that installs it."""
+
+
+def start_or_skip(start):
+    """`start()`; if the batch system is not installed, skip, or fail under CI (CI must run every tier)."""
+    try:
+        return start()
+    except BatchSystemMissing as missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {missing}", pytrace=False)
+        pytest.skip(str(missing))
 
 
 def cache_dir() -> Path:

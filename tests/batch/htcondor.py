@@ -140,7 +140,7 @@ class HTCondorPool:
     """
 
     def __init__(self, bind_paths: list[Path] | None = None, cpus: int = 16, memory_mb: int = 16384):
-        self.bind_paths = _outermost(bind_paths if bind_paths is not None else default_bind_paths())
+        self.bind_paths = outermost_paths(bind_paths if bind_paths is not None else default_bind_paths())
         for path in self.bind_paths:
             if _hides_chroot_system(path):
                 raise ValueError(
@@ -150,11 +150,7 @@ class HTCondorPool:
                 )
         self.cpus = cpus
         self.memory_mb = memory_mb
-        self.state = Path(tempfile.mkdtemp(prefix="sciencelab-htcondor-"))
-        self.bin_dir = self.state / "bin"
-        self.config = self.state / "condor_config"
-        self.log_dir = self.state / "local" / "log"
-        self.collector_port = free_port()
+        self.state: Path | None = None  # from start(): config, spool, logs, wrappers
         self.process: subprocess.Popen | None = None
         self.namespace: str | None = None
         self.user = BATCH_USER
@@ -177,6 +173,10 @@ class HTCondorPool:
         except RuntimeError:
             raise BatchSystemMissing(f"no user {BATCH_USER}; install with `{INSTALL_COMMAND}`") from None
         self.uid, self.gid = (int(result.stdout) for result in batch_user)
+        self.state = Path(tempfile.mkdtemp(prefix="sciencelab-htcondor-"))
+        self.bin_dir = self.state / "bin"
+        self.config = self.state / "condor_config"
+        self.log_dir = self.state / "local" / "log"
         self.state.chmod(0o755)  # the condor user and the jobs' user must reach their directories
         condor_ids = _chroot_ids("condor")
         for name in LOCAL_DIRECTORIES:
@@ -185,7 +185,7 @@ class HTCondorPool:
             os.chown(path, *condor_ids)
         (self.state / "local" / "cred_dir").chmod(0o700)
         self.config.write_text(CONFIG_TEMPLATE.format(
-            state=self.state, collector_port=self.collector_port, cpus=self.cpus, memory_mb=self.memory_mb))
+            state=self.state, collector_port=free_port(), cpus=self.cpus, memory_mb=self.memory_mb))
         binds = ["rw:/tmp", *(f"ro:{path}" for path in self.bind_paths)]
         with open(self.state / "master.out", "wb") as out:
             self.process = subprocess.Popen(
@@ -245,7 +245,8 @@ class HTCondorPool:
     def stop(self):
         """Remove every job, stop the daemons, kill anything left in the pool's namespace, delete its state."""
         if self.process is not None and self.process.poll() is None:
-            self.tool("condor_rm", "-all", check=False)
+            if (self.bin_dir / "condor_rm").exists():
+                self.tool("condor_rm", "-all", check=False)
             for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGQUIT, 10), (signal.SIGKILL, 10)):
                 self.process.send_signal(sig)
                 try:
@@ -262,11 +263,13 @@ class HTCondorPool:
                     pass
             wait_until(lambda: not processes_in_namespace(self.namespace), 10,
                        "the end of every process of the HTCondor pool")
-        shutil.rmtree(self.bin_dir, ignore_errors=True)
+        if self.state:
+            shutil.rmtree(self.bin_dir, ignore_errors=True)
 
     def cleanup(self):
         """Delete the pool's state directory (logs included); call after `stop()`."""
-        shutil.rmtree(self.state, ignore_errors=True)
+        if self.state:
+            shutil.rmtree(self.state, ignore_errors=True)
 
     def env(self, base: dict | None = None) -> dict:
         """`base` (default os.environ) with the wrappers first on PATH: what a process needs to submit here."""
@@ -301,14 +304,14 @@ class HTCondorPool:
         return "\n".join([tail(self.state / "master.out", 20), *(tail(self.log_dir / name, 15) for name in logs)])
 
 
-def _outermost(paths: list[Path]) -> list[Path]:
+def outermost_paths(paths: list[Path]) -> list[Path]:
     """`paths` without duplicates and without those inside another one (binding the outer one suffices)."""
     unique = sorted({Path(path) for path in paths}, key=lambda path: len(path.parts))
     kept: list[Path] = []
     for path in unique:
         if not any(path == outer or outer in path.parents for outer in kept):
             kept.append(path)
-    return kept
+    return sorted(kept)
 
 
 def _hides_chroot_system(path: Path) -> bool:

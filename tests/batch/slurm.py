@@ -105,9 +105,7 @@ class SlurmCluster:
     def __init__(self, cpus: int = 16, memory_mb: int = 16384):
         self.cpus = cpus
         self.memory_mb = memory_mb
-        self.state = Path(tempfile.mkdtemp(prefix="sciencelab-slurm-"))
-        self.config = self.state / "slurm.conf"
-        self.log_dir = self.state / "log"
+        self.state: Path | None = None  # from start(): config, MUNGE key, state, logs
         self.process: subprocess.Popen | None = None
         self.namespace: str | None = None
 
@@ -122,6 +120,9 @@ class SlurmCluster:
 
     def start(self) -> "SlurmCluster":
         self.check_installed()
+        self.state = Path(tempfile.mkdtemp(prefix="sciencelab-slurm-"))
+        self.config = self.state / "slurm.conf"
+        self.log_dir = self.state / "log"
         self.state.chmod(0o755)  # munged wants its socket's directories reachable by everyone
         for name, mode in (("munge", 0o755), ("munge-key", 0o700), ("log", 0o755), ("slurmctld", 0o700),
                            ("slurmd", 0o755)):
@@ -201,7 +202,8 @@ class SlurmCluster:
 
     def cleanup(self):
         """Delete the cluster's state directory (logs included); call after `stop()`."""
-        shutil.rmtree(self.state, ignore_errors=True)
+        if self.state:
+            shutil.rmtree(self.state, ignore_errors=True)
 
     def env(self, base: dict | None = None) -> dict:
         """`base` (default os.environ) with SLURM_CONF set: what a process needs to use this cluster."""
