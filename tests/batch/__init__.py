@@ -68,7 +68,7 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """`command` with its output captured as text; raises CalledProcessError with stderr on failure."""
+    """`command` with its output captured as text; RuntimeError with its output if it fails."""
     try:
         return subprocess.run(command, capture_output=True, text=True, check=True, timeout=120, **kwargs)
     except subprocess.CalledProcessError as error:

@@ -217,7 +217,7 @@ class HTCondorPool:
         for tool in TOOLS:
             wrapper = self.bin_dir / tool
             wrapper.write_text(WRAPPER_TEMPLATE.format(
-                tool=tool, state=self.state, user=BATCH_USER, pid=self.process.pid, root=shlex.quote(str(CHROOT)),
+                tool=tool, state=self.state, user=BATCH_USER, pid=self.process.pid, root=shlex.quote(str(CHROOT.resolve())),
                 uid=self.uid, gid=self.gid, path=CHROOT_PATH, config=shlex.quote(str(self.config))))
             wrapper.chmod(0o755)
 

@@ -44,7 +44,9 @@ assert_unused() {
     done
 }
 
-if [[ -f $READY && $(cat "$READY") == "$LAYOUT" ]]; then
+# Ready: the chroot of this layout is built, and the jobs' user has the same uid here and there.
+if [[ -f $READY && $(cat "$READY") == "$LAYOUT" ]] && id -u "$BATCH_USER" >/dev/null 2>&1 \
+        && [[ $(id -u "$BATCH_USER") == $(awk -F: -v user="$BATCH_USER" '$1 == user {print $3}' "$ROOT/etc/passwd") ]]; then
     echo "install-htcondor: $ROOT is ready"
     exit 0
 fi
