@@ -54,6 +54,21 @@ def mount_namespace(pid: int) -> str | None:
         return None
 
 
+def wait_for_unshared_namespace(process: subprocess.Popen, check_alive) -> str:
+    """The mount namespace `process` (started through `unshare --mount`) moved into, once it has.
+
+    `check_alive()` raises with the process's logs if it died on the way.
+    """
+    own = mount_namespace(os.getpid())
+
+    def unshared():
+        check_alive()
+        namespace = mount_namespace(process.pid)
+        return namespace if namespace != own else None
+
+    return wait_until(unshared, 10, "unshare of a mount namespace")
+
+
 def processes_in_namespace(namespace: str) -> list[int]:
     """Every process whose mount namespace is `namespace`."""
     return [int(entry.name) for entry in Path("/proc").iterdir()
@@ -72,4 +87,5 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(command, capture_output=True, text=True, check=True, timeout=120, **kwargs)
     except subprocess.CalledProcessError as error:
-        raise RuntimeError(f"{' '.join(command)} exited with {error.returncode}:\n{error.stdout}{error.stderr}") from None
+        output = f"{error.stdout}{error.stderr}"
+        raise RuntimeError(f"{' '.join(command)} exited with {error.returncode}:\n{output}") from None

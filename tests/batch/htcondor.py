@@ -29,13 +29,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from sciencelab_spawner.demo import free_port
 
 from . import (
-    HERE, BatchSystemMissing, cache_dir, mount_namespace, processes_in_namespace, run, tail, wait_until,
+    HERE, BatchSystemMissing, cache_dir, processes_in_namespace, run, tail, wait_for_unshared_namespace,
+    wait_until,
 )
 
 CHROOT = cache_dir() / "htcondor-trixie"
@@ -193,7 +193,7 @@ class HTCondorPool:
                  str(CHROOT), str(self.config), *binds],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            self._wait_for_namespace()
+            self.namespace = wait_for_unshared_namespace(self.process, self._check_master)
             self._write_wrappers()
             self._wait_until_running_jobs()
         except BaseException:
@@ -201,24 +201,18 @@ class HTCondorPool:
             raise
         return self
 
-    def _wait_for_namespace(self):
-        own = mount_namespace(os.getpid())
-
-        def master_in_own_namespace():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"condor_master exited with {self.process.returncode}:\n{self.describe()}")
-            namespace = mount_namespace(self.process.pid)
-            return namespace if namespace != own else None
-
-        self.namespace = wait_until(master_in_own_namespace, 10, "unshare of the HTCondor mount namespace")
+    def _check_master(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(f"condor_master exited with {self.process.returncode}:\n{self.describe()}")
 
     def _write_wrappers(self):
         self.bin_dir.mkdir()
         for tool in TOOLS:
             wrapper = self.bin_dir / tool
             wrapper.write_text(WRAPPER_TEMPLATE.format(
-                tool=tool, state=self.state, user=BATCH_USER, pid=self.process.pid, root=shlex.quote(str(CHROOT.resolve())),
-                uid=self.uid, gid=self.gid, path=CHROOT_PATH, config=shlex.quote(str(self.config))))
+                tool=tool, state=self.state, user=BATCH_USER, pid=self.process.pid,
+                root=shlex.quote(str(CHROOT.resolve())), uid=self.uid, gid=self.gid, path=CHROOT_PATH,
+                config=shlex.quote(str(self.config))))
             wrapper.chmod(0o755)
 
     def _wait_until_running_jobs(self):
@@ -232,8 +226,7 @@ class HTCondorPool:
             "request_cpus = 1\nrequest_memory = 16\nqueue\n")
 
         def daemons_answer():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"condor_master exited with {self.process.returncode}:\n{self.describe()}")
+            self._check_master()
             return self.tool("condor_q", "-allusers", check=False).returncode == 0
 
         wait_until(daemons_answer, START_TIMEOUT, "the HTCondor schedd answering", describe=self.describe)
@@ -243,7 +236,7 @@ class HTCondorPool:
         wait_until(lambda: not self.jobs(), 30, "the probe job leaving the queue", describe=self.describe)
 
     def stop(self):
-        """Remove every job, stop the daemons, kill anything left in the pool's namespace, delete its state."""
+        """Remove every job, stop the daemons, kill anything left in the pool's namespace, remove the wrappers."""
         if self.process is not None and self.process.poll() is None:
             if (self.bin_dir / "condor_rm").exists():
                 self.tool("condor_rm", "-all", check=False)

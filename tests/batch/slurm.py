@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sciencelab_spawner.demo import free_port
 
-from . import BatchSystemMissing, mount_namespace, processes_in_namespace, run, tail, wait_until
+from . import BatchSystemMissing, processes_in_namespace, run, tail, wait_for_unshared_namespace, wait_until
 
 INSTALL_COMMAND = "make .stamps/slurm"
 NODE_NAME = "sciencelab-node"
@@ -139,22 +139,12 @@ class SlurmCluster:
                 env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         try:
-            self._wait_for_namespace()
+            self.namespace = wait_for_unshared_namespace(self.process, self._check_supervisor)
             self._wait_until_running_jobs()
         except BaseException:
             self.stop()
             raise
         return self
-
-    def _wait_for_namespace(self):
-        own = mount_namespace(os.getpid())
-
-        def supervisor_in_own_namespace():
-            self._check_supervisor()
-            namespace = mount_namespace(self.process.pid)
-            return namespace if namespace != own else None
-
-        self.namespace = wait_until(supervisor_in_own_namespace, 10, "unshare of the SLURM mount namespace")
 
     def _check_supervisor(self):
         if self.process.poll() is not None:

@@ -51,8 +51,8 @@ def test_slurm_cluster_stopped_with_a_running_job_leaves_no_process():
 
 
 def test_bind_paths_inside_others_are_bound_once():
-    assert outermost_paths([Path("/work/repo/.venv"), Path("/opt/python"), Path("/work/repo"), Path("/opt/python")]) == [
-        Path("/opt/python"), Path("/work/repo")]
+    paths = [Path("/work/repo/.venv"), Path("/opt/python"), Path("/work/repo"), Path("/opt/python")]
+    assert outermost_paths(paths) == [Path("/opt/python"), Path("/work/repo")]
 
 
 @pytest.mark.parametrize("path", ["/usr", "/usr/lib/python3", "/etc", "/"])
@@ -62,4 +62,5 @@ def test_bind_paths_that_would_hide_the_chroot_system_are_refused(path):
 
 
 def test_a_python_under_usr_local_may_be_bound():
-    assert HTCondorPool(bind_paths=[Path("/usr/local/lib/python3.11")]).bind_paths == [Path("/usr/local/lib/python3.11")]
+    python = Path("/usr/local/lib/python3.11")
+    assert HTCondorPool(bind_paths=[python]).bind_paths == [python]
