@@ -6,7 +6,10 @@
 """
 
 import os
+import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,10 +57,11 @@ def mount_namespace(pid: int) -> str | None:
         return None
 
 
-def wait_for_unshared_namespace(process: subprocess.Popen, check_alive) -> str:
+def wait_for_unshared_namespace(process: subprocess.Popen, state: Path, check_alive) -> str:
     """The mount namespace `process` (started through `unshare --mount`) moved into, once it has.
 
-    `check_alive()` raises with the process's logs if it died on the way.
+    Recorded in `state`/namespace for `claim_state_directory`'s reaping. `check_alive()` raises
+    with the process's logs if it died on the way.
     """
     own = mount_namespace(os.getpid())
 
@@ -66,13 +70,58 @@ def wait_for_unshared_namespace(process: subprocess.Popen, check_alive) -> str:
         namespace = mount_namespace(process.pid)
         return namespace if namespace != own else None
 
-    return wait_until(unshared, 10, "unshare of a mount namespace")
+    namespace = wait_until(unshared, 10, "unshare of a mount namespace")
+    (state / "namespace").write_text(namespace)
+    return namespace
 
 
 def processes_in_namespace(namespace: str) -> list[int]:
     """Every process whose mount namespace is `namespace`."""
     return [int(entry.name) for entry in Path("/proc").iterdir()
             if entry.name.isdigit() and mount_namespace(int(entry.name)) == namespace]
+
+
+def kill_namespace(namespace: str, sig: int = signal.SIGKILL):
+    """Send `sig` to every process in mount namespace `namespace`."""
+    for pid in processes_in_namespace(namespace):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _process_identity(pid: int) -> str | None:
+    """'<pid> <start time>': unlike the pid alone, never the same for a later process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def claim_state_directory(prefix: str) -> Path:
+    """A fresh state directory /tmp/<prefix>XXXX owned by this process.
+
+    First reaps the pools of earlier owners that died without stopping them (a test run killed
+    with SIGKILL): their processes are killed through the mount namespace each recorded, and their
+    directories deleted. Pools of live owners (another test run beside this one) are left alone.
+    """
+    for state in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = (state / "owner").read_text()
+        except OSError:
+            continue
+        if _process_identity(int(owner.split()[0])) == owner:
+            continue
+        namespace_file = state / "namespace"
+        if namespace_file.exists():
+            namespace = namespace_file.read_text()
+            kill_namespace(namespace)
+            wait_until(lambda: not processes_in_namespace(namespace), 10, f"the end of the orphaned pool in {state}")
+        shutil.rmtree(state, ignore_errors=True)
+    state = Path(tempfile.mkdtemp(prefix=prefix))
+    (state / "owner").write_text(_process_identity(os.getpid()))
+    return state
 
 
 def tail(path: Path, lines: int = 40) -> str:

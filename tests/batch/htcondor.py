@@ -28,14 +28,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from sciencelab_spawner.demo import free_port
 
 from . import (
-    HERE, BatchSystemMissing, cache_dir, processes_in_namespace, run, tail, wait_for_unshared_namespace,
-    wait_until,
+    HERE, BatchSystemMissing, cache_dir, claim_state_directory, kill_namespace, processes_in_namespace, run, tail,
+    wait_for_unshared_namespace, wait_until,
 )
 
 CHROOT = cache_dir() / "htcondor-trixie"
@@ -173,7 +172,7 @@ class HTCondorPool:
         except RuntimeError:
             raise BatchSystemMissing(f"no user {BATCH_USER}; install with `{INSTALL_COMMAND}`") from None
         self.uid, self.gid = (int(result.stdout) for result in batch_user)
-        self.state = Path(tempfile.mkdtemp(prefix="sciencelab-htcondor-"))
+        self.state = claim_state_directory("sciencelab-htcondor-")
         self.bin_dir = self.state / "bin"
         self.config = self.state / "condor_config"
         self.log_dir = self.state / "local" / "log"
@@ -193,7 +192,7 @@ class HTCondorPool:
                  str(CHROOT), str(self.config), *binds],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            self.namespace = wait_for_unshared_namespace(self.process, self._check_master)
+            self.namespace = wait_for_unshared_namespace(self.process, self.state, self._check_master)
             self._write_wrappers()
             self._wait_until_running_jobs()
         except BaseException:
@@ -249,11 +248,7 @@ class HTCondorPool:
                     continue
         if self.namespace:
             # Daemons or jobs that outlived the master: their mounts go with the last of them.
-            for pid in processes_in_namespace(self.namespace):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_namespace(self.namespace)
             wait_until(lambda: not processes_in_namespace(self.namespace), 10,
                        "the end of every process of the HTCondor pool")
         if self.state:

@@ -21,12 +21,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
 from sciencelab_spawner.demo import free_port
 
-from . import BatchSystemMissing, processes_in_namespace, run, tail, wait_for_unshared_namespace, wait_until
+from . import (
+    BatchSystemMissing, claim_state_directory, kill_namespace, processes_in_namespace, run, tail,
+    wait_for_unshared_namespace, wait_until,
+)
 
 INSTALL_COMMAND = "make .stamps/slurm"
 NODE_NAME = "sciencelab-node"
@@ -120,7 +122,7 @@ class SlurmCluster:
 
     def start(self) -> "SlurmCluster":
         self.check_installed()
-        self.state = Path(tempfile.mkdtemp(prefix="sciencelab-slurm-"))
+        self.state = claim_state_directory("sciencelab-slurm-")
         self.config = self.state / "slurm.conf"
         self.log_dir = self.state / "log"
         self.state.chmod(0o755)  # munged wants its socket's directories reachable by everyone
@@ -139,7 +141,7 @@ class SlurmCluster:
                 env=self.env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         try:
-            self.namespace = wait_for_unshared_namespace(self.process, self._check_supervisor)
+            self.namespace = wait_for_unshared_namespace(self.process, self.state, self._check_supervisor)
             self._wait_until_running_jobs()
         except BaseException:
             self.stop()
@@ -175,11 +177,7 @@ class SlurmCluster:
                     pass  # killed below with everything else
         if self.namespace:
             for sig, grace in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 10)):
-                for pid in processes_in_namespace(self.namespace):
-                    try:
-                        os.kill(pid, sig)
-                    except ProcessLookupError:
-                        pass
+                kill_namespace(self.namespace, sig)
                 try:
                     wait_until(lambda: not processes_in_namespace(self.namespace), grace,
                                "the end of every process of the SLURM cluster", interval=0.1)

@@ -1,13 +1,18 @@
-"""The test pools themselves: stopped with a job running they leave nothing; bad bind paths are refused.
+"""The test pools themselves: they leave nothing behind, and refuse bind paths that break the chroot.
 
-Each lifecycle test starts a pool of its own beside the session's (pools never share state or ports).
+Stopped with a job running, or orphaned by a test run killed with SIGKILL, a pool leaves no process
+(and so no mount). Each lifecycle test starts a pool of its own beside the session's (pools never
+share state or ports).
 """
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from . import processes_in_namespace, start_or_skip, wait_until
+from . import HERE, claim_state_directory, processes_in_namespace, start_or_skip, wait_until
 from .htcondor import HTCondorPool, outermost_paths
 from .slurm import SlurmCluster
 
@@ -48,6 +53,25 @@ def test_slurm_cluster_stopped_with_a_running_job_leaves_no_process():
     finally:
         cluster.stop()
         cluster.cleanup()
+
+
+@pytest.mark.slurm
+def test_a_cluster_whose_test_run_was_killed_is_reaped_by_the_next_start():
+    start_or_skip(SlurmCluster.check_installed)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import time; from tests.batch.slurm import SlurmCluster; "
+         "cluster = SlurmCluster().start(); print(cluster.state, cluster.namespace, flush=True); time.sleep(600)"],
+        cwd=HERE.parent.parent, stdout=subprocess.PIPE, text=True)
+    try:
+        state, namespace = owner.stdout.readline().split()
+    finally:
+        owner.kill()  # as a test run killed with SIGKILL: no teardown
+        owner.wait()
+    assert processes_in_namespace(namespace), "the killed run's daemons should still be running"
+    fresh = claim_state_directory("sciencelab-slurm-")
+    shutil.rmtree(fresh)
+    assert processes_in_namespace(namespace) == []
+    assert not Path(state).exists()
 
 
 def test_bind_paths_inside_others_are_bound_once():
