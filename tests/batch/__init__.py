@@ -3,6 +3,10 @@
 `install-htcondor.sh` and `install-slurm.sh` install them (the Makefile's `.stamps/htcondor` and
 `.stamps/slurm`); `htcondor.HTCondorPool` and `slurm.SlurmCluster` start, query and stop them; the
 `htcondor_pool` and `slurm_cluster` fixtures in tests/conftest.py wrap those for pytest.
+
+Every pool runs in a private mount namespace and keeps its state in a fresh /tmp directory that
+records its owner and namespace: stopping it kills whatever is left in the namespace, and the next
+start reaps pools whose test run died without stopping them.
 """
 
 import os
