@@ -118,8 +118,8 @@ def main():
                 for name in order:
                     timings[name].append(create_to_first_worker(*peers[name]))
             for name, values in timings.items():
-                print(f"{name}: create-to-first-worker median {statistics.median(values):.2f} s "
-                      f"(min {min(values):.2f}, max {max(values):.2f}, {len(values)} rounds)")
+                rounds = ", ".join(f"{value:.2f}" for value in values)
+                print(f"{name}: create-to-first-worker median {statistics.median(values):.2f} s (rounds: {rounds})")
 
             seconds, seen = htcondor_query_with_queued_jobs(pool)
             print(f"condor_q -allusers -json with {seen} queued jobs: median {seconds * 1000:.0f} ms")
