@@ -11,16 +11,19 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # Tests use Debian's Chromium; Playwright must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Slow builds (the HTCondor chroot) are cached here, outside the repository; tests read the same variable.
+export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
+HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
 
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast install build screenshot bench clean
+.PHONY: demo test test-fast install build screenshot bench bench-batch clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
 
-test: install $(STAMPS)/browser ## Every test tier: unit, real hub, browser, TypeScript
+test: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm ## Every test tier: unit, real hub, browser, batch pools, TypeScript
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -34,6 +37,9 @@ screenshot: install $(STAMPS)/browser ## Refresh docs/sciencelab-panel.png from 
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
+
+bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
+	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
 $(STAMPS)/node: package.json package-lock.json labextension/package.json
 	npm ci --no-audit --no-fund
@@ -55,6 +61,20 @@ $(STAMPS)/python: pyproject.toml $(STAMPS)/labextension
 $(STAMPS)/browser:
 	command -v chromium >/dev/null || { $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends chromium fonts-liberation; }
+	@mkdir -p $(STAMPS) && touch $@
+
+# HTCondor: Debian trixie's condor in a debootstrap chroot kept in the cache (a minute or two the
+# first time). The chroot's own marker is a prerequisite, so a deleted cache is rebuilt.
+$(HTCONDOR_CHROOT_READY): tests/batch/install-htcondor.sh
+	$(SUDO) SCIENCELAB_CACHE_DIR=$(SCIENCELAB_CACHE_DIR) tests/batch/install-htcondor.sh
+	$(SUDO) touch $@
+
+$(STAMPS)/htcondor: $(HTCONDOR_CHROOT_READY)
+	@mkdir -p $(STAMPS) && touch $@
+
+# SLURM and MUNGE from Debian; the tests configure and start them.
+$(STAMPS)/slurm: tests/batch/install-slurm.sh
+	$(SUDO) tests/batch/install-slurm.sh
 	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository
