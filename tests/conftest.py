@@ -4,7 +4,7 @@ import pytest
 
 from .demo_hub import DemoHub
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures"]
 
 
 @pytest.fixture(scope="session")
