@@ -47,15 +47,16 @@ def kube_apiserver(tmp_path_factory):
 
 @pytest.fixture
 def start_node_agent(kube_apiserver, tmp_path_factory):
-    """Factory: `start_node_agent(nodes, label_selector="", commands=None)` starts a `NodeAgent`
-    (the kubelet and scheduler stand-in) for `nodes` in the `sciencelab` namespace. Every agent
-    started is stopped after the test, with its processes, its nodes and their pods.
-    `commands` defaults to this virtual environment's `python` and Jupyter commands."""
+    """Factory: `start_node_agent(nodes, **options)` starts a `NodeAgent` (the kubelet and
+    scheduler stand-in) for `nodes` in the `sciencelab` namespace; `options` are NodeAgent's
+    (`label_selector`, `commands`, `run_processes`), `commands` defaulting to this virtual
+    environment's `python` and `jupyterhub-singleuser`. Every agent started is stopped after the
+    test, with its processes, its nodes and their pods."""
     agents = []
 
-    def start(nodes, label_selector="", commands=None):
-        agent = NodeAgent(kube_apiserver, nodes, tmp_path_factory.mktemp("node-agent"),
-                          label_selector=label_selector, commands=local_commands() if commands is None else commands)
+    def start(nodes, **options):
+        options.setdefault("commands", local_commands())
+        agent = NodeAgent(kube_apiserver, nodes, tmp_path_factory.mktemp("node-agent"), **options)
         agents.append(agent)
         return agent.start()
 

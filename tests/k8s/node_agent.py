@@ -11,7 +11,7 @@ keeps them Ready; it watches the pods of one namespace and
 - when a pod is deleted gracefully, stops the process (SIGTERM, then SIGKILL after the grace period)
   and removes the pod with gracePeriodSeconds=0, as the kubelet does.
 
-Networking: every pod gets its own loopback address from a random 127.x.y.0/24 block, so two
+Networking: every pod gets its own loopback address from a random 127.x.0.0/16 block, so two
 pods may listen on the same port. In a real pod `0.0.0.0` means the pod's own IP; locally it would
 mean every address, so the agent replaces `0.0.0.0` in the command, args and env values with the
 pod's IP (kubespawner tells `jupyterhub-singleuser` to bind 0.0.0.0 through
@@ -298,7 +298,8 @@ class KubeApi:
     def __init__(self, credentials: KubeCredentials, token: str):
         self.url = credentials.url
         self._ssl = ssl.create_default_context(cafile=str(credentials.ca_path))
-        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
+        # A watch event is one line holding a whole pod: allow big ones (the default stops at 128 KiB).
+        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}, read_bufsize=2**20,
                                               timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
 
     async def close(self):
@@ -331,7 +332,6 @@ class KubeApi:
 class PodProcess:
     process: asyncio.subprocess.Process
     pod: dict
-    ip: str
     terminating: bool = False
 
 
@@ -344,11 +344,14 @@ class NodeAgent:
     Pod logs go to `work_dir/<pod>.log`; each pod's HOME and default working dir is
     `work_dir/<pod>/`. `commands` maps a command name (the first word of `command` + `args`) to
     the local words that play it, e.g. `{"jupyterhub-singleuser": ["/venv/bin/jupyterhub-singleuser"]}`;
-    other names are looked up on PATH.
+    other names are looked up on PATH. With `run_processes=False` pods are reported Running at once,
+    on the node's address, without a process: thousands of pods for inventory benchmarks (create
+    them with `spec.nodeName` set, which spares the scheduling, one pod listing per pod).
     """
 
     def __init__(self, credentials: KubeCredentials, nodes: list[FakeNode], work_dir: Path,
-                 namespace: str | None = None, label_selector: str = "", commands: dict[str, list[str]] | None = None):
+                 namespace: str | None = None, label_selector: str = "", commands: dict[str, list[str]] | None = None,
+                 run_processes: bool = True):
         self.credentials = credentials
         self.nodes = list(nodes)
         self._node_names = {node.name for node in nodes}
@@ -356,10 +359,14 @@ class NodeAgent:
         self.namespace = namespace or credentials.namespace
         self.label_selector = label_selector
         self.commands = dict(commands or {})
+        self.run_processes = run_processes
         self.processes: dict[str, PodProcess] = {}  # by pod uid
+        self._started: set[str] = set()  # uids of the pods started, running or not
         self.unschedulable: dict[str, dict] = {}  # by pod uid: pods waiting for room
-        block = f"127.{random.randrange(1, 255)}.{random.randrange(256)}"
-        self._free_ips = [f"{block}.{host}" for host in range(2, 255)]
+        # Each pod a fresh address of 127.<block>.0.0/16, apart from other agents on this machine;
+        # never reused, so nothing still connected to a stopped pod reaches its successor.
+        block = random.randrange(1, 255)
+        self._pod_ips = (f"127.{block}.{high}.{low}" for high in range(256) for low in range(1, 255))
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -525,8 +532,10 @@ class NodeAgent:
             return
         elif not spec.get("nodeName"):
             await self._schedule(pod)
-        elif spec["nodeName"] in self._node_names and uid not in self.processes:
-            if not status.get("containerStatuses"):
+        elif spec["nodeName"] in self._node_names and not status.get("containerStatuses"):
+            # Once per pod: a late event from before its start must not start it again.
+            if uid not in self._started:
+                self._started.add(uid)
                 await self._start(pod)
 
     async def _requested_by_node(self) -> dict[str, Counter]:
@@ -576,11 +585,13 @@ class NodeAgent:
     async def _start(self, pod: dict):
         metadata = pod["metadata"]
         status_path = f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/status"
-        ip = self._free_ips.pop(0)
+        if not self.run_processes:
+            await self.api.merge_patch(status_path, {"status": make_running_status(pod, "127.0.0.1", 0, timestamp())})
+            return
+        ip = next(self._pod_ips)
         try:
             argv, env, cwd = await self._container_process(pod, ip)
         except PodStartError as error:
-            self._free_ips.append(ip)
             await self._post_event(pod, "Warning", "Failed", str(error), pod["spec"]["nodeName"])
             await self.api.merge_patch(status_path, {"status": make_waiting_status(pod, error.reason, str(error))})
             return
@@ -589,7 +600,7 @@ class NodeAgent:
             process = await asyncio.create_subprocess_exec(
                 *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        running = self.processes[metadata["uid"]] = PodProcess(process, pod, ip)
+        running = self.processes[metadata["uid"]] = PodProcess(process, pod)
         self._spawn_task(self._await_exit(running))
         await self.api.merge_patch(status_path, {"status": make_running_status(pod, ip, process.pid, timestamp())})
         await self._post_event(pod, "Normal", "Started", f"Started container {pod['spec']['containers'][0]['name']}",
@@ -613,7 +624,8 @@ class NodeAgent:
             value = await self._env_value(pod, variable, ip, env)
             if value is not None:
                 env[variable["name"]] = value
-        argv = [expand_references(word, env) for word in (container.get("command") or []) + (container.get("args") or [])]
+        words = (container.get("command") or []) + (container.get("args") or [])
+        argv = [expand_references(word, env) for word in words]
         if not argv:
             raise PodStartError("RunContainerError", "the container has neither command nor args; "
                                 "the image's own command is unknown to the node agent")
@@ -665,16 +677,9 @@ class NodeAgent:
             return {key: base64.b64decode(value).decode() for key, value in (found.get("data") or {}).items()}
         return found.get("data") or {}
 
-    def _release(self, uid: str) -> PodProcess | None:
-        """Forget the pod's process (stopped by now) and free its IP; None if done already."""
-        running = self.processes.pop(uid, None)
-        if running:
-            self._free_ips.append(running.ip)
-        return running
-
     async def _await_exit(self, running: PodProcess):
         exit_code = await running.process.wait()
-        if running.terminating or not self._release(running.pod["metadata"]["uid"]):
+        if running.terminating or not self.processes.pop(running.pod["metadata"]["uid"], None):
             return
         metadata = running.pod["metadata"]
         try:
@@ -689,7 +694,7 @@ class NodeAgent:
     async def _terminate(self, running: PodProcess, grace_seconds: int | None):
         """Graceful deletion: stop the process, then remove the pod object, as the kubelet does."""
         await self._stop_process(running, min(grace_seconds if grace_seconds is not None else 30, MAX_GRACE_SECONDS))
-        self._release(running.pod["metadata"]["uid"])
+        self.processes.pop(running.pod["metadata"]["uid"], None)
         await self._delete_pod(running.pod)
         await self._retry_unschedulable()
 
@@ -698,7 +703,7 @@ class NodeAgent:
         self.unschedulable.pop(uid, None)
         if running := self.processes.get(uid):
             await self._stop_process(running, 0)
-            self._release(uid)
+            self.processes.pop(uid, None)
         await self._retry_unschedulable()
 
     async def _stop_process(self, running: PodProcess, grace_seconds: float):

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from .fixtures import A100
+from .node_agent import gpu_node
 
 pytestmark = pytest.mark.k8s
 
@@ -222,6 +223,18 @@ def test_gpu_pods_go_where_their_model_and_resources_are(kube_apiserver, hub, ad
     hub.delete(f"{url}{PODS}/all-a100s", timeout=10).raise_for_status()
     assert wait_for(lambda: running(pod_named(admin, url, "one-more-a100")), what="one-more-a100 Running")
     assert pod_named(admin, url, "one-more-a100")["spec"]["nodeName"] == "gpu-a100-1"
+
+
+def test_without_processes_bound_pods_are_running_at_once(kube_apiserver, admin, start_node_agent):
+    """What inventory benchmarks use: many pods, no process each."""
+    agent = start_node_agent([gpu_node("bench-gpu-1", A100, gpus=8)], run_processes=False)
+    for index in range(3):
+        pod = make_sleeper(f"bench-{index}", {"nvidia.com/gpu": "1"})
+        pod["spec"]["nodeName"] = "bench-gpu-1"
+        admin.post(f"{kube_apiserver.url}{PODS}", json=pod, timeout=10).raise_for_status()
+    for index in range(3):
+        assert wait_for(lambda: running(pod_named(admin, kube_apiserver.url, f"bench-{index}")))
+    assert agent.processes == {}
 
 
 def test_the_test_pod_is_valid_against_the_official_schema():
