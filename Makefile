@@ -61,7 +61,7 @@ $(STAMPS)/browser:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
 	@mkdir -p $(STAMPS) && touch $@
 
-# kube-apiserver is built from Debian's source package (about 10 minutes on 2 cores) into the
+# kube-apiserver is built from Debian's source package (11 to 14 minutes on 2 cores) into the
 # cache; the script reruns when it changes or the cached binary is gone, and is quick otherwise.
 $(STAMPS)/kube-apiserver: tests/k8s/install-kube-apiserver.sh $(KUBE_APISERVER)
 	tests/k8s/install-kube-apiserver.sh

@@ -5,12 +5,13 @@ import subprocess
 import sys
 import time
 
-import kubernetes_validate
 import pytest
 import requests
+from kubernetes_validate import latest_version
 
 from .fixtures import A100
 from .node_agent import gpu_node
+from .schema import validate_strictly
 
 pytestmark = pytest.mark.k8s
 
@@ -238,12 +239,14 @@ def test_without_processes_bound_pods_are_running_at_once(kube_apiserver, admin,
 
 
 def test_the_test_pod_is_valid_against_the_official_schema():
-    # kubernetes-validate ships schemas from 1.25 on; 1.20 itself is not among them.
     pod = make_pod("valid", ["-c", GREETER], resources={"limits": {"nvidia.com/gpu": "1"}})
-    assert kubernetes_validate.validate(pod, "1.25", strict=True) == "1.25"
+    validate_strictly(pod)
+    validate_strictly(pod, latest_version())
     pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalaton"] = False
-    with pytest.raises(kubernetes_validate.ValidationError, match="allowPrivilegeEscalaton"):
-        kubernetes_validate.validate(pod, "1.25", strict=True)
+    with pytest.raises(AssertionError, match=(
+            r"^Pod 'valid' at spec/containers/0/securityContext: Additional properties are not allowed "
+            r"\('allowPrivilegeEscalaton' was unexpected\) \(Kubernetes 1\.\d+ schema\)$")):
+        validate_strictly(pod)
 
 
 def _get(url):
