@@ -11,9 +11,11 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # Tests use Debian's Chromium; Playwright must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-# Slow builds (the HTCondor chroot) are cached here, outside the repository; tests read the same variable.
+# Slow builds (the HTCondor chroot, kube-apiserver) are cached here, outside the repository, so a
+# second `make test` (or a fresh clone) skips them; tests read the same variable.
 export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
 HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
+KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
 
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
@@ -23,11 +25,11 @@ LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labexte
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
 
-test: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm ## Every test tier: unit, real hub, browser, batch pools, TypeScript
+test: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver ## Every test tier: unit, real hub, browser, batch pools, k8s, TypeScript
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Inner loop: Python tests without the browser
+test-fast: install ## Inner loop: Python tests without the browser (k8s tests skip until `make test` built kube-apiserver)
 	$(VENV)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
 
 install: $(STAMPS)/python $(STAMPS)/labextension
@@ -76,6 +78,15 @@ $(STAMPS)/htcondor: $(HTCONDOR_CHROOT_READY)
 $(STAMPS)/slurm: tests/batch/install-slurm.sh
 	$(SUDO) tests/batch/install-slurm.sh
 	@mkdir -p $(STAMPS) && touch $@
+
+# kube-apiserver is built from Debian's source package (11 to 14 minutes on 2 cores) into the
+# cache; the script reruns when it changes or the cached binary is gone, and is quick otherwise.
+$(STAMPS)/kube-apiserver: tests/k8s/install-kube-apiserver.sh $(KUBE_APISERVER)
+	tests/k8s/install-kube-apiserver.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+$(KUBE_APISERVER):
+	tests/k8s/install-kube-apiserver.sh
 
 clean: ## Remove everything the two commands installed or built in the repository
 	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \

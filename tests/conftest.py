@@ -7,7 +7,7 @@ from .batch.htcondor import HTCondorPool
 from .batch.slurm import SlurmCluster
 from .demo_hub import DemoHub
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures"]
 
 
 @pytest.fixture(scope="session")
