@@ -54,7 +54,7 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
 
     card = section.locator(".sciencelab-DaskCluster")
     expect(card).to_have_count(1, timeout=60_000)
-    expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("2 of 2 workers running", timeout=WORKERS_TIMEOUT_MS)
+    expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("2 of 2 workers connected", timeout=WORKERS_TIMEOUT_MS)
 
     # Insert the connect code into the notebook, run it, then compute on the cluster.
     card.get_by_role("button", name="Insert code").click()

@@ -31,9 +31,18 @@ export interface IWorker {
   state: WorkerState;
   address: string | null;
   /**
-   * Why the worker is in its state: the batch system's queue or hold reason, an exit code.
+   * Why the worker is in its state, in the batch system's words: "Idle", "Resources", a hold
+   * reason, an exit code.
    */
   reason: string | null;
+  /**
+   * The longer story, for a tooltip: what the batch system adds, the last lines of the job's error log.
+   */
+  detail: string | null;
+  /**
+   * The key of this worker's job log in the cluster's logs (`GET .../clusters/<id>/logs`).
+   */
+  log: string | null;
   job_id: string | null;
   threads: number | null;
   /**

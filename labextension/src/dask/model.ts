@@ -10,15 +10,23 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { daskAPI, ICluster, IDaskAPI, ITemplate, IWorker, ScaleRequest, WorkerState } from './api';
 
 /**
- * Not-yet-connected and ended worker states, in the order the summary names them.
+ * Not-yet-connected and ended worker states, in the order the summary names them. A short reason
+ * (a queue's "Idle", "Resources") goes in parentheses, a sentence (a hold reason, an exit code) is
+ * quoted after a colon.
  */
-const OTHER_STATES: ReadonlyArray<[WorkerState, string]> = [
-  ['queued', 'queued'],
-  ['held', 'held'],
-  ['running', 'starting'],
-  ['pending', 'pending'],
-  ['failed', 'failed']
+const OTHER_STATES: ReadonlyArray<{ state: WorkerState; label: string; quoted: boolean }> = [
+  { state: 'queued', label: 'queued', quoted: false },
+  { state: 'held', label: 'held', quoted: true },
+  { state: 'running', label: 'starting', quoted: false },
+  { state: 'pending', label: 'pending', quoted: false },
+  { state: 'failed', label: 'failed', quoted: true },
+  { state: 'finished', label: 'finished', quoted: true }
 ];
+
+/**
+ * Distinct reasons a tooltip lists at most.
+ */
+const TOOLTIP_REASONS = 5;
 
 /**
  * Seconds between reconnection attempts of the updates socket: doubles up to the last value.
@@ -231,25 +239,67 @@ export function openUpdates(
 }
 
 /**
- * "3 of 10 workers running", then the workers not running yet by state with the first reason,
- * e.g. "3 of 10 workers running, 5 queued (Idle), 2 held: Job exceeded memory".
+ * One part of a cluster's worker summary: "5 queued (Idle)", with every reason for the tooltip.
  */
-export function describeWorkers(cluster: ICluster): string {
+export interface ISummaryPart {
+  text: string;
+  state: WorkerState | 'connected';
+  /**
+   * The distinct reasons of the workers in this state with their details, one per line; '' if none.
+   */
+  tooltip: string;
+}
+
+/**
+ * "3 of 10 workers connected", then the workers not connected by state with their most common
+ * reason: "5 queued (Idle)", "2 held: 'Job exceeded memory'". One pass over the workers.
+ */
+export function summarizeStates(cluster: ICluster): ISummaryPart[] {
   const workers = cluster.workers;
   if (!workers) {
-    return cluster.status;
+    return [{ text: cluster.status, state: 'connected', tooltip: '' }];
   }
   const adapt = cluster.adapt ? ` (adaptive ${cluster.adapt.minimum}–${cluster.adapt.maximum})` : '';
-  const parts = [`${workers.running} of ${workers.requested} workers running${adapt}`];
-  const states = cluster.worker_states ?? {};
-  for (const [state, label] of OTHER_STATES) {
-    const count = states[state] ?? 0;
-    if (count > 0) {
-      const reason = cluster.worker_list?.find(worker => worker.state === state && worker.reason)?.reason;
-      parts.push(reason ? `${count} ${label} (${reason})` : `${count} ${label}`);
+  const parts: ISummaryPart[] = [
+    { text: `${workers.running} of ${workers.requested} workers connected${adapt}`, state: 'connected', tooltip: '' }
+  ];
+  const reasons = new Map<WorkerState, Map<string, { count: number; detail: string | null }>>();
+  for (const worker of cluster.worker_list ?? []) {
+    if (worker.state === 'connected' || !worker.reason) {
+      continue;
     }
+    const byReason = reasons.get(worker.state) ?? new Map();
+    reasons.set(worker.state, byReason);
+    const seen = byReason.get(worker.reason) ?? { count: 0, detail: worker.detail };
+    seen.count++;
+    byReason.set(worker.reason, seen);
   }
-  return parts.join(', ');
+  const states = cluster.worker_states ?? {};
+  for (const { state, label, quoted } of OTHER_STATES) {
+    const count = states[state] ?? 0;
+    if (count === 0) {
+      continue;
+    }
+    const byReason = [...(reasons.get(state) ?? new Map<string, { count: number; detail: string | null }>())];
+    byReason.sort((a, b) => b[1].count - a[1].count);
+    const reason = byReason[0]?.[0];
+    const shown = reason ? (quoted ? `: '${reason}'` : ` (${reason})`) : '';
+    const tooltip = byReason
+      .slice(0, TOOLTIP_REASONS)
+      .map(([text, { count: n, detail }]) => `${n} × ${text}${detail ? `\n${detail}` : ''}`)
+      .join('\n\n');
+    parts.push({ text: `${count} ${label}${shown}`, state, tooltip });
+  }
+  return parts;
+}
+
+/**
+ * The summary as one line, e.g. "3 of 10 workers connected, 5 queued (Idle), 2 held: 'Job exceeded memory'".
+ */
+export function describeWorkers(cluster: ICluster): string {
+  return summarizeStates(cluster)
+    .map(part => part.text)
+    .join(', ');
 }
 
 /**

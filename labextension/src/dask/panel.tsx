@@ -19,8 +19,8 @@ import {
   DASHBOARD_PLOTS,
   DaskClustersModel,
   defaultEnvironment,
-  describeWorkers,
   formatBytes,
+  summarizeStates,
   summarizeWorkers
 } from './model';
 import { fieldError, serverSideValidator } from './validator';
@@ -286,7 +286,7 @@ function ClusterCard(props: IDaskPanelOptions & { cluster: ICluster }): JSX.Elem
         <span className="sciencelab-DaskClusterName">{cluster.name}</span>
         <span className={`sciencelab-DaskStatus sciencelab-mod-${cluster.status}`}>{cluster.status}</span>
       </div>
-      <p className="sciencelab-DaskWorkers">{describeWorkers(cluster)}</p>
+      <WorkerSummary cluster={cluster} />
       <p className="sciencelab-DaskResources">
         {cluster.cores ?? 0} cores · {formatBytes(summary.memory)} of {formatBytes(summary.memoryLimit)}
         {summary.cpu !== null && ` · CPU ${Math.round(summary.cpu)}%`}
@@ -333,7 +333,9 @@ function ClusterCard(props: IDaskPanelOptions & { cluster: ICluster }): JSX.Elem
           {error}
         </p>
       )}
-      {workers.length > 0 && <WorkerTable workers={workers} />}
+      {workers.length > 0 && (
+        <WorkerTable workers={workers} showLog={source => run(CommandIDs.showClusterLogs, { source })} />
+      )}
     </li>
   );
 }
@@ -401,11 +403,36 @@ function ScaleControls(props: {
 }
 
 /**
- * Per-worker memory, CPU and GPU, the busiest workers first.
+ * "3 of 10 workers connected, 5 queued (Idle), 2 held: '…'": each part shows its reasons on hover.
  */
-function WorkerTable(props: { workers: ReadonlyArray<IWorker> }): JSX.Element {
+function WorkerSummary(props: { cluster: ICluster }): JSX.Element {
+  const parts = summarizeStates(props.cluster);
+  return (
+    <p className="sciencelab-DaskWorkers">
+      {parts.map((part, index) => (
+        <React.Fragment key={part.state}>
+          {index > 0 && ', '}
+          <span
+            className={`sciencelab-DaskWorkerState sciencelab-mod-${part.state}`}
+            data-state={part.state}
+            title={part.tooltip || undefined}
+          >
+            {part.text}
+          </span>
+        </React.Fragment>
+      ))}
+    </p>
+  );
+}
+
+/**
+ * Per-worker state (with its reason), memory, CPU and GPU, the busiest workers first; a link to
+ * each batch job's log.
+ */
+function WorkerTable(props: { workers: ReadonlyArray<IWorker>; showLog: (source: string) => void }): JSX.Element {
   const rows = [...props.workers].sort((a, b) => (b.memory ?? 0) - (a.memory ?? 0)).slice(0, WORKER_ROWS);
   const hidden = props.workers.length - rows.length;
+  const withLogs = props.workers.some(worker => worker.log);
   return (
     <details className="sciencelab-DaskWorkerTable">
       <summary>Workers</summary>
@@ -417,16 +444,30 @@ function WorkerTable(props: { workers: ReadonlyArray<IWorker> }): JSX.Element {
             <th>Memory</th>
             <th>CPU</th>
             <th>GPU</th>
+            {withLogs && <th>Job</th>}
           </tr>
         </thead>
         <tbody>
           {rows.map(worker => (
-            <tr key={worker.name} title={worker.reason ?? undefined}>
+            <tr key={worker.name} data-state={worker.state} title={workerTooltip(worker)}>
               <td>{worker.name}</td>
-              <td>{worker.state}</td>
+              <td>{worker.reason && worker.state !== 'connected' ? `${worker.state}: ${worker.reason}` : worker.state}</td>
               <td>{worker.memory !== null ? formatBytes(worker.memory) : ''}</td>
               <td>{worker.cpu !== null ? `${Math.round(worker.cpu)}%` : ''}</td>
               <td>{worker.gpu_utilization !== null ? `${Math.round(worker.gpu_utilization)}%` : ''}</td>
+              {withLogs && (
+                <td>
+                  {worker.log && (
+                    <button
+                      className="jp-mod-styled sciencelab-DaskJobLog"
+                      title={`The log of job ${worker.job_id}`}
+                      onClick={() => props.showLog(worker.log as string)}
+                    >
+                      {worker.job_id}
+                    </button>
+                  )}
+                </td>
+              )}
             </tr>
           ))}
         </tbody>
@@ -434,6 +475,11 @@ function WorkerTable(props: { workers: ReadonlyArray<IWorker> }): JSX.Element {
       {hidden > 0 && <p className="sciencelab-status">and {hidden} more workers</p>}
     </details>
   );
+}
+
+function workerTooltip(worker: IWorker): string | undefined {
+  const lines = [worker.reason, worker.detail].filter(Boolean);
+  return lines.length ? lines.join('\n') : undefined;
 }
 
 /**

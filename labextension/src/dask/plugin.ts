@@ -138,7 +138,7 @@ function addCommands(
       if (settings.confirmShutdown) {
         const result = await showDialog({
           title: 'Shut down the Dask cluster?',
-          body: `${cluster.name} and its ${cluster.workers?.running ?? 0} running workers stop; their results are lost.`,
+          body: `${cluster.name} and its ${cluster.workers?.running ?? 0} connected workers stop; their results are lost.`,
           buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Shut down' })]
         });
         if (!result.button.accept) {
@@ -200,9 +200,16 @@ function addCommands(
 
   commands.addCommand(CommandIDs.showClusterLogs, {
     label: 'Show Dask Cluster Logs',
+    caption: "The scheduler's and workers' logs; with `source` (a batch job's `log` key), that job's log only",
     execute: async args => {
       const cluster = clusterOf(args);
-      const widget = makeLogsWidget(cluster.name, await model.logs(cluster.id as string));
+      const logs = await model.logs(cluster.id as string);
+      const source = typeof args.source === 'string' ? args.source : null;
+      if (source !== null && !(source in logs)) {
+        throw new Error(`${cluster.name} has no log ${source} (the job was removed meanwhile).`);
+      }
+      const shown = source !== null ? { [source]: logs[source] } : logs;
+      const widget = makeLogsWidget(source !== null ? `${cluster.name}, ${source}` : cluster.name, shown);
       labShell.add(widget, 'main');
       labShell.activateById(widget.id);
     }

@@ -9,7 +9,7 @@ The JSON of a cluster::
      "adapt": null | {"minimum", "maximum"},
      "cores", "memory",                                   # of the running workers: threads, bytes
      "options": {...},                                    # the validated options it was made with
-     "worker_list": [{"name", "state", "reason", "address", "job_id", "threads", "memory",
+     "worker_list": [{"name", "state", "reason", "detail", "log", "address", "job_id", "threads", "memory",
                       "memory_limit", "cpu", "gpu_utilization", "gpu_memory_used", "gpu_memory_total"}],
      "connect_code": "from dask.distributed import Client\n..."}
 """
@@ -36,7 +36,9 @@ class WorkerInfo:
     name: str
     state: str
     address: str | None = None
-    reason: str | None = None
+    reason: str | None = None  # short, in the batch system's words: "Idle", "Resources", a hold reason
+    detail: str | None = None  # the longer story for a tooltip: what the batch system adds, last log lines
+    log: str | None = None  # the key of this worker's job log in the cluster's logs
     job_id: str | None = None
     threads: int | None = None
     memory: int | None = None  # bytes in use

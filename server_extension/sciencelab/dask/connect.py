@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Variable:
+    """A name an earlier call bound, as an argument of a later one (`Client(address, security=security)`)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Call:
     """One line of connect code: `target = function(*args, **kwargs)`; `function` may be dotted."""
 
@@ -22,23 +29,25 @@ class Call:
 
 @dataclass(frozen=True)
 class ConnectRecipe:
-    """`from module import name`, then the calls in order; the code ends by displaying `client`."""
+    """`from module import name, *also_import`, then the calls in order; the code ends by displaying `client`."""
 
     module: str
     name: str
     calls: tuple[Call, ...]
+    also_import: tuple[str, ...] = ()
 
 
 def make_connect_code(recipe: ConnectRecipe) -> str:
     """Render `recipe` as Python source."""
-    body: list[ast.stmt] = [ast.ImportFrom(module=recipe.module, names=[ast.alias(name=recipe.name)], level=0)]
+    names = [ast.alias(name=name) for name in (recipe.name, *recipe.also_import)]
+    body: list[ast.stmt] = [ast.ImportFrom(module=recipe.module, names=names, level=0)]
     for call in recipe.calls:
         body.append(ast.Assign(
             targets=[ast.Name(id=call.target, ctx=ast.Store())],
             value=ast.Call(
                 func=_dotted(call.function),
-                args=[ast.Constant(value) for value in call.args],
-                keywords=[ast.keyword(arg=key, value=ast.Constant(value)) for key, value in call.kwargs],
+                args=[_value(value) for value in call.args],
+                keywords=[ast.keyword(arg=key, value=_value(value)) for key, value in call.kwargs],
             ),
             lineno=0,
         ))
@@ -49,6 +58,10 @@ def make_connect_code(recipe: ConnectRecipe) -> str:
 def client_recipe(address: str) -> ConnectRecipe:
     """A scheduler the notebook reaches directly: `client = Client(address)`."""
     return ConnectRecipe("dask.distributed", "Client", (Call("client", "Client", (address,)),))
+
+
+def _value(value) -> ast.expr:
+    return ast.Name(id=value.name, ctx=ast.Load()) if isinstance(value, Variable) else ast.Constant(value)
 
 
 def _dotted(name: str) -> ast.expr:

@@ -130,7 +130,8 @@ class ClusterManager(LoggingConfigurable):
         self._backends: dict[str, ClusterBackend] = {}
         for template in self.cluster_templates.values():
             backend_class = load_backend(template.backend)
-            self._backends[template.name] = backend_class(template, base_url=base_url, log=self.log)
+            self._backends[template.name] = backend_class(template, base_url=base_url, log=self.log,
+                                                           save_state=self._save_backend_state)
         self._clusters: dict[str, ManagedCluster] = {}
         self._foreign_records: list[dict] = []
         self._discovered: dict[str, list[DiscoveredCluster]] = {}
@@ -548,6 +549,13 @@ class ClusterManager(LoggingConfigurable):
                 send(self._clusters_json(user, groups))
             except Exception:
                 self.log.exception("Sending a cluster update failed")
+
+    def _save_backend_state(self, cluster_id: str, state: dict):
+        """A backend learnt something it needs after a crash (a batch job id): on disk before it goes on."""
+        managed = self._clusters.get(cluster_id)
+        if managed is not None:
+            managed.record.backend_state = state
+            self._write_records()
 
     def _owned_by_other_live_server(self, record: ClusterRecord) -> bool:
         pid, started = record.server.get("pid"), record.server.get("started")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import jsonschema
 
 from .errors import OptionError
-from .templates import NUMERIC_OPTIONS, Bounds, ClusterTemplate, Environment
+from .templates import NUMERIC_OPTIONS, Bounds, ClusterTemplate, Environment, offers_option
 
 ADAPT_OPTIONS = ("adaptive", "adapt_minimum", "adapt_maximum")
 
@@ -29,6 +29,7 @@ class ClusterOptions:
     adapt_minimum: int
     adapt_maximum: int
     environment: Environment | None
+    walltime: int | None = None  # minutes per worker job; batch backends only
 
     @property
     def memory_bytes(self) -> int:
@@ -40,7 +41,8 @@ class ClusterOptions:
         return self.adapt_maximum if self.adaptive else self.workers
 
     def to_json(self) -> dict:
-        values = {name: getattr(self, name) for name in (*NUMERIC_OPTIONS, *ADAPT_OPTIONS)}
+        values = {name: getattr(self, name) for name in (*NUMERIC_OPTIONS, *ADAPT_OPTIONS)
+                  if getattr(self, name) is not None}
         values["environment"] = self.environment.name if self.environment else None
         return values
 
@@ -66,7 +68,7 @@ def make_option_schema(template: ClusterTemplate, backend_bounds: Mapping[str, B
     properties = {}
     for option, spec in NUMERIC_OPTIONS.items():
         option_bounds = bounds[option]
-        if option_bounds.fixed:
+        if option_bounds.fixed or not offers_option(template.backend, option):
             continue
         properties[option] = _number_schema(spec["title"], spec["unit"], spec["integer"], option_bounds)
         if option == "workers" and template.adaptive:
@@ -135,6 +137,7 @@ def validate_options(template: ClusterTemplate, options,
         adapt_minimum=int(adapt_minimum),
         adapt_maximum=int(adapt_maximum),
         environment=environment,
+        walltime=int(values["walltime"]) if offers_option(template.backend, "walltime") else None,
     )
 
 

@@ -20,7 +20,7 @@ GIB = 2**30
 
 # The user-facing numeric options of every template: units and built-in bounds used when the admin
 # gives none (conservative: one small worker, never more than four). `local` derives its own from
-# the machine (`make_default_templates`).
+# the machine (`make_default_templates`). An option with `backends` exists only for those backends.
 NUMERIC_OPTIONS = {
     "workers": {"title": "Workers", "unit": "workers", "integer": True,
                 "default": {"default": 1, "minimum": 0, "maximum": 4}},
@@ -32,7 +32,15 @@ NUMERIC_OPTIONS = {
              "default": {"default": 0, "minimum": 0, "maximum": 0}},
     "idle_timeout": {"title": "Idle timeout", "unit": "minutes (0: never)", "integer": False,
                      "default": {"default": 60, "minimum": 0, "maximum": 1440}},
+    # The batch system ends a worker's job after this long (SLURM --time, HTCondor allowed_job_duration).
+    "walltime": {"title": "Walltime", "unit": "minutes per worker job", "integer": True,
+                 "default": {"default": 60, "minimum": 60, "maximum": 60}, "backends": ("htcondor", "slurm")},
 }
+
+
+def offers_option(backend: str, option: str) -> bool:
+    """Whether templates of `backend` have `option` (walltime exists only where a batch system runs jobs)."""
+    return backend in NUMERIC_OPTIONS[option].get("backends", (backend,))
 
 TEMPLATE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -136,6 +144,7 @@ class ClusterTemplate:
     memory: Bounds
     gpus: Bounds
     idle_timeout: Bounds
+    walltime: Bounds
     adaptive: bool = True
     groups: tuple[str, ...] = ()
     environments: tuple[Environment, ...] = ()
@@ -248,6 +257,9 @@ def make_templates(
 
         bounds = {}
         for option, spec in NUMERIC_OPTIONS.items():
+            if option in raw.get("options", {}) and not offers_option(backend, option):
+                fail(f"options.{option}", f"the {backend} backend has no {spec['title'].lower()}; only "
+                                          f"{', '.join(spec['backends'])} templates do")
             values = {**spec["default"], **raw.get("options", {}).get(option, {})}
             bound = Bounds(**values)
             if not bound.minimum <= bound.default <= bound.maximum:

@@ -44,6 +44,8 @@ export function worker(index: number, overrides: Partial<IWorker> = {}): IWorker
     state: 'connected',
     address: `tcp://10.0.${Math.floor(index / 250)}.${index % 250}:40000`,
     reason: null,
+    detail: null,
+    log: null,
     job_id: null,
     threads: 2,
     memory: (index % 7) * 2 ** 28,
@@ -78,6 +80,30 @@ export function cluster(overrides: Partial<ICluster> = {}): ICluster {
     connect_code: "from dask.distributed import Client\nclient = Client('tcp://127.0.0.1:8786')\nclient\n",
     ...overrides
   };
+}
+
+/**
+ * An HTCondor cluster: 3 of 10 workers connected, 5 idle in the queue (one just submitted), 2 held.
+ */
+export function batchCluster(): ICluster {
+  const idle = { state: 'queued', reason: 'Idle', detail: 'HTCondor found no slot for it: no match found' } as const;
+  const held = { state: 'held', reason: 'Job exceeded memory', detail: 'HoldReasonCode 34, HoldReasonSubCode 0' } as const;
+  const job = (index: number, overrides: Partial<IWorker>): IWorker =>
+    worker(index, { job_id: `${index + 10}.0`, log: `job ${index + 10}.0`, memory: null, cpu: null, ...overrides });
+  return cluster({
+    name: 'htcondor-1',
+    template: 'htcondor',
+    backend: 'htcondor',
+    workers: { requested: 10, pending: 7, running: 3 },
+    worker_states: { connected: 3, queued: 5, held: 2 },
+    worker_list: [
+      ...[0, 1, 2].map(index => job(index, { state: 'connected', memory: 2 ** 28, cpu: 10 })),
+      ...[3, 4, 5, 6].map(index => job(index, idle)),
+      job(7, { state: 'queued', reason: 'Submitted' }),
+      job(8, held),
+      job(9, held)
+    ]
+  });
 }
 
 /**

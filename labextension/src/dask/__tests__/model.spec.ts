@@ -6,30 +6,44 @@ import {
   defaultEnvironment,
   describeWorkers,
   formatBytes,
+  summarizeStates,
   summarizeWorkers
 } from '../model';
-import { cluster, memoryAPI, noUpdates, TEMPLATE, worker } from './fixtures';
+import { batchCluster, cluster, memoryAPI, noUpdates, TEMPLATE, worker } from './fixtures';
 
 describe('describeWorkers', () => {
-  it('says how many of the requested workers run', () => {
-    expect(describeWorkers(cluster())).toBe('1 of 2 workers running, 1 pending');
+  it('says how many of the requested workers are connected', () => {
+    expect(describeWorkers(cluster())).toBe('1 of 2 workers connected, 1 pending');
     expect(describeWorkers(cluster({ adapt: { minimum: 1, maximum: 5 } }))).toBe(
-      '1 of 2 workers running (adaptive 1–5), 1 pending'
+      '1 of 2 workers connected (adaptive 1–5), 1 pending'
     );
   });
 
-  it('names batch states with the first reason', () => {
-    const batch = cluster({
-      workers: { requested: 10, pending: 7, running: 3 },
-      worker_states: { connected: 3, queued: 5, held: 2 },
-      worker_list: [
-        worker(0),
-        worker(1, { state: 'queued', reason: 'Idle' }),
-        worker(2, { state: 'held', reason: 'Job exceeded memory' })
-      ]
+  it("names batch states with their most common reason, in the batch system's words", () => {
+    expect(describeWorkers(batchCluster())).toBe(
+      "3 of 10 workers connected, 5 queued (Idle), 2 held: 'Job exceeded memory'"
+    );
+  });
+
+  it('lists every reason of a state with its detail for the tooltip', () => {
+    const [connected, queued, held] = summarizeStates(batchCluster());
+    expect(connected).toEqual({ text: '3 of 10 workers connected', state: 'connected', tooltip: '' });
+    expect(queued.tooltip).toBe(
+      '4 × Idle\nHTCondor found no slot for it: no match found\n\n1 × Submitted'
+    );
+    expect(held.tooltip).toBe('2 × Job exceeded memory\nHoldReasonCode 34, HoldReasonSubCode 0');
+  });
+
+  it('quotes why jobs failed or finished', () => {
+    const failed = cluster({
+      workers: { requested: 2, pending: 2, running: 0 },
+      worker_states: { failed: 2 },
+      worker_list: [0, 1].map(index =>
+        worker(index, { state: 'failed', reason: 'Memory specification can not be satisfied', memory: null })
+      )
     });
-    expect(describeWorkers(batch)).toBe(
-      '3 of 10 workers running, 5 queued (Idle), 2 held (Job exceeded memory)'
+    expect(describeWorkers(failed)).toBe(
+      "0 of 2 workers connected, 2 failed: 'Memory specification can not be satisfied'"
     );
   });
 

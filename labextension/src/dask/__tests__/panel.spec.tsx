@@ -8,7 +8,7 @@ import { SciencelabRequestError } from '../../request';
 import { CommandIDs } from '../../tokens';
 import { DaskClustersModel } from '../model';
 import { DaskSection } from '../panel';
-import { cluster, largeCluster, memoryAPI, noUpdates } from './fixtures';
+import { batchCluster, cluster, largeCluster, memoryAPI, noUpdates } from './fixtures';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -81,11 +81,11 @@ describe('DaskSection', () => {
     current = await setup();
     const card = current.section.node.querySelector('.sciencelab-DaskCluster') as HTMLElement;
     expect(card.dataset.clusterId).toBe('c0ffee');
-    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('1 of 2 workers running, 1 pending');
+    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('1 of 2 workers connected, 1 pending');
 
     const running = cluster({ workers: { requested: 2, pending: 0, running: 2 }, worker_states: { connected: 2 } });
     await act(async () => current?.model.setClusters([running]));
-    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('2 of 2 workers running');
+    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('2 of 2 workers connected');
   });
 
   it('runs the cluster commands with its id', async () => {
@@ -144,7 +144,20 @@ describe('DaskSection', () => {
     current = await setup([largeCluster(1000)]);
     expect(current.section.node.querySelectorAll('.sciencelab-DaskWorkerTable tbody tr')).toHaveLength(50);
     expect(current.section.node.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe(
-      '1000 of 1000 workers running'
+      '1000 of 1000 workers connected'
     );
+  });
+
+  it("shows batch states with their reasons on hover and links each job's log", async () => {
+    current = await setup([batchCluster()]);
+    const summary = current.section.node.querySelector('.sciencelab-DaskWorkers') as HTMLElement;
+    expect(summary.textContent).toBe("3 of 10 workers connected, 5 queued (Idle), 2 held: 'Job exceeded memory'");
+    const held = summary.querySelector('[data-state="held"]') as HTMLElement;
+    expect(held.title).toBe('2 × Job exceeded memory\nHoldReasonCode 34, HoldReasonSubCode 0');
+
+    const row = current.section.node.querySelector('.sciencelab-DaskWorkerTable tr[data-state="held"]') as HTMLElement;
+    expect(row.title).toBe('Job exceeded memory\nHoldReasonCode 34, HoldReasonSubCode 0');
+    await click(row.querySelector('button.sciencelab-DaskJobLog'));
+    expect(current.executed).toEqual([[CommandIDs.showClusterLogs, { id: 'c0ffee', source: 'job 18.0' }]]);
   });
 });

@@ -1,7 +1,7 @@
 """The backends the cluster manager knows, by the `backend` name templates use.
 
 A backend's module is imported only when a template uses it, so an optional library (dask-gateway,
-dask-kubernetes) is needed only where an admin configured that backend.
+dask-kubernetes, dask-jobqueue) is needed only where an admin configured that backend.
 """
 
 import importlib
@@ -12,6 +12,8 @@ BACKENDS = {
     "local": ("sciencelab.dask.backends.local", "LocalBackend", "distributed"),
     "gateway": ("sciencelab.dask.backends.gateway", "GatewayBackend", "sciencelab[gateway]"),
     "kubernetes": ("sciencelab.dask.backends.kubernetes", "KubernetesBackend", "sciencelab[kubernetes]"),
+    "htcondor": ("sciencelab.dask.backends.htcondor", "HTCondorBackend", "sciencelab[jobqueue]"),
+    "slurm": ("sciencelab.dask.backends.slurm", "SlurmBackend", "sciencelab[jobqueue]"),
 }
 
 

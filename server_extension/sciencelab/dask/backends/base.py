@@ -10,6 +10,7 @@ The manager bounds every call in time and turns exceptions into API errors; back
 """
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from logging import Logger
 from typing import Any, ClassVar
@@ -55,11 +56,15 @@ class ClusterBackend(abc.ABC):
     #: JSON Schema of the template's admin-only `backend_settings`
     settings_schema: ClassVar[dict] = {"type": "object", "properties": {}, "additionalProperties": False}
 
-    def __init__(self, template: ClusterTemplate, *, base_url: str, log: Logger):
+    def __init__(self, template: ClusterTemplate, *, base_url: str, log: Logger,
+                 save_state: Callable[[str, dict], None] = lambda cluster_id, state: None):
+        """:param save_state: `save_state(cluster_id, backend_state)` writes the cluster's record to disk
+        at once; batch backends call it with every job id the moment it is known."""
         self.template = template
         self.settings = template.backend_settings
         self.base_url = base_url
         self.log = log
+        self.save_state = save_state
 
     async def option_bounds(self) -> dict[str, Bounds]:
         """Bounds the backend itself puts on options (the gateway's own specification); none by default."""
