@@ -18,7 +18,15 @@ from dask_jobqueue.htcondor import HTCondorCluster, HTCondorJob
 from ..batch import CONDOR_ATTRIBUTES, CONDOR_REMOVED, JobState, parse_condor_jobs
 from ..errors import BackendError
 from ..options import ClusterOptions
-from .jobqueue import COMMON_SETTINGS, ONE_LINE, JobQueueBackend, RecordedJob, TlsFiles, make_common_job_kwargs
+from .jobqueue import (
+    COMMON_SETTINGS,
+    ONE_LINE,
+    JobQueueBackend,
+    RecordedJob,
+    TlsFiles,
+    TlsFromJobArguments,
+    make_common_job_kwargs,
+)
 
 #: The job attribute that names the ScienceLab cluster a job belongs to.
 CLUSTER_ATTRIBUTE = "SciencelabCluster"
@@ -74,6 +82,10 @@ def make_htcondor_job_kwargs(cluster_id: str, options: ClusterOptions, settings:
     }
 
 
+class SciencelabHTCondorCluster(TlsFromJobArguments, HTCondorCluster):
+    """dask-jobqueue's HTCondorCluster; its workers' TLS comes from our job arguments."""
+
+
 class RecordedHTCondorJob(RecordedJob, HTCondorJob):
     """dask-jobqueue's HTCondor job, its id recorded as soon as `condor_submit` prints it."""
 
@@ -82,7 +94,7 @@ class HTCondorBackend(JobQueueBackend):
     """Clusters whose workers are jobs of an HTCondor pool."""
 
     name = "htcondor"
-    cluster_class = HTCondorCluster
+    cluster_class = SciencelabHTCondorCluster
     job_class = RecordedHTCondorJob
     settings_schema = {
         "type": "object",

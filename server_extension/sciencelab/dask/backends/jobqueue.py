@@ -182,6 +182,15 @@ class RecordedJob:
         self.status = Status.closed
 
 
+class TlsFromJobArguments:
+    """Mixed into dask-jobqueue's cluster classes: workers take TLS from the job arguments our builders
+    make (for HTCondor, the certificate shipped into the job's scratch directory), not from copies
+    dask-jobqueue would write into a shared directory and name in every job."""
+
+    def _get_worker_security(self, security):
+        return None
+
+
 @dataclass
 class BatchClusterHandle(ClusterHandle):
     journal: JobJournal = field(default=None)
@@ -210,7 +219,7 @@ def tls_client_recipe(address: str, tls: TlsFiles) -> ConnectRecipe:
 class JobQueueBackend(LocalBackend, abc.ABC):
     """A dask-jobqueue cluster; subclasses name the cluster class and talk to their batch system."""
 
-    #: dask-jobqueue's cluster class and our job class (its job class with `RecordedJob` mixed in)
+    #: dask-jobqueue's cluster class with `TlsFromJobArguments`, our job class (with `RecordedJob`)
     cluster_class: ClassVar[type]
     job_class: ClassVar[type]
 
@@ -240,10 +249,9 @@ class JobQueueBackend(LocalBackend, abc.ABC):
     async def create(self, cluster_id: str, options: ClusterOptions) -> ClusterHandle:
         journal = JobJournal(lambda: self.save_state(cluster_id, journal.to_state()))
         scheduler_options = make_scheduler_options(options, self.settings)
-        tls = None
+        tls, security = None, None
         if self.settings.get("tls"):
             security = Security.temporary()
-            scheduler_options["security"] = security
             tls = await asyncio.to_thread(write_tls_files, security, self._tls_directory(cluster_id))
         job = self.job_kwargs(cluster_id, options, self.log_directory, tls)
         cluster = await self.cluster_class(
@@ -251,6 +259,7 @@ class JobQueueBackend(LocalBackend, abc.ABC):
             asynchronous=True,
             interface=job.pop("interface"),  # the cluster gives both back to every job
             protocol=job.pop("protocol"),
+            security=security,  # the scheduler's, and the cluster's own connection to it
             scheduler_options=scheduler_options,
             silence_logs=False,  # dask-jobqueue would otherwise reset the server's own logging levels
             job_cls=self.job_class,

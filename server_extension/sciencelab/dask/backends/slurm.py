@@ -16,7 +16,15 @@ from dask_jobqueue.slurm import SLURMCluster, SLURMJob
 from ..batch import SQUEUE_FORMAT, JobState, parse_squeue_jobs
 from ..errors import BackendError
 from ..options import ClusterOptions
-from .jobqueue import COMMON_SETTINGS, ONE_LINE, JobQueueBackend, RecordedJob, TlsFiles, make_common_job_kwargs
+from .jobqueue import (
+    COMMON_SETTINGS,
+    ONE_LINE,
+    JobQueueBackend,
+    RecordedJob,
+    TlsFiles,
+    TlsFromJobArguments,
+    make_common_job_kwargs,
+)
 
 # States of a job that still holds or waits for resources (`squeue --states`).
 LIVE_STATES = "PENDING,RUNNING,SUSPENDED,CONFIGURING,REQUEUED,REQUEUE_HOLD,REQUEUE_FED,RESIZING,SIGNALING,STOPPED"
@@ -48,6 +56,10 @@ def make_slurm_job_kwargs(cluster_id: str, options: ClusterOptions, settings: Ma
     }
 
 
+class SciencelabSLURMCluster(TlsFromJobArguments, SLURMCluster):
+    """dask-jobqueue's SLURMCluster; its workers' TLS comes from our job arguments."""
+
+
 class RecordedSLURMJob(RecordedJob, SLURMJob):
     """dask-jobqueue's SLURM job, its id recorded as soon as `sbatch` prints it."""
 
@@ -56,7 +68,7 @@ class SlurmBackend(JobQueueBackend):
     """Clusters whose workers are jobs of a SLURM cluster."""
 
     name = "slurm"
-    cluster_class = SLURMCluster
+    cluster_class = SciencelabSLURMCluster
     job_class = RecordedSLURMJob
     settings_schema = {
         "type": "object",
