@@ -251,6 +251,14 @@ export interface ISummaryPart {
 }
 
 /**
+ * How many workers in one state give one reason, and the first detail any of them has.
+ */
+interface IReasonCount {
+  count: number;
+  detail: string | null;
+}
+
+/**
  * "3 of 10 workers connected", then the workers not connected by state with their most common
  * reason: "5 queued (Idle)", "2 held: 'Job exceeded memory'". One pass over the workers.
  */
@@ -263,15 +271,16 @@ export function summarizeStates(cluster: ICluster): ISummaryPart[] {
   const parts: ISummaryPart[] = [
     { text: `${workers.running} of ${workers.requested} workers connected${adapt}`, state: 'connected', tooltip: '' }
   ];
-  const reasons = new Map<WorkerState, Map<string, { count: number; detail: string | null }>>();
+  const reasons = new Map<WorkerState, Map<string, IReasonCount>>();
   for (const worker of cluster.worker_list ?? []) {
     if (worker.state === 'connected' || !worker.reason) {
       continue;
     }
-    const byReason = reasons.get(worker.state) ?? new Map();
+    const byReason = reasons.get(worker.state) ?? new Map<string, IReasonCount>();
     reasons.set(worker.state, byReason);
-    const seen = byReason.get(worker.reason) ?? { count: 0, detail: worker.detail };
+    const seen = byReason.get(worker.reason) ?? { count: 0, detail: null };
     seen.count++;
+    seen.detail = seen.detail ?? worker.detail; // HTCondor explains only the first idle job of a kind
     byReason.set(worker.reason, seen);
   }
   const states = cluster.worker_states ?? {};
@@ -280,7 +289,7 @@ export function summarizeStates(cluster: ICluster): ISummaryPart[] {
     if (count === 0) {
       continue;
     }
-    const byReason = [...(reasons.get(state) ?? new Map<string, { count: number; detail: string | null }>())];
+    const byReason = [...(reasons.get(state) ?? new Map<string, IReasonCount>())];
     byReason.sort((a, b) => b[1].count - a[1].count);
     const reason = byReason[0]?.[0];
     const shown = reason ? (quoted ? `: '${reason}'` : ` (${reason})`) : '';

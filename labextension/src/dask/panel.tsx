@@ -451,7 +451,12 @@ function WorkerTable(props: { workers: ReadonlyArray<IWorker>; showLog: (source:
           {rows.map(worker => (
             <tr key={worker.name} data-state={worker.state} title={workerTooltip(worker)}>
               <td>{worker.name}</td>
-              <td>{worker.reason && worker.state !== 'connected' ? `${worker.state}: ${worker.reason}` : worker.state}</td>
+              <td>
+                {worker.state}
+                {worker.reason && worker.state !== 'connected' && (
+                  <div className="sciencelab-DaskWorkerReason">{worker.reason}</div>
+                )}
+              </td>
               <td>{worker.memory !== null ? formatBytes(worker.memory) : ''}</td>
               <td>{worker.cpu !== null ? `${Math.round(worker.cpu)}%` : ''}</td>
               <td>{worker.gpu_utilization !== null ? `${Math.round(worker.gpu_utilization)}%` : ''}</td>
