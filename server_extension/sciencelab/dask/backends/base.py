@@ -61,6 +61,9 @@ class ClusterBackend(abc.ABC):
         self.base_url = base_url
         self.log = log
 
+    async def prepare(self):
+        """Called once when the manager starts, in the background: warm up what the first cluster needs."""
+
     async def option_bounds(self) -> dict[str, Bounds]:
         """Bounds the backend itself puts on options (the gateway's own specification); none by default."""
         return {}
