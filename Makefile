@@ -11,20 +11,25 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # Tests use Debian's Chromium; Playwright must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Slow builds (the HTCondor chroot, kube-apiserver) are cached here, outside the repository, so a
+# second `make test` (or a fresh clone) skips them; tests read the same variable.
+export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
+HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
+KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
 
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast install build screenshot bench clean
+.PHONY: demo test test-fast install build screenshot bench bench-batch clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
 
-test: install $(STAMPS)/browser ## Every test tier: unit, real hub, browser, TypeScript
+test: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver ## Every test tier: unit, real hub, browser, batch pools, k8s, TypeScript
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Inner loop: Python tests without the browser
+test-fast: install ## Inner loop: Python tests without the browser (k8s tests skip until `make test` built kube-apiserver)
 	$(VENV)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
 
 install: $(STAMPS)/python $(STAMPS)/labextension
@@ -34,6 +39,9 @@ screenshot: install $(STAMPS)/browser ## Refresh docs/sciencelab-panel.png from 
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
+
+bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
+	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
 $(STAMPS)/node: package.json package-lock.json labextension/package.json
 	npm ci --no-audit --no-fund
@@ -56,6 +64,29 @@ $(STAMPS)/browser:
 	command -v chromium >/dev/null || { $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends chromium fonts-liberation; }
 	@mkdir -p $(STAMPS) && touch $@
+
+# HTCondor: Debian trixie's condor in a debootstrap chroot kept in the cache (a minute or two the
+# first time). The chroot's own marker is a prerequisite, so a deleted cache is rebuilt.
+$(HTCONDOR_CHROOT_READY): tests/batch/install-htcondor.sh
+	$(SUDO) SCIENCELAB_CACHE_DIR=$(SCIENCELAB_CACHE_DIR) tests/batch/install-htcondor.sh
+	$(SUDO) touch $@
+
+$(STAMPS)/htcondor: $(HTCONDOR_CHROOT_READY)
+	@mkdir -p $(STAMPS) && touch $@
+
+# SLURM and MUNGE from Debian; the tests configure and start them.
+$(STAMPS)/slurm: tests/batch/install-slurm.sh
+	$(SUDO) tests/batch/install-slurm.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+# kube-apiserver is built from Debian's source package (11 to 14 minutes on 2 cores) into the
+# cache; the script reruns when it changes or the cached binary is gone, and is quick otherwise.
+$(STAMPS)/kube-apiserver: tests/k8s/install-kube-apiserver.sh $(KUBE_APISERVER)
+	tests/k8s/install-kube-apiserver.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+$(KUBE_APISERVER):
+	tests/k8s/install-kube-apiserver.sh
 
 clean: ## Remove everything the two commands installed or built in the repository
 	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \
