@@ -9,14 +9,16 @@ JS), each gzipped at level 9 as a server would; source maps do not. Goal: ratio 
 import argparse
 import gzip
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers import require_peers_venv  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 OURS = REPO / "server_extension" / "sciencelab" / "labextension"
-PEERS_VENV = Path(os.environ.get("SCIENCELAB_CACHE_DIR", Path.home() / ".cache" / "sciencelab")) / "bench-peers-venv"
 PEERS = ("dask-labextension", "jupyterlab-nvdashboard")
 
 
@@ -27,10 +29,11 @@ def gzipped_js(folder: Path) -> int:
 
 def installed_extension(name: str) -> Path:
     """The folder of the prebuilt lab extension `name` in the bench environment."""
-    for package in (PEERS_VENV / "share" / "jupyter" / "labextensions").rglob("package.json"):
+    venv = require_peers_venv()
+    for package in (venv / "share" / "jupyter" / "labextensions").rglob("package.json"):
         if json.loads(package.read_text()).get("name") == name:
             return package.parent
-    sys.exit(f"{name} is not installed in {PEERS_VENV}: run `make bench-dask`")
+    sys.exit(f"{name} is not installed in {venv}: run `make bench-dask`")
 
 
 def main():

@@ -17,7 +17,6 @@ Goal: ours / LocalCluster <= 1.1. Run with `make bench-dask` (BENCH_ARGS="--roun
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,11 +27,12 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from peers import require_peers_venv  # noqa: E402
 from tests.lab_server import LabServer  # noqa: E402
 
 POLL = 0.01  # seconds between two GETs while waiting for the worker
-PEERS_VENV = Path(os.environ.get("SCIENCELAB_CACHE_DIR", Path.home() / ".cache" / "sciencelab")) / "bench-peers-venv"
 WORKER = {"threads": 1, "memory_gib": 1}
 OURS_CONFIG = {"ClusterManager": {"templates": {"bench": {
     "backend": "local",
@@ -88,9 +88,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="clusters per way (default: 8)")
     args = parser.parse_args()
-    peer_jupyter = PEERS_VENV / "bin" / "jupyter"
-    if not peer_jupyter.exists():
-        sys.exit(f"{peer_jupyter} is missing: run `make bench-dask`, which installs dask-labextension there")
+    peer_jupyter = require_peers_venv() / "bin" / "jupyter"
 
     peer = subprocess.Popen(
         [sys.executable, str(Path(__file__).parent / "local_cluster_peer.py"),

@@ -6,12 +6,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from sciencelab_spawner.demo import free_port
+
+from .service_process import wait_until_answering
 
 JUPYTER = Path(sys.executable).parent / "jupyter"
 START_TIMEOUT = 90  # seconds; a cold JupyterLab on a busy 2-core machine
@@ -54,17 +55,9 @@ class LabServer:
             command.append("--allow-root")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter {self.app} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.request("GET", "api/status").status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"jupyter {self.app} did not answer in {START_TIMEOUT}s:\n{self.log_tail()}")
+        wait_until_answering(self.process, lambda: self.request("GET", "api/status").status_code == 200,
+                             START_TIMEOUT, f"jupyter {self.app}", self.log_tail)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM):
         """Stop the server with `sig` (SIGKILL: a crash) and wait for it; a second SIGTERM skips confirmations."""
