@@ -3,6 +3,8 @@
 import asyncio
 import time
 
+import psutil
+
 from .lab_server import LabServer
 
 # Seconds for worker processes to start and register on a busy 2-core machine.
@@ -53,3 +55,18 @@ def run_in_kernel(client, code: str, timeout: float = 120) -> str:
     reply = client.execute_interactive(code, timeout=timeout, output_hook=collect)
     assert reply["content"]["status"] == "ok", "".join(output)
     return "".join(output)
+
+
+def dask_worker_processes(root: psutil.Process) -> list[psutil.Process]:
+    """The LocalCluster worker processes below `root`: children of multiprocessing's fork server
+    (the local backend's default) or spawned interpreters."""
+    workers = []
+    for process in root.children(recursive=True):
+        try:
+            parent = process.parent()
+            if "spawn_main" in " ".join(process.cmdline()) or (
+                    parent is not None and "multiprocessing.forkserver" in " ".join(parent.cmdline())):
+                workers.append(process)
+        except psutil.NoSuchProcess:
+            pass
+    return workers

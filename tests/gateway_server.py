@@ -9,13 +9,14 @@ clients need `proxy_address`.
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import requests
 
 from sciencelab_spawner.demo import free_port
+
+from .service_process import wait_until_answering
 
 DASK = Path(sys.executable).parent / "dask"
 GATEWAY = Path(sys.executable).parent / "dask-gateway-server"
@@ -73,17 +74,9 @@ class GatewayServer:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([str(GATEWAY), "-f", str(self.config_path)], cwd=self.state_dir,
                                             stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"dask-gateway-server exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.address}/api/health", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"dask-gateway-server did not answer in {START_TIMEOUT}s:\n{self.log_tail()}")
+        wait_until_answering(self.process, lambda: requests.get(f"{self.address}/api/health", timeout=2).ok,
+                             START_TIMEOUT, "dask-gateway-server", self.log_tail)
+        return self
 
     def clusters(self, user: str) -> list[dict]:
         """The user's pending and running clusters, as the gateway's REST API lists them."""

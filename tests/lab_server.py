@@ -6,13 +6,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import requests
 
 from sciencelab_spawner.demo import free_port
+
+from .service_process import wait_until_answering
 
 JUPYTER = Path(sys.executable).parent / "jupyter"
 START_TIMEOUT = 90  # seconds; a cold JupyterLab on a busy 2-core machine
@@ -22,15 +22,18 @@ class LabServer:
     """One Jupyter server process with its config, data, runtime and root folders under `state_dir`.
 
     The port and token stay the same across `stop()` and `start()`, as for a server restarted by
-    its user; the log of every run is appended to `state_dir/server.log`.
+    its user; the log of every run is appended to `state_dir/server.log`. `jupyter` may be the
+    command of another environment (the benchmarks' peers).
     """
 
-    def __init__(self, state_dir: Path, config: dict | None = None, app: str = "lab", env: dict | None = None):
+    def __init__(self, state_dir: Path, config: dict | None = None, app: str = "lab", env: dict | None = None,
+                 jupyter: Path = JUPYTER):
         self.state_dir = state_dir
         self.port = free_port()
         self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = app
+        self.jupyter = jupyter
         self.log_path = state_dir / "server.log"
         self.data_dir = state_dir / "data"
         self.root_dir = state_dir / "root"
@@ -45,23 +48,16 @@ class LabServer:
                "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),
                "JUPYTER_DATA_DIR": str(self.data_dir),
                "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime")}
-        command = [str(JUPYTER), self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}", "--port-retries=0",
-                   f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root_dir}"]
+        command = [str(self.jupyter), self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+                   "--port-retries=0", f"--IdentityProvider.token={self.token}",
+                   f"--ServerApp.root_dir={self.root_dir}"]
         if os.geteuid() == 0:
             command.append("--allow-root")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter {self.app} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.request("GET", "api/status").status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"jupyter {self.app} did not answer in {START_TIMEOUT}s:\n{self.log_tail()}")
+        wait_until_answering(self.process, lambda: self.request("GET", "api/status").status_code == 200,
+                             START_TIMEOUT, f"jupyter {self.app}", self.log_tail)
+        return self
 
     def stop(self, sig: int = signal.SIGTERM):
         """Stop the server with `sig` (SIGKILL: a crash) and wait for it; a second SIGTERM skips confirmations."""
@@ -72,13 +68,6 @@ class LabServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-    def children(self) -> list[psutil.Process]:
-        """The server's live descendant processes (kernels, Dask workers)."""
-        try:
-            return psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
 
     def request(self, method: str, path: str, body=None, timeout: float = 60) -> requests.Response:
         return requests.request(method, f"{self.url}/{path}", json=body, timeout=timeout,

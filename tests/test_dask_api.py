@@ -13,7 +13,7 @@ import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from .dask_clusters import WORKERS_TIMEOUT, wait_until
+from .dask_clusters import WORKERS_TIMEOUT, dask_worker_processes, wait_until
 
 TEMPLATES = {
     "small": {
@@ -39,9 +39,9 @@ def jp_server_config():
     }
 
 
-def dask_worker_processes() -> list[psutil.Process]:
-    """Worker processes LocalCluster spawned from this (test) process."""
-    return [p for p in psutil.Process().children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+def worker_processes() -> list[psutil.Process]:
+    """Worker processes of LocalClusters of the in-process server."""
+    return dask_worker_processes(psutil.Process())
 
 
 async def test_templates_list_schemas_and_hide_group_templates(dask_api):
@@ -72,7 +72,7 @@ async def test_local_cluster_lifecycle_with_real_workers(dask_api):
     assert cluster["workers"] == {"requested": 2, "pending": 0, "running": 2}
     assert cluster["cores"] == 2 and cluster["memory"] == 2 * 2**29
     assert all(w["state"] == "connected" and w["memory"] > 0 for w in cluster["worker_list"])
-    assert len(dask_worker_processes()) == 2
+    assert len(worker_processes()) == 2
 
     status, scaled = await dask_api(f"clusters/{cluster_id}", "PATCH", {"workers": 1})
     assert (status, scaled["workers"]["requested"]) == (200, 1)
@@ -96,7 +96,7 @@ async def _running_count(dask_api, cluster_id, count):
 
 
 async def _none_left():
-    return not dask_worker_processes()
+    return not worker_processes()
 
 
 async def test_errors_name_field_value_and_bounds(dask_api):

@@ -34,7 +34,7 @@ def lab(tmp_path):
     server.stop()
 
 
-def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, screenshot_dir):
+def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, screenshots):
     page.goto(f"{lab.url}/lab?token={lab.token}")
     page.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=LAB_TIMEOUT_MS)
     expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=LAB_TIMEOUT_MS)
@@ -74,7 +74,7 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
     if news_toast.is_visible():
         news_toast.click()
         expect(news_toast).to_be_hidden()
-    page.screenshot(path=screenshot_dir / "sciencelab-dask.png")
+    page.screenshot(path=screenshots / "sciencelab-dask.png")
 
     card.get_by_role("button", name="Shut down").click()
     page.locator(".jp-Dialog").get_by_role("button", name="Shut down").click()

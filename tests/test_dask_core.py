@@ -4,6 +4,7 @@ import ast
 import sys
 
 import pytest
+from sciencelab.dask.backends.local import main_script_modules
 from sciencelab.dask.clusters import ClusterRecord, ClusterView, WorkerInfo, make_cluster_json, workers_from_identity
 from sciencelab.dask.connect import Call, ConnectRecipe, client_recipe, make_connect_code
 from sciencelab.dask.errors import LimitError, OptionError
@@ -328,3 +329,9 @@ def test_broken_template_in_a_file_stops_the_manager_naming_the_file(tmp_path):
                                 "-1 is less than the minimum of 0")
     with pytest.raises(TemplateError, match="SCIENCELAB_DASK_CONFIG_FILE=/nonexistent.yaml: no such file"):
         ClusterManager(config_paths=[], environ={"SCIENCELAB_DASK_CONFIG_FILE": "/nonexistent.yaml"})
+
+
+def test_main_script_modules_are_what_a_worker_would_import_again():
+    script = ("#!/usr/bin/python\nimport sys\nfrom jupyter_server.serverapp import main\nfrom . import nothing\n"
+              "if __name__ == '__main__':\n    import os\n    sys.exit(main())\n")
+    assert main_script_modules(script) == ["jupyter_server.serverapp", "sys"]

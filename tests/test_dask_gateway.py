@@ -14,7 +14,13 @@ from sciencelab.dask.options import ClusterOptions
 from sciencelab.dask.templates import Bounds, Environment
 from sciencelab_spawner.demo import free_port
 
-from .dask_clusters import create_cluster, run_in_kernel, wait_for_workers, wait_until
+from .dask_clusters import (
+    create_cluster,
+    dask_worker_processes,
+    run_in_kernel,
+    wait_for_workers,
+    wait_until,
+)
 from .lab_server import LabServer
 
 OPTION_NAMES = {"cores": "worker_cores", "memory": "worker_memory", "idle_timeout": "idle_timeout"}
@@ -143,7 +149,7 @@ def test_restarts_reattach_gateway_clusters_and_leave_no_local_worker(gateway_la
 
     for stop_signal in (signal.SIGTERM, signal.SIGKILL):
         local = wait_for_workers(server, create_cluster(server, "local", workers=1)["id"], 1)
-        local_workers = [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
+        local_workers = dask_worker_processes(psutil.Process(server.process.pid))
         assert len(local_workers) == 1, local
 
         server.stop(stop_signal)

@@ -6,7 +6,7 @@ import time
 import psutil
 import pytest
 
-from .dask_clusters import create_cluster, run_in_kernel, wait_for_workers
+from .dask_clusters import create_cluster, dask_worker_processes, run_in_kernel, wait_for_workers
 from .lab_server import LabServer
 
 TEMPLATES = {
@@ -28,7 +28,7 @@ def lab_server(tmp_path):
 
 
 def worker_processes(server: LabServer) -> list[psutil.Process]:
-    return [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
+    return dask_worker_processes(psutil.Process(server.process.pid))
 
 
 def test_kernel_computes_on_a_cluster_with_the_inserted_code(lab_server, kernel):

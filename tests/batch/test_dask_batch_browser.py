@@ -92,7 +92,7 @@ def save_panel_picture(page, path):
     page.screenshot(path=path, clip={"x": 0, "y": 0, "width": 600, "height": 800})
 
 
-def test_batch_states_move_from_queued_to_connected(htcondor_pool, blocker, lab, page, screenshot_dir):
+def test_batch_states_move_from_queued_to_connected(htcondor_pool, blocker, lab, page, screenshots):
     page.goto(f"{lab.url}/lab?token={lab.token}")
     page.locator('.jp-SideBar [data-id="sciencelab-panel"]').click(timeout=LAB_TIMEOUT_MS)
     section = page.locator(".sciencelab-DaskSection")
@@ -114,7 +114,7 @@ def test_batch_states_move_from_queued_to_connected(htcondor_pool, blocker, lab,
     expect(summary.locator('[data-state="queued"]')).to_have_attribute(
         "title", "2 × Idle\nHTCondor found no slot for it: no match found", timeout=STATES_TIMEOUT_MS)
     held.locator(".sciencelab-DaskWorkerTable summary").click()
-    save_panel_picture(page, screenshot_dir / "sciencelab-dask-htcondor.png")
+    save_panel_picture(page, screenshots / "sciencelab-dask-htcondor.png")
 
     # The pool frees up: the jobs start and their workers connect.
     htcondor_pool.tool("condor_rm", blocker)

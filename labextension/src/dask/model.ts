@@ -364,20 +364,6 @@ export function summarizeWorkers(workers: ReadonlyArray<IWorker>): IWorkerSummar
 }
 
 /**
- * "512 MiB", "1.5 GiB": bytes for people.
- */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit && value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
-
-/**
  * The dashboard's individual plots that open as lab panels, as dask-labextension offers them.
  */
 export const DASHBOARD_PLOTS: ReadonlyArray<{ plot: string; label: string }> = [

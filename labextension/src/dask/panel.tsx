@@ -13,13 +13,13 @@ import type { ErrorSchema } from '@rjsf/utils';
 import React, { useState } from 'react';
 
 import { SciencelabRequestError } from '../request';
+import { formatBytes } from '../sidebar/profile';
 import { CommandIDs } from '../tokens';
 import { ICluster, ITemplate, IWorker } from './api';
 import {
   DASHBOARD_PLOTS,
   DaskClustersModel,
   defaultEnvironment,
-  formatBytes,
   summarizeStates,
   summarizeWorkers
 } from './model';
@@ -355,18 +355,21 @@ function ScaleControls(props: {
   const [minimum, setMinimum] = useState(cluster.adapt?.minimum ?? Number(bounds?.minimum ?? 0));
   const [maximum, setMaximum] = useState(cluster.adapt?.maximum ?? Number(bounds?.maximum ?? 1));
   const limits = { min: Number(bounds?.minimum ?? 0), max: bounds ? Number(bounds.maximum) : undefined };
+  const input = (label: string, value: number, set: (value: number) => void): JSX.Element => (
+    <input
+      type="number"
+      className="jp-mod-styled"
+      aria-label={`${label} of ${cluster.name}`}
+      value={value}
+      {...limits}
+      onChange={event => set(Number(event.target.value))}
+    />
+  );
   return (
     <div className="sciencelab-DaskScale">
       <label>
         Workers
-        <input
-          type="number"
-          className="jp-mod-styled"
-          aria-label={`Workers of ${cluster.name}`}
-          value={workers}
-          {...limits}
-          onChange={event => setWorkers(Number(event.target.value))}
-        />
+        {input('Workers', workers, setWorkers)}
       </label>
       <button className="jp-mod-styled" onClick={() => run(CommandIDs.scaleCluster, { workers })}>
         Scale
@@ -375,23 +378,7 @@ function ScaleControls(props: {
         <>
           <label>
             Adapt
-            <input
-              type="number"
-              className="jp-mod-styled"
-              aria-label={`Adaptive minimum of ${cluster.name}`}
-              value={minimum}
-              {...limits}
-              onChange={event => setMinimum(Number(event.target.value))}
-            />
-            –
-            <input
-              type="number"
-              className="jp-mod-styled"
-              aria-label={`Adaptive maximum of ${cluster.name}`}
-              value={maximum}
-              {...limits}
-              onChange={event => setMaximum(Number(event.target.value))}
-            />
+            {input('Adaptive minimum', minimum, setMinimum)}–{input('Adaptive maximum', maximum, setMaximum)}
           </label>
           <button className="jp-mod-styled" onClick={() => run(CommandIDs.scaleCluster, { minimum, maximum })}>
             Adapt

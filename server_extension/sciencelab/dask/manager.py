@@ -139,6 +139,7 @@ class ClusterManager(LoggingConfigurable):
         self._subscribers: dict[int, tuple[str, Sequence[str], Callable[[list], None]]] = {}
         self._user_locks: dict[str, asyncio.Lock] = {}
         self._started: asyncio.Task | None = None
+        self._preparing: list[asyncio.Task] = []
         self._refresher: asyncio.Task | None = None
 
     # ---- configuration ------------------------------------------------------------------------
@@ -203,6 +204,7 @@ class ClusterManager(LoggingConfigurable):
         await asyncio.shield(self._started)
 
     async def _start(self):
+        self._preparing = [asyncio.ensure_future(self._prepare(backend)) for backend in self._backends.values()]
         for data in self._read_records():
             record = ClusterRecord.from_json(data)
             if self._owned_by_other_live_server(record):
@@ -229,6 +231,12 @@ class ClusterManager(LoggingConfigurable):
             self.log.info("Reattached cluster %s (%s)", record.id, record.backend)
         self._write_records()
         self._refresher = asyncio.ensure_future(self._refresh_loop())
+
+    async def _prepare(self, backend: ClusterBackend):
+        try:
+            await self._call(backend, backend.prepare(), self.start_timeout, "preparing")
+        except BackendError as error:
+            self.log.warning("%s", error.message)
 
     async def stop(self):
         """The server stops: shut down clusters that cannot outlive it, let go of the others."""
@@ -290,8 +298,14 @@ class ClusterManager(LoggingConfigurable):
         return self._clusters_json(user, groups)
 
     async def get_cluster(self, user: str, cluster_id: str) -> dict:
+        """The cluster as its scheduler reports it now (one call), not as of the last periodic refresh."""
         await self.start()
-        return self._cluster_json(self._managed_of(user, cluster_id))
+        managed = self._managed_of(user, cluster_id)
+        if not managed.lock.locked():
+            await self._refresh_one(managed)
+        if managed.record.id not in self._clusters:
+            raise NotFoundError(f"cluster: {managed.record.name} ended on its own (idle timeout or stopped elsewhere)")
+        return self._cluster_json(managed)
 
     async def create_cluster(self, user: str, groups: Sequence[str], body) -> dict:
         """Body `{"template": name, "options": {...}}`, or `{"template": name, "adopt": cluster name}`."""

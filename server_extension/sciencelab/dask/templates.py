@@ -44,11 +44,18 @@ def offers_option(backend: str, option: str) -> bool:
 
 TEMPLATE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
-_BOUNDS_SCHEMA = {
-    "type": "object",
-    "properties": {key: {"type": "number", "minimum": 0} for key in ("default", "minimum", "maximum")},
-    "additionalProperties": False,
-}
+
+
+def _non_negative(keys: tuple[str, ...], kind: str) -> dict:
+    """Schema of an object whose optional `keys` are non-negative numbers of JSON Schema type `kind`."""
+    return {
+        "type": "object",
+        "properties": {key: {"type": kind, "minimum": 0} for key in keys},
+        "additionalProperties": False,
+    }
+
+
+_BOUNDS_SCHEMA = _non_negative(("default", "minimum", "maximum"), "number")
 
 # The admin's side of a template. `backend_settings` is checked by the backend's own schema.
 TEMPLATE_SCHEMA = {
@@ -85,11 +92,7 @@ TEMPLATE_SCHEMA = {
     "additionalProperties": False,
 }
 
-_LIMIT_SCHEMA = {
-    "type": "object",
-    "properties": {key: {"type": "integer", "minimum": 0} for key in ("clusters", "workers", "cores")},
-    "additionalProperties": False,
-}
+_LIMIT_SCHEMA = _non_negative(("clusters", "workers", "cores"), "integer")
 
 LIMITS_SCHEMA = {
     "type": "object",

@@ -5,7 +5,6 @@ import {
   DaskClustersModel,
   defaultEnvironment,
   describeWorkers,
-  formatBytes,
   summarizeStates,
   summarizeWorkers
 } from '../model';
@@ -73,16 +72,6 @@ describe('summarizeWorkers', () => {
 });
 
 describe('helpers', () => {
-  it('formats bytes for people', () => {
-    expect([0, 1536, 2 ** 29, 1.5 * 2 ** 30, 40 * 2 ** 30].map(formatBytes)).toEqual([
-      '0 B',
-      '1.5 KiB',
-      '512 MiB',
-      '1.5 GiB',
-      '40 GiB'
-    ]);
-  });
-
   it("turns the dashboard's status page into an individual plot", () => {
     expect(dashboardPlotUrl('/user/ada/proxy/8787/status', 'task-stream')).toBe(
       '/user/ada/proxy/8787/individual-task-stream'

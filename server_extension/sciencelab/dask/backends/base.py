@@ -66,6 +66,9 @@ class ClusterBackend(abc.ABC):
         self.log = log
         self.save_state = save_state
 
+    async def prepare(self):
+        """Called once when the manager starts, in the background: warm up what the first cluster needs."""
+
     async def option_bounds(self) -> dict[str, Bounds]:
         """Bounds the backend itself puts on options (the gateway's own specification); none by default."""
         return {}

@@ -19,7 +19,7 @@ from dask_kubernetes.operator.kubecluster.kubecluster import CreateMode
 from jupyter_server.utils import url_path_join
 
 from ..clusters import ClusterRecord, WorkerInfo
-from ..errors import ClusterGone
+from ..errors import BackendError, ClusterGone
 from ..options import ClusterOptions
 from .base import ClusterBackend, ClusterHandle
 
@@ -99,15 +99,21 @@ class KubernetesBackend(ClusterBackend):
 
     async def create(self, cluster_id: str, options: ClusterOptions) -> ClusterHandle:
         resource = make_dask_cluster(cluster_id, options, self.settings)
-        cluster = await KubeCluster(
-            custom_cluster_spec=resource,
-            namespace=self.settings["namespace"],
-            shutdown_on_close=True,  # a cluster that fails to start is deleted again
-            resource_timeout=self.settings.get("resource_timeout", 60),
-            port_forward_cluster_ip=self.settings.get("port_forward", False),
-            asynchronous=True,
-            quiet=True,
-        )
+        namespace, timeout = self.settings["namespace"], self.settings.get("resource_timeout", 60)
+        try:
+            cluster = await KubeCluster(
+                custom_cluster_spec=resource,
+                namespace=namespace,
+                shutdown_on_close=True,  # a cluster that fails to start is deleted again
+                resource_timeout=timeout,
+                port_forward_cluster_ip=self.settings.get("port_forward", False),
+                asynchronous=True,
+                quiet=True,
+            )
+        except TimeoutError:
+            raise BackendError(f"the dask-kubernetes operator did not start DaskCluster {resource['metadata']['name']} "
+                               f"in namespace {namespace} within {timeout} s; is the operator running and watching "
+                               "that namespace?", unavailable=True) from None
         handle = self._handle(cluster)
         if options.adaptive:
             await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
