@@ -290,7 +290,8 @@ def test_cluster_json_counts_workers_by_state():
         "managed": True,
     }
     assert result["worker_list"][2] == {
-        "name": "c", "state": "held", "address": None, "reason": "Job exceeded memory", "job_id": "13.0",
+        "name": "c", "state": "held", "address": None, "reason": "Job exceeded memory", "detail": None, "log": None,
+        "job_id": "13.0",
         "threads": None, "memory": None, "memory_limit": None, "cpu": None, "gpu_utilization": None,
         "gpu_memory_used": None, "gpu_memory_total": None}
     record.adapt = (0, 10)

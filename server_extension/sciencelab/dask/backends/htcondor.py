@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 
-from dask_jobqueue.htcondor import HTCondorCluster, HTCondorJob
+from dask_jobqueue.htcondor import HTCondorCluster
 
 from ..batch import CONDOR_ATTRIBUTES, CONDOR_REMOVED, JobState, parse_condor_jobs
 from ..errors import BackendError
@@ -22,9 +22,7 @@ from .jobqueue import (
     COMMON_SETTINGS,
     ONE_LINE,
     JobQueueBackend,
-    RecordedJob,
     TlsFiles,
-    TlsFromJobArguments,
     make_common_job_kwargs,
 )
 
@@ -82,20 +80,11 @@ def make_htcondor_job_kwargs(cluster_id: str, options: ClusterOptions, settings:
     }
 
 
-class SciencelabHTCondorCluster(TlsFromJobArguments, HTCondorCluster):
-    """dask-jobqueue's HTCondorCluster; its workers' TLS comes from our job arguments."""
-
-
-class RecordedHTCondorJob(RecordedJob, HTCondorJob):
-    """dask-jobqueue's HTCondor job, its id recorded as soon as `condor_submit` prints it."""
-
-
 class HTCondorBackend(JobQueueBackend):
     """Clusters whose workers are jobs of an HTCondor pool."""
 
     name = "htcondor"
-    cluster_class = SciencelabHTCondorCluster
-    job_class = RecordedHTCondorJob
+    jobqueue_cluster = HTCondorCluster
     settings_schema = {
         "type": "object",
         "properties": {

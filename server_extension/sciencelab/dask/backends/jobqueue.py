@@ -1,8 +1,8 @@
 """What the `htcondor` and `slurm` backends share: dask-jobqueue clusters whose workers are batch jobs.
 
-As with `local`, the scheduler runs in the Jupyter server's event loop (dask-jobqueue's own design),
-so scaling, adaptive scaling, the idle timeout and the dashboard (through jupyter-server-proxy) are
-the local backend's; only the workers differ: each is one batch job.
+As with `local`, the scheduler runs in the Jupyter server's event loop (dask-jobqueue's own design):
+it ends with the server, its idle timeout closes it, and its dashboard is reached through
+jupyter-server-proxy at `<base_url>proxy/<port>/status`. Each worker is one batch job.
 
 Three things dask-jobqueue does not do, done here:
 
@@ -32,11 +32,11 @@ from distributed.core import Status
 from jupyter_core.paths import jupyter_data_dir
 
 from ..batch import JobState, WorkerJob, job_log_key, make_batch_workers, submission_refusal, with_log_tail
-from ..clusters import ClusterRecord, WorkerInfo
+from ..clusters import ClusterRecord, WorkerInfo, workers_from_identity
 from ..connect import Call, ConnectRecipe, Variable
-from ..errors import BackendError
+from ..errors import BackendError, ClusterGone
 from ..options import ClusterOptions
-from .base import ClusterHandle
+from .base import ClusterBackend, ClusterHandle
 from .local import LocalBackend
 
 # Lines of each job log the logs view shows.
@@ -216,12 +216,20 @@ def tls_client_recipe(address: str, tls: TlsFiles) -> ConnectRecipe:
     ), also_import=("Security",))
 
 
-class JobQueueBackend(LocalBackend, abc.ABC):
+class JobQueueBackend(ClusterBackend):
     """A dask-jobqueue cluster; subclasses name the cluster class and talk to their batch system."""
 
-    #: dask-jobqueue's cluster class with `TlsFromJobArguments`, our job class (with `RecordedJob`)
+    #: dask-jobqueue's cluster class (`HTCondorCluster`, `SLURMCluster`)
+    jobqueue_cluster: ClassVar[type]
+    #: what is created: `jobqueue_cluster` with `TlsFromJobArguments`, its job class with `RecordedJob`
     cluster_class: ClassVar[type]
     job_class: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        base = cls.jobqueue_cluster
+        cls.cluster_class = type(f"Sciencelab{base.__name__}", (TlsFromJobArguments, base), {"__module__": __name__})
+        cls.job_class = type(f"Recorded{base.job_cls.__name__}", (RecordedJob, base.job_cls), {"__module__": __name__})
 
     @abc.abstractmethod
     def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles | None) -> dict:
@@ -280,6 +288,13 @@ class JobQueueBackend(LocalBackend, abc.ABC):
             await self.scale(handle, options.workers)
         return handle
 
+    # A SpecCluster whose scheduler runs in this process, as a LocalCluster: the local backend's
+    # way to scale, adapt, count what is asked for and find the dashboard serves as it is.
+    scale = LocalBackend.scale
+    adapt = LocalBackend.adapt
+    requested_workers = LocalBackend.requested_workers
+    _dashboard_url = LocalBackend._dashboard_url
+
     async def close(self, handle: ClusterHandle):
         """Remove every job with one command, then close the scheduler (no job is cancelled twice).
 
@@ -304,7 +319,9 @@ class JobQueueBackend(LocalBackend, abc.ABC):
         return None
 
     async def workers(self, handle: ClusterHandle, requested: int) -> list[WorkerInfo]:
-        connected = [w for w in await super().workers(handle, requested) if w.state == "connected"]
+        if handle.cluster.scheduler.status.name in ("closing", "closed", "failed"):  # its idle timeout
+            raise ClusterGone(f"the scheduler of {handle.name} closed")
+        connected = workers_from_identity(await handle.cluster.scheduler_comm.identity())
         journal: JobJournal = handle.journal
         names = list(handle.cluster.worker_spec)
         journal.forget_except(names)

@@ -11,7 +11,7 @@ The SLURM client tools must be on the server's PATH (and `SLURM_CONF` set where 
 
 from collections.abc import Mapping, Sequence
 
-from dask_jobqueue.slurm import SLURMCluster, SLURMJob
+from dask_jobqueue.slurm import SLURMCluster
 
 from ..batch import SQUEUE_FORMAT, JobState, parse_squeue_jobs
 from ..errors import BackendError
@@ -20,9 +20,7 @@ from .jobqueue import (
     COMMON_SETTINGS,
     ONE_LINE,
     JobQueueBackend,
-    RecordedJob,
     TlsFiles,
-    TlsFromJobArguments,
     make_common_job_kwargs,
 )
 
@@ -56,20 +54,11 @@ def make_slurm_job_kwargs(cluster_id: str, options: ClusterOptions, settings: Ma
     }
 
 
-class SciencelabSLURMCluster(TlsFromJobArguments, SLURMCluster):
-    """dask-jobqueue's SLURMCluster; its workers' TLS comes from our job arguments."""
-
-
-class RecordedSLURMJob(RecordedJob, SLURMJob):
-    """dask-jobqueue's SLURM job, its id recorded as soon as `sbatch` prints it."""
-
-
 class SlurmBackend(JobQueueBackend):
     """Clusters whose workers are jobs of a SLURM cluster."""
 
     name = "slurm"
-    cluster_class = SciencelabSLURMCluster
-    job_class = RecordedSLURMJob
+    jobqueue_cluster = SLURMCluster
     settings_schema = {
         "type": "object",
         "properties": {
