@@ -37,13 +37,14 @@ test-fast: install ## Inner loop: Python tests without the browser (k8s tests sk
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser ## Refresh the docs/*.png screenshots from the browser tests
-	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_dask_browser.py
+screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor ## Refresh the docs/*.png screenshots from the browser tests
+	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_dask_browser.py \
+		tests/batch/test_dask_batch_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
 
-bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
+bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
 bench-dask: install $(BENCH_PEERS_VENV)/.sciencelab-ready ## Dask: create-to-first-worker, panel update with 1000 workers, bundle size

@@ -11,17 +11,20 @@ Three things dask-jobqueue does not do, done here:
   cluster's id (an HTCondor job attribute, the SLURM job name), which catches a job whose id was
   never recorded because the server died during its submission.
 - Each job's state comes from one query of the batch system per cluster and refresh (`query_jobs`),
-  only for jobs whose worker is not connected and whose end is not known yet: a cluster whose
-  workers all run costs no query at all.
+  at most one per `query_interval` however many panels and API clients ask, and only for jobs whose
+  worker is not connected and whose end is not known yet: a cluster whose workers all run costs no
+  query at all.
 - A submission the batch system refuses becomes a failed worker with the batch system's message,
   rather than an exception in a background task nobody sees.
 """
 
 import abc
 import asyncio
+import math
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +64,10 @@ COMMON_SETTINGS = {
     "death_timeout": {"type": "number", "minimum": 1,
                       "description": "Seconds a worker waits for an unreachable scheduler before its job ends "
                                      "(default 60)."},
+    "query_interval": {"type": "number", "minimum": 0,
+                       "description": "Seconds between two queries of the batch system for one cluster's job states "
+                                      "(default 1), however often the cluster is refreshed or asked for; workers "
+                                      "connecting show at once, from the scheduler."},
     "tls": {"type": "boolean", "description": "Encrypt scheduler-worker traffic with a temporary certificate "
                                               "made for each cluster and shipped with its jobs (default false)."},
 }
@@ -136,6 +143,7 @@ class JobJournal:
         self.job_ids: dict[str, str] = {}  # worker name -> job id
         self.states: dict[str, JobState] = {}  # worker name -> the latest state of its job
         self.removed_all = False  # every job was removed with one command: no job needs its own
+        self.queried_at = -math.inf  # time.monotonic() of the last query of the batch system
 
     def submitted(self, name: str, job_id: str):
         self.job_ids[name] = job_id
@@ -328,7 +336,8 @@ class JobQueueBackend(ClusterBackend):
         connected_names = {worker.name for worker in connected}
         asked = {name: job_id for name, job_id in journal.job_ids.items()
                  if name not in connected_names and not (name in journal.states and journal.states[name].ended)}
-        if asked:
+        if asked and time.monotonic() - journal.queried_at >= self.settings.get("query_interval", 1):
+            journal.queried_at = time.monotonic()
             states = await self.query_jobs(handle.name, list(asked.values()))
             for name, job_id in asked.items():
                 state = states.get(job_id)
