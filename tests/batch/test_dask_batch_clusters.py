@@ -221,6 +221,23 @@ def test_at_most_one_condor_q_per_refresh_however_many_workers(htcondor_pool, tm
     pool.wait_for_empty_queue()
 
 
+@pytest.mark.slurm
+def test_adaptive_cluster_keeps_its_minimum(slurm_cluster, tmp_path):
+    pool = BatchPool("slurm", slurm_cluster, tmp_path / "job-logs")
+    server = start_server(pool, tmp_path / "server")
+    try:
+        cluster = create_cluster(server, "slurm", adaptive=True, adapt_minimum=1, adapt_maximum=3)
+        cluster = wait_for_workers(server, cluster["id"], 1)
+        assert cluster["adapt"] == {"minimum": 1, "maximum": 3} and cluster["workers"]["requested"] == 1
+        assert len(pool.job_ids()) == 1
+        response = server.request("PATCH", f"sciencelab/api/dask/clusters/{cluster['id']}", {"workers": 2})
+        assert response.status_code == 200 and response.json()["adapt"] is None
+        wait_for_workers(server, cluster["id"], 2)
+    finally:
+        server.stop()
+    pool.wait_for_empty_queue()
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["shutdown", "crash"])
 def test_restart_leaves_no_job_behind(pool, tmp_path, stop_signal):
     server = start_server(pool, tmp_path / "server")
