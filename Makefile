@@ -20,7 +20,7 @@ KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast install build screenshot bench bench-batch clean
+.PHONY: demo test test-fast install build screenshot docs bench bench-profiles bench-batch clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -34,11 +34,17 @@ test-fast: install ## Inner loop: Python tests without the browser (k8s tests sk
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser ## Refresh docs/sciencelab-panel.png from the browser test
+screenshot: install $(STAMPS)/browser ## Refresh docs/*.png (spawn form, panel) from the browser test
 	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
+
+bench-profiles: install ## Profile resolution and form rendering with 50 profiles x 10 choices
+	$(VENV)/bin/python bench/profiles.py $(BENCH_ARGS)
+
+docs: install ## Regenerate docs/profiles-reference.md from the profile schema and the spawner settings
+	$(VENV)/bin/python -m sciencelab_spawner.profile_docs > docs/profiles-reference.md
 
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
