@@ -13,10 +13,13 @@ PROFILE_SLUG_ENV = "SCIENCELAB_PROFILE"
 PROFILE_NAME_ENV = "SCIENCELAB_PROFILE_DISPLAY_NAME"
 
 
-def make_info(environ: Mapping[str, str]) -> dict:
-    """Build the info document for a server whose process environment is `environ`."""
+def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = None) -> dict:
+    """Build the info document for a server whose process environment is `environ`.
+
+    `enabled` switches features on (or off) as the server's configuration says, e.g. `{"gpu_monitor": True}`.
+    """
     slug = environ.get(PROFILE_SLUG_ENV)
     profile = None
     if slug:
         profile = {"slug": slug, "display_name": environ.get(PROFILE_NAME_ENV, slug)}
-    return {"version": __version__, "profile": profile, "features": dict(FEATURES)}
+    return {"version": __version__, "profile": profile, "features": {**FEATURES, **(enabled or {})}}
