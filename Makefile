@@ -53,8 +53,8 @@ $(STAMPS)/python: pyproject.toml $(STAMPS)/labextension
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/browser:
-	command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends chromium fonts-liberation; }
+	command -v chromium >/dev/null || { $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends chromium fonts-liberation; }
 	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository

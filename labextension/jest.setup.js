@@ -8,3 +8,18 @@ if (typeof globalThis.DragEvent === 'undefined' && typeof globalThis.MouseEvent 
     }
   };
 }
+
+// jsdom has no matchMedia; @jupyter/web-components (imported by @jupyterlab/ui-components) asks
+// it for the colour scheme at import time.
+if (typeof window !== 'undefined' && typeof window.matchMedia === 'undefined') {
+  window.matchMedia = query => ({
+    matches: false,
+    media: query,
+    onchange: null,
+    addListener: () => undefined,
+    removeListener: () => undefined,
+    addEventListener: () => undefined,
+    removeEventListener: () => undefined,
+    dispatchEvent: () => false
+  });
+}

@@ -8,8 +8,8 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { sciencelabIcon } from './icons';
-import { SciencelabPanel } from './panel';
-import { CommandIDs } from './tokens';
+import { SciencelabSidebar } from './sidebar/sidebar';
+import { CommandIDs, ISciencelabSidebar } from './tokens';
 
 const PLUGIN_ID = '@sciencelab/labextension:plugin';
 
@@ -19,12 +19,14 @@ const PLUGIN_ID = '@sciencelab/labextension:plugin';
 const DEFAULT_RANK = 900;
 
 /**
- * Adds the ScienceLab panel to the left sidebar and the command that opens it.
+ * Adds the ScienceLab panel to the left sidebar and the command that opens it; provides the
+ * panel to the capability plugins, which add their sections to it.
  */
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<ISciencelabSidebar> = {
   id: PLUGIN_ID,
   description: 'ScienceLab side panel: spawn profile, Dask clusters, GPU utilisation and session sharing.',
   autoStart: true,
+  provides: ISciencelabSidebar,
   requires: [ILabShell],
   optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry],
   activate: async (
@@ -33,8 +35,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
     settingRegistry: ISettingRegistry | null
-  ): Promise<void> => {
-    const panel = new SciencelabPanel();
+  ): Promise<ISciencelabSidebar> => {
+    const panel = new SciencelabSidebar();
     panel.title.icon = sciencelabIcon;
 
     labShell.add(panel, 'left', { rank: await loadRank(settingRegistry) });
@@ -49,8 +51,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     palette?.addItem({ command: CommandIDs.openPanel, category: 'ScienceLab' });
-
-    void panel.refresh();
+    return panel;
   }
 };
 

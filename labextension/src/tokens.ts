@@ -1,6 +1,8 @@
 /**
- * Command ids and the types of the ScienceLab server extension's REST API.
+ * Tokens, command ids and the types of the ScienceLab server extension's REST API.
  */
+import { Token } from '@lumino/coreutils';
+import { Widget } from '@lumino/widgets';
 
 /**
  * Ids of the commands this extension registers.
@@ -10,6 +12,47 @@ export namespace CommandIDs {
    * Reveal the ScienceLab panel in the left sidebar.
    */
   export const openPanel = 'sciencelab:open-panel';
+}
+
+/**
+ * The ScienceLab side panel: each capability (Dask clusters, GPU monitor, ...) adds its own
+ * collapsible section to it from its own plugin.
+ */
+export const ISciencelabSidebar = new Token<ISciencelabSidebar>(
+  '@sciencelab/labextension:ISciencelabSidebar',
+  'The ScienceLab side panel, to which each capability adds its section.'
+);
+
+/**
+ * The ScienceLab side panel, as capabilities see it.
+ */
+export interface ISciencelabSidebar {
+  /**
+   * Add `widget` as a collapsible section; its `title.label` is the section heading.
+   */
+  addSection(widget: Widget, options?: ISciencelabSidebar.ISectionOptions): void;
+
+  /**
+   * The server information, fetched once when the panel is created. Rejects with a
+   * `SciencelabRequestError` when the server extension cannot be reached.
+   */
+  readonly info: Promise<ISciencelabInfo>;
+}
+
+/**
+ * The namespace for `ISciencelabSidebar` types.
+ */
+export namespace ISciencelabSidebar {
+  /**
+   * Where a section goes.
+   */
+  export interface ISectionOptions {
+    /**
+     * Sections are ordered by rank, lowest on top: the profile has 0, Dask clusters 100, the
+     * GPU monitor 200. Sections of equal rank keep the order they were added in. Default: 500.
+     */
+    rank?: number;
+  }
 }
 
 /**

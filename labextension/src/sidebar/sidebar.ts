@@ -1,0 +1,83 @@
+import { SidePanel } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+
+import { requestAPI } from '../request';
+import { ISciencelabInfo, ISciencelabSidebar } from '../tokens';
+import { ProfileSection } from './profile';
+
+/**
+ * Rank of a section added without one; between the built-in capabilities and the end.
+ */
+const DEFAULT_SECTION_RANK = 500;
+
+/**
+ * The ScienceLab panel of the left sidebar: a header with the version, then one collapsible
+ * section per capability, the spawn profile first.
+ *
+ * Server values are set with `textContent` only, so they are never parsed as HTML.
+ */
+export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
+  /**
+   * @param options.fetchInfo - Where the panel gets its data; `GET sciencelab/api/info` by
+   *   default. Tests pass a stub.
+   */
+  constructor(options: SciencelabSidebar.IOptions = {}) {
+    super();
+    this.id = 'sciencelab-panel';
+    this.title.caption = 'ScienceLab';
+    this.addClass('sciencelab-Panel');
+
+    this._heading = document.createElement('h2');
+    this._heading.className = 'sciencelab-version';
+    this._heading.textContent = 'ScienceLab';
+    this.header.node.append(this._heading);
+
+    const fetchInfo = options.fetchInfo ?? (() => requestAPI<ISciencelabInfo>('info'));
+    this.info = fetchInfo();
+    const profile = new ProfileSection();
+    this.addSection(profile, { rank: 0 });
+    this.ready = this.info.then(
+      info => {
+        this._heading.textContent = `ScienceLab ${info.version}`;
+        profile.showProfile(info.profile);
+      },
+      (error: unknown) => {
+        profile.showError(error instanceof Error ? error.message : String(error));
+      }
+    );
+  }
+
+  readonly info: Promise<ISciencelabInfo>;
+
+  /**
+   * Resolves once the server information is shown (or its failure); never rejects.
+   */
+  readonly ready: Promise<void>;
+
+  addSection(widget: Widget, options: ISciencelabSidebar.ISectionOptions = {}): void {
+    const rank = options.rank ?? DEFAULT_SECTION_RANK;
+    // Insert after every section of lower or equal rank, so equal ranks keep their order.
+    let index = this._ranks.findIndex(other => other > rank);
+    if (index === -1) {
+      index = this._ranks.length;
+    }
+    this._ranks.splice(index, 0, rank);
+    widget.addClass('sciencelab-Section');
+    this.insertWidget(index, widget);
+  }
+
+  private readonly _heading: HTMLHeadingElement;
+  private readonly _ranks: number[] = [];
+}
+
+/**
+ * The namespace for `SciencelabSidebar` statics.
+ */
+export namespace SciencelabSidebar {
+  /**
+   * Options for the panel.
+   */
+  export interface IOptions {
+    fetchInfo?: () => Promise<ISciencelabInfo>;
+  }
+}
