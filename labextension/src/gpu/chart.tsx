@@ -13,7 +13,7 @@ function themeColour(name: string, fallback: string): string {
 function makeOptions(width: number): uPlot.Options {
   const text = themeColour('--jp-ui-font-color2', '#616161');
   const grid = themeColour('--jp-border-color2', '#e0e0e0');
-  const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 36 };
+  const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 52 };
   return {
     width,
     height: HEIGHT,

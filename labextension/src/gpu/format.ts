@@ -23,6 +23,13 @@ export function formatMemory(memory: { used: number; total: number }): string {
 }
 
 /**
+ * `45 s` below two minutes, else whole minutes: `10 min`.
+ */
+export function formatDuration(seconds: number): string {
+  return seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
+}
+
+/**
  * The GPU people most want to see: the busiest, by utilisation, then by memory in use.
  */
 export function busiestGpu(gpus: IGpu[]): IGpu | null {

@@ -1,7 +1,7 @@
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { chartData, formatGiB, formatMemory } from './format';
+import { chartData, formatDuration, formatGiB, formatMemory } from './format';
 import { GpuChart } from './chart';
 import { GpuMonitorModel } from './model';
 import { IGpu, IGpuProcess, IGpuServerSettings, IHistoryPoint, IMigDevice } from './types';
@@ -100,10 +100,10 @@ export function MigTable(props: { devices: IMigDevice[] }): JSX.Element {
  */
 export function IdleWarning(props: { settings: IGpuServerSettings | null }): JSX.Element {
   const threshold = props.settings ? `${props.settings.idle_threshold}%` : 'the idle threshold';
-  const minutes = props.settings ? `${Math.round(props.settings.idle_duration / 60)} min` : 'a while';
+  const duration = props.settings ? formatDuration(props.settings.idle_duration) : 'a while';
   return (
     <p className="sciencelab-GpuIdle" role="alert">
-      Idle: your kernels hold this GPU but used less than {threshold} of it for {minutes}. Shut the kernel down
+      Idle: your kernels hold this GPU but used less than {threshold} of it for {duration}. Shut the kernel down
       or free its memory so others can use the GPU.
     </p>
   );

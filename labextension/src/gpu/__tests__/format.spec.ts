@@ -1,4 +1,4 @@
-import { busiestGpu, chartData, formatMemory, historyPoint, summarize } from '../format';
+import { busiestGpu, chartData, formatDuration, formatMemory, historyPoint, summarize } from '../format';
 import { GIB, makeGpu, makeSample } from './fixtures';
 
 describe('summarize', () => {
@@ -71,7 +71,8 @@ describe('chart data', () => {
     expect(historyPoint({ available: false, time: 8, reason: 'x' })).toEqual({ time: 8, gpus: [] });
   });
 
-  it('formats memory in GiB', () => {
+  it('formats memory in GiB and durations in seconds or minutes', () => {
     expect(formatMemory({ used: 12.34 * GIB, total: 80 * GIB })).toBe('12.3/80 GiB');
+    expect([formatDuration(2), formatDuration(119), formatDuration(600)]).toEqual(['2 s', '119 s', '10 min']);
   });
 });
