@@ -4,18 +4,25 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def read_parents(proc: Path) -> dict[int, int]:
-    """PID -> parent PID of every process in `proc` (this server's namespace)."""
+def read_parents(proc: Path, roots: Iterable[int]) -> dict[int, int]:
+    """PID -> parent PID of every process below `roots` (the kernels), in this server's namespace.
+
+    Follows `/proc/<pid>/task/<tid>/children` down from the roots, so a tick reads a few files per
+    kernel instead of scanning every process of the machine.
+    """
     parents = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        # The command name (field 2) may hold spaces and parentheses: the fields after it are safe.
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    pending = list(roots)
+    while pending:
+        pid = pending.pop()
+        for children in (proc / str(pid) / "task").glob("*/children"):
+            try:
+                text = children.read_text()
+            except OSError:
+                continue  # the thread or process ended while we looked
+            for child in map(int, text.split()):
+                if child not in parents:
+                    parents[child] = pid
+                    pending.append(child)
     return parents
 
 

@@ -186,7 +186,7 @@ class GpuSampler:
             started = time.monotonic()
             try:
                 kernels = await self._find_kernels()
-                sample = await loop.run_in_executor(self._executor, self._sample, kernels)
+                sample = await loop.run_in_executor(self._executor, self.read_sample, kernels)
             except Exception as error:
                 # A bug of ours must not end the stream: say so in the panel, log the traceback.
                 self._log.exception("GPU sampler tick failed")
@@ -210,7 +210,8 @@ class GpuSampler:
 
     # Everything below runs on the sampler's thread.
 
-    def _sample(self, kernels: dict[int, KernelRef]) -> dict:
+    def read_sample(self, kernels: dict[int, KernelRef]) -> dict:
+        """One tick's work on the sampler's thread: NVML, /proc and the pure core (bench/ times it)."""
         now = time.time()
         try:
             nvml = self._init_nvml()
@@ -236,7 +237,7 @@ class GpuSampler:
         if host_pids:
             host_to_local = make_host_pid_map(read_statuses(self._host_proc, host_pids))
             if kernels:
-                owners = make_kernel_owners(read_parents(self._proc), kernels)
+                owners = make_kernel_owners(read_parents(self._proc, kernels), kernels)
         return [{**gpu, "processes": attribute_processes(processes, host_to_local, owners)} for gpu, processes in read]
 
     def _init_nvml(self) -> ModuleType:
