@@ -25,7 +25,8 @@ NO_NEWS_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-sett
 class LabServer:
     """One `jupyter <app>` process on 127.0.0.1:`port` with `token`; its log in `state_dir/server.log`."""
 
-    def __init__(self, state_dir: Path, args: list[str] = (), env: dict[str, str] | None = None, app: str = "lab"):
+    def __init__(self, state_dir: Path, args: list[str] = (), env: dict[str, str] | None = None, app: str = "lab",
+                 config: dict | None = None):
         self.state_dir = state_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -34,6 +35,7 @@ class LabServer:
         self.args = list(args)
         self.env = env or {}
         self.app = app
+        self.config = config or {}  # written to the server's own jupyter_server_config.json
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "LabServer":
@@ -43,6 +45,7 @@ class LabServer:
             path = self.state_dir / "settings" / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(settings))
+        (self.state_dir / "config" / "jupyter_server_config.json").write_text(json.dumps(self.config))
         env = {
             **os.environ,
             "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),

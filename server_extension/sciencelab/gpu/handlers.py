@@ -54,9 +54,10 @@ class GpuStreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, 
         if current is not None:
             self.send_sample(current)
 
-    def send_sample(self, message: str):
+    def send_sample(self, message: bytes):
         try:
-            self.write_message(message)
+            # Already UTF-8 JSON: sent as a text frame without encoding it again for each client.
+            self.write_message(message, binary=False)
         except WebSocketClosedError:
             self.settings[SAMPLER_SETTING].unsubscribe(self.send_sample)
 

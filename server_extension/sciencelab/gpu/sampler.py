@@ -29,7 +29,8 @@ from .samples import (
 NO_GPU_REASON = "No GPU: the NVIDIA driver is loaded but NVML sees no GPU on this server."
 NO_BINDINGS_REASON = "The GPU monitor needs the nvidia-ml-py package (import pynvml), which is not installed."
 
-Listener = Callable[[str], None]
+# Receives each sample as UTF-8 JSON, encoded once for every listener.
+Listener = Callable[[bytes], None]
 
 
 def import_pynvml() -> ModuleType:
@@ -94,7 +95,7 @@ class GpuSampler:
         self._below_since: dict[str, float] = {}
         self._listeners: set[Listener] = set()
         self._latest: dict | None = None
-        self._latest_message: str | None = None
+        self._latest_message: bytes | None = None
         self._demand_until = 0.0
         self._task: asyncio.Task | None = None
         self._ticked = asyncio.Event()
@@ -125,7 +126,7 @@ class GpuSampler:
             self.idle_duration = idle_duration
         self._reconfigured.set()
 
-    def subscribe(self, listener: Listener) -> str | None:
+    def subscribe(self, listener: Listener) -> bytes | None:
         """Send every sample to `listener` from now on; returns the current one if it is fresh."""
         self._listeners.add(listener)
         self._ensure_running()
@@ -202,7 +203,7 @@ class GpuSampler:
     def _publish(self, sample: dict):
         self.ticks += 1
         self._latest = sample
-        self._latest_message = json.dumps(sample)
+        self._latest_message = json.dumps(sample).encode()
         self._history.append(make_history_point(sample))
         self._ticked.set()
         for listener in list(self._listeners):
