@@ -103,7 +103,7 @@ export class GpuMonitorModel implements IDisposable {
       return;
     }
     this._isDisposed = true;
-    window.clearTimeout(this._reconnectTimer);
+    clearTimeout(this._reconnectTimer);
     this._socket?.close();
     Signal.clearData(this);
   }
@@ -135,7 +135,7 @@ export class GpuMonitorModel implements IDisposable {
       }
       this._connectionError = `Lost the connection to the GPU monitor; retrying in ${this._reconnectDelay} s.`;
       this._changed.emit();
-      this._reconnectTimer = window.setTimeout(() => this._connect(), this._reconnectDelay * 1000);
+      this._reconnectTimer = setTimeout(() => this._connect(), this._reconnectDelay * 1000);
       this._reconnectDelay = Math.min(2 * this._reconnectDelay, RECONNECT_MAX_S);
     };
   }
@@ -148,7 +148,7 @@ export class GpuMonitorModel implements IDisposable {
   private _connectionError: string | null = null;
   private _socket: WebSocket | null = null;
   private _reconnectDelay = RECONNECT_FIRST_S;
-  private _reconnectTimer = 0;
+  private _reconnectTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private _isDisposed = false;
 }
 
