@@ -1,12 +1,15 @@
-"""Drive a real `sciencelab demo` hub from tests and benchmarks: start, REST calls, spawns, stop."""
+"""Drive a real `sciencelab demo` hub from tests and benchmarks: start, REST calls, spawns, forms, stop."""
 
+import html
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import requests
 
@@ -16,26 +19,38 @@ REPO = Path(__file__).resolve().parent.parent
 SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
 START_TIMEOUT = 90  # seconds; a cold hub on a busy 2-core machine
 SPAWN_TIMEOUT = 180
+XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
+# JupyterHub's spawn form carries its XSRF token in the action URL.
+SPAWN_FORM_ACTION = re.compile(r'<form[^>]*id="spawn_form"[^>]*action="([^"]+)"', re.S)
 
 
 class DemoHub:
-    """One `sciencelab demo` process, its state under `state_dir`, its log in `state_dir/hub.log`."""
+    """One `sciencelab demo` process, its state under `state_dir`, its log in `state_dir/hub.log`.
 
-    def __init__(self, state_dir: Path, extra_config: str = ""):
+    `extra_config` becomes the state dir's `jupyterhub_config.py` (loaded after the demo's own),
+    `profiles` its `profiles.yaml`, and `env` is added to the hub's environment.
+    """
+
+    def __init__(self, state_dir: Path, extra_config: str = "", profiles: str | None = None,
+                 env: dict[str, str] | None = None):
         self.state_dir = state_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.password = secrets.token_urlsafe(12)
         self.admin_password = secrets.token_urlsafe(32)
         self.log_path = state_dir / "hub.log"
+        self.profiles_path = state_dir / "profiles.yaml"
+        self.env = env or {}
         self._tokens: dict[str, str] = {}
         state_dir.mkdir(parents=True, exist_ok=True)
         if extra_config:
             (state_dir / "jupyterhub_config.py").write_text(extra_config)
+        if profiles is not None:
+            self.profiles_path.write_text(profiles)
         self.process: subprocess.Popen | None = None
 
     def start(self):
-        env = dict(os.environ)
+        env = {**os.environ, **self.env}
         # The demo finds JupyterHub's proxy on PATH; `npm ci` puts it in node_modules/.bin.
         env["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{env['PATH']}"
         command = [str(SCIENCELAB_COMMAND), "demo", "--port", str(self.port), "--state-dir", str(self.state_dir),
@@ -64,8 +79,11 @@ class DemoHub:
                 self.process.kill()
                 self.process.wait()
 
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
     def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def token(self, user: str) -> str:
         """An API token of `user`, asked for with the user's password as a script would."""
@@ -85,28 +103,57 @@ class DemoHub:
         headers = {"Authorization": f"token {self.token(user)}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
-    def spawn(self, user: str, user_options: dict) -> requests.Response:
-        """Ask for `user`'s server; returns the hub's answer once the server is ready or refused."""
-        response = self.request("POST", f"/hub/api/users/{user}/server", user, json=user_options)
-        if response.status_code == 202:
-            self.wait_until_ready(user)
+    def spawn(self, user: str, user_options: dict | None, server: str = "", as_user: str | None = None,
+              ) -> requests.Response:
+        """Ask for `user`'s `server` (None: a POST without a body, as the admin page's Start button);
+        returns the hub's answer once the server is ready or refused."""
+        body = {} if user_options is None else {"json": user_options}
+        response = self.request("POST", f"/hub/api/users/{user}/servers/{server}", as_user or user, **body)
+        if response.status_code in (201, 202):
+            self.wait_until_ready(user, server)
         return response
 
-    def wait_until_ready(self, user: str):
+    def server_model(self, user: str, server: str = "") -> dict | None:
+        return self.request("GET", f"/hub/api/users/{user}", "admin").json()["servers"].get(server)
+
+    def wait_until_ready(self, user: str, server: str = ""):
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while time.monotonic() < deadline:
-            server = self.request("GET", f"/hub/api/users/{user}", user).json()["servers"].get("")
-            if server is None:
-                raise RuntimeError(f"{user}'s server failed to start:\n{self.log_tail()}")
-            if server["ready"]:
+            model = self.server_model(user, server)
+            if model is None:
+                raise RuntimeError(f"{user}'s server {server!r} failed to start:\n{self.log_tail()}")
+            if model["ready"]:
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"{user}'s server was not ready in {SPAWN_TIMEOUT}s:\n{self.log_tail()}")
+        raise RuntimeError(f"{user}'s server {server!r} was not ready in {SPAWN_TIMEOUT}s:\n{self.log_tail()}")
 
-    def stop_server(self, user: str):
-        response = self.request("DELETE", f"/hub/api/users/{user}/server", user)
+    def stop_server(self, user: str, server: str = ""):
+        response = self.request("DELETE", f"/hub/api/users/{user}/servers/{server}", "admin")
         deadline = time.monotonic() + SPAWN_TIMEOUT
         while response.status_code == 202 and time.monotonic() < deadline:
-            if "" not in self.request("GET", f"/hub/api/users/{user}", user).json()["servers"]:
+            if self.server_model(user, server) is None:
                 return
             time.sleep(0.2)
+
+    def browser_session(self, user: str) -> requests.Session:
+        """A logged-in session with `user`'s cookies, as a browser without JavaScript has."""
+        session = requests.Session()
+        login = session.get(f"{self.url}/hub/login", timeout=30)
+        password = self.admin_password if user == "admin" else self.password
+        response = session.post(f"{self.url}/hub/login", timeout=30, data={
+            "username": user, "password": password, "_xsrf": XSRF_FIELD.search(login.text).group(1)})
+        response.raise_for_status()
+        return session
+
+    def submit_spawn_form(self, session: requests.Session, user: str, fields: dict,
+                          server: str = "") -> requests.Response:
+        """GET the spawn form of `user`'s `server`, then POST `fields` with it, as the browser does."""
+        page = self.spawn_form(session, user, server)
+        action = html.unescape(SPAWN_FORM_ACTION.search(page).group(1))
+        return session.post(urljoin(f"{self.url}/hub/", action), data=fields, timeout=SPAWN_TIMEOUT)
+
+    def spawn_form(self, session: requests.Session, user: str, server: str = "") -> str:
+        path = f"/hub/spawn/{user}/{server}" if server else f"/hub/spawn/{user}"
+        response = session.get(f"{self.url}{path}", timeout=60)
+        response.raise_for_status()
+        return response.text

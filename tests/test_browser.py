@@ -14,22 +14,33 @@ pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
 
 @pytest.fixture
-def screenshot_path(tmp_path) -> Path:
-    """Where the test saves its screenshot: $SCIENCELAB_SCREENSHOT_DIR (`make screenshot` sets docs/)."""
+def screenshots(tmp_path) -> Path:
+    """Where the test saves its screenshots: $SCIENCELAB_SCREENSHOT_DIR (`make screenshot` sets docs/)."""
     folder = Path(os.environ.get("SCIENCELAB_SCREENSHOT_DIR", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / "sciencelab-panel.png"
+    return folder
 
 
-def test_alice_logs_in_picks_a_profile_and_opens_the_panel(demo_hub, alice, page, screenshot_path):
-    page.goto(f"{demo_hub.url}/hub/login")
-    page.fill("#username_input", alice)
-    page.fill("#password_input", demo_hub.password)
+def log_in(page, hub, user: str):
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", hub.password)
     page.click("#login_submit")
 
-    # No server yet, so the hub shows the spawn form with the admin's profiles.
+
+def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alice, page, screenshots):
+    log_in(page, demo_hub, alice)
+
+    # No server yet, so the hub shows the spawn form: a card per profile alice may use.
     expect(page.locator("fieldset.sciencelab-profiles")).to_be_visible()
-    page.check("#profile-large")
+    expect(page.locator("#profile-gpu")).to_be_visible()
+    expect(page.locator("#profile-cpu")).to_be_checked()
+    # Only the selected profile's options are unfolded.
+    expect(page.locator("#gpu-gpu_count")).to_be_hidden()
+    page.select_option("#cpu-image", "root")
+    page.select_option("#cpu-size", "medium")
+    page.check("#cpu-cvmfs-1")  # cms.cern.ch, next to the default sft.cern.ch
+    page.screenshot(path=screenshots / "sciencelab-spawn-form.png", full_page=True)
     page.click("form button[type=submit]")
 
     page.wait_for_url("**/user/alice/lab**", timeout=LAB_TIMEOUT_MS)
@@ -40,7 +51,11 @@ def test_alice_logs_in_picks_a_profile_and_opens_the_panel(demo_hub, alice, page
     panel = page.locator(".sciencelab-Panel")
     expect(panel).to_be_visible()
     expect(panel.locator(".sciencelab-version")).to_contain_text(__version__)
-    expect(panel).to_contain_text("Large: 4 CPUs, 8 GB")
+    expect(panel.locator(".sciencelab-profile")).to_have_text("Profile: CPU analysis")
+    details = panel.locator(".sciencelab-profile-details")
+    expect(details.locator('[data-detail="Image"]')).to_contain_text("ROOT and coffea")
+    expect(details.locator('[data-detail="Memory"]')).to_have_text("2 GiB guaranteed, up to 4 GiB")
+    expect(details.locator('[data-detail="CVMFS"]')).to_have_text("/cvmfs/sft.cern.ch, /cvmfs/cms.cern.ch")
 
     # A tidy picture for the README: the launcher drawn, JupyterLab's news question answered.
     expect(page.locator(".jp-Launcher")).to_be_visible(timeout=LAB_TIMEOUT_MS)
@@ -48,4 +63,12 @@ def test_alice_logs_in_picks_a_profile_and_opens_the_panel(demo_hub, alice, page
     if news_toast.is_visible():
         news_toast.click()
         expect(news_toast).to_be_hidden()
-    page.screenshot(path=screenshot_path)
+    page.screenshot(path=screenshots / "sciencelab-panel.png")
+
+
+def test_bobs_form_does_not_offer_the_group_only_profile(demo_hub, bob, page):
+    log_in(page, demo_hub, bob)
+    expect(page.locator("fieldset.sciencelab-profiles")).to_be_visible()
+    expect(page.locator("#profile-cpu")).to_be_visible()
+    expect(page.locator("#profile-gpu")).to_have_count(0)
+    expect(page.locator('#cpu-size option[value="large"]')).to_have_count(0)

@@ -5,14 +5,15 @@ from pathlib import Path
 import pytest
 
 from sciencelab_spawner.cli import main
-from sciencelab_spawner.demo import DemoSettings, make_demo_config
-from sciencelab_spawner.local import LocalProfileSpawner
+from sciencelab_spawner.demo import DEMO_PROFILES_FILE, DemoSettings, make_demo_config
+from sciencelab_spawner.profile_config import load_profiles_yaml
 
 SETTINGS = DemoSettings(
     state_dir=Path("/srv/state"),
     port=8000,
     hub_port=8081,
     proxy_api_port=8001,
+    service_port=8002,
     proxy_command="/opt/chp",
     user_password="user-password",
     admin_password="a" * 32,
@@ -30,16 +31,30 @@ def test_demo_config_is_loopback_only_with_state_in_one_place():
     assert c.ConfigurableHTTPProxy.command == ["/opt/chp"]
     assert c.ConfigurableHTTPProxy.api_url == "http://127.0.0.1:8001"
     assert c.LocalProfileSpawner.home_dir_template == "/srv/state/home/{username}"
+    assert c.LocalProfileSpawner.profiles_file == "/srv/state/profiles.yaml"
+    (service,) = c.JupyterHub.services
+    assert service["url"] == "http://127.0.0.1:8002"
+    assert service["environment"]["SCIENCELAB_PROFILES_FILE"] == "/srv/state/profiles.yaml"
 
 
-def test_demo_config_users_and_spawner():
+def test_demo_config_users_groups_and_spawner():
     c = make_demo_config(SETTINGS)
     assert c.JupyterHub.authenticator_class == "shared-password"
     assert c.Authenticator.allowed_users == {"alice", "bob"}
     assert c.Authenticator.admin_users == {"admin"}
-    assert c.JupyterHub.spawner_class is LocalProfileSpawner
-    assert [p["slug"] for p in c.LocalProfileSpawner.profiles] == ["small", "medium", "large"]
+    assert c.JupyterHub.load_groups == {"gpu-users": {"users": ["alice"]}}
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.spawner_class == "sciencelab-local"
     assert c.LocalProfileSpawner.run_as_hub_user is True
+
+
+def test_demo_profiles_are_valid_and_show_every_option():
+    config = load_profiles_yaml(DEMO_PROFILES_FILE.read_text(), "demo_profiles.yaml")
+    assert [p.slug for p in config.profiles] == ["cpu", "gpu", "collab"]
+    cpu, gpu, collab = config.profiles
+    assert (cpu.image.offered, cpu.size.offered, cpu.cvmfs.offered, cpu.s3.offered) == (True, True, True, True)
+    assert gpu.allowed_groups == {"gpu-users"} and gpu.gpu_count.offered
+    assert collab.collaborative.switch.offered
 
 
 @pytest.mark.parametrize(

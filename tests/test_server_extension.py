@@ -9,6 +9,10 @@ from tornado.web import RequestHandler
 
 from sciencelab import __version__
 from sciencelab.info import make_info
+from sciencelab_spawner.profile_record import PROFILE_RECORD_ENV, make_profile_record
+from sciencelab_spawner.user_options import resolve_user_options
+
+from .profile_examples import example_config
 
 SCIENCELAB_ROUTE_PREFIX = "/sciencelab/"
 HTTP_VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -20,13 +24,29 @@ def jp_server_config():
     return {"ServerApp": {"jpserver_extensions": {"sciencelab": True}}}
 
 
-def test_make_info_reports_profile_from_spawner_environment():
-    assert make_info({"SCIENCELAB_PROFILE": "small", "SCIENCELAB_PROFILE_DISPLAY_NAME": "Small"}) == {
+def test_make_info_reads_the_record_the_spawner_writes():
+    # The two sides share no code: the spawner writes the record, the extension reads it.
+    resolved = resolve_user_options(example_config(), {"profile": "a100", "gpu_count": 2}, ["gpu-users"])
+    record = make_profile_record(resolved, ["GPU-1", "GPU-2"])
+    info = make_info({PROFILE_RECORD_ENV: json.dumps(record)})
+    assert info == {
         "version": __version__,
-        "profile": {"slug": "small", "display_name": "Small"},
+        "profile": record,
         "features": {"dask_clusters": False, "gpu_monitor": False, "session_sharing": False},
     }
+    assert info["profile"]["gpu"] == {"model": "a100", "display_name": "NVIDIA A100 80 GB", "count": 2,
+                                      "resource": "nvidia.com/gpu", "devices": ["GPU-1", "GPU-2"]}
+    assert info["profile"]["resources"] == {"cpu_guarantee": 4.0, "cpu_limit": 8.0,
+                                            "mem_guarantee": 16 * 1024**3, "mem_limit": 32 * 1024**3}
+
+
+def test_make_info_without_or_with_an_unreadable_record():
     assert make_info({})["profile"] is None
+    for text in ("{not json", json.dumps({"version": 99})):
+        profile = make_info({"SCIENCELAB_PROFILE": text})["profile"]
+        assert profile["display_name"] == "Unknown profile"
+        assert profile["notices"] == [f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
+                                      "update ScienceLab in the server image."]
 
 
 async def test_info_answers_authenticated_requests(jp_fetch):

@@ -1,77 +1,208 @@
-"""LocalProfileSpawner without a hub: how it applies and refuses profiles."""
+"""LocalProfileSpawner without a hub process: how it applies, refuses and remembers profiles.
 
+The user and the spawner's database row are JupyterHub's real ORM objects in an in-memory SQLite
+database, as JupyterHub itself gives them to spawners.
+"""
+
+import json
 import os
 from types import SimpleNamespace
 
 import pytest
+from jupyterhub import orm
 from jupyterhub.spawner import SpawnException
 
 from sciencelab_spawner.local import LocalProfileSpawner
 
-PROFILES = [
-    {"slug": "small", "display_name": "Small", "cpu_limit": 1, "mem_limit": "2G", "default": True},
-    {"slug": "large", "display_name": "Large", "cpu_limit": 4, "mem_limit": "8G"},
-]
+GIB = 1024**3
+PROFILES = {
+    "images": {"python": {"image": "quay.io/jupyter/scipy-notebook:2026-11-02", "display_name": "Python"},
+               "root": {"image": "ghcr.io/sciencelab/user-root:2026.11"}},
+    "sizes": {"small": {"cpu_limit": 1, "mem_limit": "2G"}, "large": {"cpu_limit": 4, "mem_limit": "8G"}},
+    "cvmfs_repositories": {"sft.cern.ch": {}, "cms.cern.ch": {}},
+    "profiles": [
+        {"slug": "small", "display_name": "Small", "default": True, "image": "python", "size": "small",
+         "cvmfs": {"choices": ["sft.cern.ch", "cms.cern.ch"]}, "environment": {"SITE": "test"}},
+        {"slug": "large", "display_name": "Large", "image": {"choices": ["python", "root"]}, "size": "large",
+         "allowed_groups": ["big"]},
+        {"slug": "bare", "display_name": "Bare"},
+    ],
+}
 
 
-def make_spawner(**config) -> LocalProfileSpawner:
-    return LocalProfileSpawner(user=SimpleNamespace(name="alice", url="/user/alice/"), profiles=PROFILES, **config)
+@pytest.fixture
+def db():
+    """An in-memory JupyterHub database."""
+    session = orm.new_session_factory("sqlite://")()
+    yield session
+    session.close()
 
 
-def prepare_spawn(spawner: LocalProfileSpawner, user_options: dict):
-    """What JupyterHub does with user_options before `start()`."""
+def make_spawner(db, groups=(), remembered=None, **config) -> LocalProfileSpawner:
+    """alice's default server, with her last accepted options `remembered` in the database."""
+    orm_user = orm.User(name="alice")
+    db.add(orm_user)
+    for name in groups:
+        orm_user.groups.append(orm.Group(name=name))
+    orm_spawner = orm.Spawner(user=orm_user, name="", user_options=remembered)
+    db.add(orm_spawner)
+    db.commit()
+    user = SimpleNamespace(name="alice", url="/user/alice/", groups=orm_user.groups, spawners={})
+    spawner = LocalProfileSpawner(user=user, orm_spawner=orm_spawner, profiles=PROFILES,
+                                  user_options=orm_spawner.user_options or {}, **config)
+    user.spawners[""] = spawner
+    return spawner
+
+
+def prepare_spawn(spawner: LocalProfileSpawner, user_options: dict | None):
+    """What JupyterHub 6 does with user_options before `start()` (user.spawn)."""
+    if user_options is None:
+        user_options = spawner.orm_spawner.user_options or {}
+    else:
+        spawner.orm_spawner.user_options = user_options
     spawner.user_options = user_options
+    spawner.clear_state()
     spawner.apply_user_options(spawner, user_options)
     spawner.run_pre_spawn_hook()
 
 
-def test_chosen_profile_sets_limits_and_environment():
-    spawner = make_spawner(environment={"KEEP": "1"})
-    prepare_spawn(spawner, {"profile": "large"})
-    assert (spawner.cpu_limit, spawner.mem_limit) == (4.0, 8 * 1024**3)
-    assert spawner.environment == {
+def record(spawner) -> dict:
+    return json.loads(spawner.environment["SCIENCELAB_PROFILE"])
+
+
+def test_chosen_profile_sets_limits_environment_and_record(db):
+    spawner = make_spawner(db, groups=["big"], environment={"KEEP": "1"})
+    prepare_spawn(spawner, {"profile": "large", "image": "root"})
+    assert (spawner.cpu_limit, spawner.mem_limit) == (4.0, 8 * GIB)
+    assert {k: v for k, v in spawner.environment.items() if k != "SCIENCELAB_PROFILE"} == {
         "KEEP": "1",
-        "SCIENCELAB_PROFILE": "large",
-        "SCIENCELAB_PROFILE_DISPLAY_NAME": "Large",
+        "CUDA_VISIBLE_DEVICES": "",
+        "JUPYTER_IMAGE": "ghcr.io/sciencelab/user-root:2026.11",
+        "JUPYTER_IMAGE_SPEC": "ghcr.io/sciencelab/user-root:2026.11",
     }
+    assert record(spawner)["slug"] == "large"
+    assert record(spawner)["image"] == {"name": "root", "display_name": "root",
+                                        "image": "ghcr.io/sciencelab/user-root:2026.11"}
 
 
-def test_no_profile_means_default():
-    spawner = make_spawner()
+def test_profile_without_size_keeps_the_admins_limits_and_group_overrides(db):
+    spawner = make_spawner(db, mem_limit="1G", cpu_limit=0.5)
+    prepare_spawn(spawner, {"profile": "bare"})
+    assert (spawner.cpu_limit, spawner.mem_limit) == (0.5, GIB)
+    # A group override is applied by JupyterHub after clear_state and before the pre-spawn hook.
+    spawner.clear_state()
+    spawner.mem_limit = 3 * GIB
+    spawner.user_options = {"profile": "bare"}
+    spawner.run_pre_spawn_hook()
+    assert spawner.mem_limit == 3 * GIB
+
+
+def test_one_spawns_profile_never_leaks_into_the_next(db):
+    spawner = make_spawner(db, groups=["big"], mem_limit="1G")
+    prepare_spawn(spawner, {"profile": "small"})
+    assert spawner.environment["SITE"] == "test" and spawner.mem_limit == 2 * GIB
+    prepare_spawn(spawner, {"profile": "bare"})
+    assert "SITE" not in spawner.environment and "JUPYTER_IMAGE" not in spawner.environment
+    assert spawner.mem_limit == GIB
+
+
+def test_no_options_mean_the_default_profile(db):
+    spawner = make_spawner(db)
     prepare_spawn(spawner, {})
-    assert spawner.environment["SCIENCELAB_PROFILE"] == "small"
+    assert record(spawner)["slug"] == "small"
+    assert record(spawner)["cvmfs"] == []
 
 
-def test_unknown_profile_is_a_400_naming_the_choices():
-    spawner = make_spawner()
+def test_refusal_is_a_4xx_naming_the_choices(db):
+    spawner = make_spawner(db)
     with pytest.raises(SpawnException) as error:
         prepare_spawn(spawner, {"profile": "no-such"})
     assert error.value.status_code == 400
-    assert error.value.message == "profile: 'no-such' is not allowed; choose one of: small, large"
+    assert error.value.message == "profile: 'no-such' is not allowed; choose one of: small, bare"
+    with pytest.raises(SpawnException) as error:
+        prepare_spawn(spawner, {"profile": "large"})
+    assert error.value.status_code == 403
+    assert error.value.message == "profile: 'large' is only for members of big; choose one of: small, bare"
 
 
-def test_admin_pre_spawn_hook_still_runs_after_the_profile():
+def test_refused_options_never_become_the_last_options(db):
+    spawner = make_spawner(db)
+    prepare_spawn(spawner, {"profile": "small", "cvmfs": ["cms.cern.ch"]})
+    with pytest.raises(SpawnException):
+        prepare_spawn(spawner, {"profile": None})
+    assert spawner.orm_spawner.user_options == {"profile": "small", "cvmfs": ["cms.cern.ch"]}
+    # The next spawn without options (the admin page's Start button) gets the last good ones.
+    prepare_spawn(spawner, None)
+    assert record(spawner)["cvmfs"] == [{"name": "cms.cern.ch", "display_name": "cms.cern.ch",
+                                         "path": "/cvmfs/cms.cern.ch"}]
+
+
+def test_remembered_options_no_longer_valid_fall_back_with_a_notice(db):
+    # alice used `large` while she was in group `big`; she no longer is.
+    spawner = make_spawner(db, remembered={"profile": "large", "image": "root"})
+    prepare_spawn(spawner, None)
+    assert record(spawner)["slug"] == "small"
+    assert record(spawner)["notices"] == [
+        "Your last choice of profile ('large') is no longer offered; using the default instead."]
+    assert spawner.orm_spawner.user_options == {}
+
+
+async def test_notices_are_shown_while_the_server_starts(db):
+    spawner = make_spawner(db, remembered={"profile": "large"})
+    prepare_spawn(spawner, None)
+    events = [event async for event in spawner.progress()]
+    assert events[0] == {"message": "Your last choice of profile ('large') is no longer offered; using the default "
+                                    "instead."}
+
+
+def test_explicitly_sent_invalid_options_are_refused_even_when_something_is_remembered(db):
+    spawner = make_spawner(db, remembered={"profile": "small"})
+    with pytest.raises(SpawnException):
+        prepare_spawn(spawner, {"profile": "small", "image": "root"})
+
+
+def test_admin_pre_spawn_hook_still_runs_after_the_profile(db):
     seen = []
-    spawner = make_spawner(pre_spawn_hook=lambda spawner: seen.append(spawner.environment["SCIENCELAB_PROFILE"]))
-    prepare_spawn(spawner, {"profile": "large"})
-    assert seen == ["large"]
+    spawner = make_spawner(db, pre_spawn_hook=lambda s: seen.append(record(s)["slug"]))
+    prepare_spawn(spawner, {"profile": "bare"})
+    assert seen == ["bare"]
 
 
 def test_bad_profile_config_fails_when_loaded():
-    with pytest.raises(ValueError, match=r"profiles\[0\]: missing required field 'display_name'"):
+    with pytest.raises(ValueError, match=r"profile 'x' \(profiles\[0\]\): missing required field 'display_name'"):
         LocalProfileSpawner(user=SimpleNamespace(name="alice"), profiles=[{"slug": "x"}])
 
 
-def test_form_offers_the_profiles():
-    form = make_spawner().options_form
-    assert 'value="small" checked="checked"' in form and 'value="large"' in form
+def test_profiles_file_is_reread_when_it_changes_and_a_broken_edit_keeps_the_last_good(db, tmp_path, caplog):
+    path = tmp_path / "profiles.yaml"
+    path.write_text("profiles: [{slug: one, display_name: One}]")
+    spawner = make_spawner(db, profiles_file=str(path))
+    assert [p.slug for p in spawner.profile_config.profiles] == ["one"]
+    path.write_text("profiles: [{slug: one, display_name: One}, {slug: two, display_name: Two}]")
+    assert [p.slug for p in spawner.profile_config.profiles] == ["one", "two"]
+    path.write_text("profiles: [{slug: Three, display_name: Three}]")
+    assert [p.slug for p in spawner.profile_config.profiles] == ["one", "two"]
+    assert "ScienceLab profiles NOT reloaded, keeping the last good ones" in caplog.text
+    assert "profile 'Three' (profiles[0]), slug" in caplog.text
 
 
-def test_run_as_hub_user_uses_own_home(tmp_path, monkeypatch):
+def test_form_offers_what_the_groups_allow_and_reads_back_multiple_values(db):
+    spawner = make_spawner(db)
+    form = spawner.options_form(spawner)
+    assert 'value="small" checked="checked"' in form and 'value="bare"' in form
+    assert 'value="large"' not in form
+    options = spawner.run_options_from_form({"profile": ["small"], "small.cvmfs": ["sft.cern.ch", "cms.cern.ch"]})
+    assert options == {"profile": "small", "cvmfs": ["sft.cern.ch", "cms.cern.ch"]}
+    assert spawner.options_from_query({"profile": ["bare"]}) == {"profile": "bare"}
+
+
+def test_run_as_hub_user_uses_own_home_and_args_do_not_pile_up(db, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the preexec function changes directory; restore it afterwards
-    spawner = make_spawner(run_as_hub_user=True, home_dir_template=str(tmp_path / "{username}"))
+    spawner = make_spawner(db, run_as_hub_user=True, home_dir_template=str(tmp_path / "{username}"))
     assert spawner.user_env({}) == {"USER": "alice", "HOME": str(tmp_path / "alice")}
     spawner.make_preexec_fn("alice")()
     assert os.getcwd() == str(tmp_path / "alice")
-    allow_root = "--ServerApp.allow_root=True" in spawner.get_args()
-    assert allow_root == (os.geteuid() == 0)
+    expected = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
+    assert spawner.get_args()[-len(expected) or len(spawner.get_args()):] == expected
+    assert spawner.get_args() == spawner.get_args()
+    assert spawner.args == []

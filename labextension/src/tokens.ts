@@ -56,18 +56,57 @@ export namespace ISciencelabSidebar {
 }
 
 /**
- * The spawn profile the hub started this server with.
+ * The spawn profile the hub started this server with: the record a ScienceLab spawner writes
+ * (format: `spawner/sciencelab_spawner/profile_record.py`). CPU in cores, memory in bytes.
  */
 export interface ISciencelabProfile {
+  version: number;
+
   /**
-   * Machine-readable profile id, e.g. `small`.
+   * Machine-readable profile id, e.g. `cpu`.
    */
   slug: string;
 
   /**
-   * Name shown to people, e.g. `Small - 1 CPU, 2 GB`.
+   * Name shown to people, e.g. `CPU analysis`.
    */
   display_name: string;
+
+  description: string;
+
+  image: { name: string; display_name: string; image: string } | null;
+
+  resources: {
+    cpu_guarantee: number | null;
+    cpu_limit: number | null;
+    mem_guarantee: number | null;
+    mem_limit: number | null;
+  };
+
+  gpu: {
+    model: string;
+    display_name: string;
+    count: number;
+    resource: string;
+    devices: string[];
+  } | null;
+
+  cvmfs: Array<{ name: string; display_name: string; path: string }>;
+
+  s3: Array<{
+    name: string;
+    display_name: string;
+    endpoint: string;
+    bucket: string;
+    read_only: boolean;
+  }>;
+
+  collaborative: boolean;
+
+  /**
+   * What the user should know, e.g. that a remembered choice is no longer offered.
+   */
+  notices: string[];
 }
 
 /**

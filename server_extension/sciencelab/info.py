@@ -1,16 +1,42 @@
 """What `/sciencelab/api/info` reports: a pure function of the server's environment."""
 
+import json
 from collections.abc import Mapping
 
 from ._version import __version__
 
-# Capabilities that later ScienceLab releases switch on; the lab extension shows the disabled ones
-# as "coming" instead of failing on routes that do not exist yet.
+# Capabilities that later ScienceLab releases switch on; the lab extension adds a section for each
+# one that is on.
 FEATURES = {"dask_clusters": False, "gpu_monitor": False, "session_sharing": False}
 
-# Set by the ScienceLab spawners on every single-user server they start.
-PROFILE_SLUG_ENV = "SCIENCELAB_PROFILE"
-PROFILE_NAME_ENV = "SCIENCELAB_PROFILE_DISPLAY_NAME"
+# The profile record a ScienceLab spawner puts in the server's environment, as JSON. Its format is
+# written down where it is produced: `sciencelab_spawner/profile_record.py` (hub side).
+PROFILE_RECORD_ENV = "SCIENCELAB_PROFILE"
+PROFILE_RECORD_VERSION = 1
+
+
+def read_profile_record(environ: Mapping[str, str]) -> dict | None:
+    """The spawner's profile record, or None when no ScienceLab spawner started this server.
+
+    A record this version cannot read becomes a profile with only a notice saying so, rather than
+    an error in the panel.
+    """
+    text = environ.get(PROFILE_RECORD_ENV)
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        record = None
+    if not isinstance(record, dict) or record.get("version") != PROFILE_RECORD_VERSION:
+        return {
+            "version": PROFILE_RECORD_VERSION, "slug": "unknown", "display_name": "Unknown profile",
+            "description": "", "image": None, "gpu": None, "cvmfs": [], "s3": [], "collaborative": False,
+            "resources": {"cpu_guarantee": None, "cpu_limit": None, "mem_guarantee": None, "mem_limit": None},
+            "notices": [f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
+                        "update ScienceLab in the server image."],
+        }
+    return record
 
 
 def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = None) -> dict:
@@ -18,8 +44,5 @@ def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = N
 
     `enabled` switches features on (or off) as the server's configuration says, e.g. `{"gpu_monitor": True}`.
     """
-    slug = environ.get(PROFILE_SLUG_ENV)
-    profile = None
-    if slug:
-        profile = {"slug": slug, "display_name": environ.get(PROFILE_NAME_ENV, slug)}
-    return {"version": __version__, "profile": profile, "features": {**FEATURES, **(enabled or {})}}
+    return {"version": __version__, "profile": read_profile_record(environ),
+            "features": {**FEATURES, **(enabled or {})}}

@@ -1,4 +1,5 @@
-"""The demo hub: a real JupyterHub on loopback with ScienceLab's local profile spawner.
+"""The demo hub: a real JupyterHub on loopback with ScienceLab's local profile spawner, its
+`sciencelab` service, the groups and the profiles of `demo_profiles.yaml`.
 
 `make_demo_config` is pure (plain values in, a traitlets `Config` out); `run_demo` does the I/O.
 """
@@ -8,49 +9,27 @@ import shutil
 import socket
 import sys
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from jupyterhub.app import JupyterHub
 from traitlets.config import Config
 
-from .local import LocalProfileSpawner
-from .profiles import ProfileConfigError, make_profiles
+from .hub_config import configure_sciencelab
 
 DEMO_USERS = ("alice", "bob")
 DEMO_ADMIN = "admin"
 
-DEMO_PROFILES = [
-    {
-        "slug": "small",
-        "display_name": "Small: 1 CPU, 2 GB",
-        "description": "Notebooks, plotting and light analysis.",
-        "cpu_limit": 1,
-        "mem_limit": "2G",
-        "default": True,
-    },
-    {
-        "slug": "medium",
-        "display_name": "Medium: 2 CPUs, 4 GB",
-        "description": "Histogramming a few ROOT files with uproot and awkward.",
-        "cpu_limit": 2,
-        "mem_limit": "4G",
-    },
-    {
-        "slug": "large",
-        "display_name": "Large: 4 CPUs, 8 GB",
-        "description": "Local Dask for a larger skim.",
-        "cpu_limit": 4,
-        "mem_limit": "8G",
-    },
-]
+DEMO_GROUPS = {"gpu-users": {"users": ["alice"]}}
+# Copied to <state dir>/profiles.yaml the first time, then the admin's to edit.
+DEMO_PROFILES_FILE = files(__package__).joinpath("demo_profiles.yaml")
 
 EXTRA_CONFIG_TEMPLATE = """\
 # Extra JupyterHub configuration for the ScienceLab demo, loaded after the demo's own.
-# Try your own profiles here, for example:
+# The profiles live in profiles.yaml next to this file: edit it while the hub runs.
+# For example, to put bob into the gpu-users group too:
 #
-# c.LocalProfileSpawner.profiles = [
-#     {"slug": "tiny", "display_name": "Tiny: 1 CPU, 1 GB", "cpu_limit": 1, "mem_limit": "1G"},
-# ]
+# c.JupyterHub.load_groups = {"gpu-users": {"users": ["alice", "bob"]}}
 """
 
 # JupyterHub's SharedPasswordAuthenticator refuses shorter passwords.
@@ -66,6 +45,7 @@ class DemoSettings:
     port: int
     hub_port: int
     proxy_api_port: int
+    service_port: int
     proxy_command: str
     user_password: str
     admin_password: str
@@ -93,8 +73,10 @@ def make_demo_config(settings: DemoSettings) -> Config:
     c.Authenticator.allowed_users = set(DEMO_USERS)
     c.Authenticator.admin_users = {DEMO_ADMIN}
 
-    c.JupyterHub.spawner_class = LocalProfileSpawner
-    c.LocalProfileSpawner.profiles = DEMO_PROFILES
+    c.JupyterHub.load_groups = DEMO_GROUPS
+    c.JupyterHub.allow_named_servers = True
+
+    configure_sciencelab(c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port)
     c.LocalProfileSpawner.run_as_hub_user = True
     c.LocalProfileSpawner.home_dir_template = str(state / "home" / "{username}")
     # The interpreter running the hub has our server extension; PATH may not point at it.
@@ -141,26 +123,11 @@ def make_demo_settings(
         port=port,
         hub_port=free_port(),
         proxy_api_port=free_port(),
+        service_port=free_port(),
         proxy_command=proxy_command,
         user_password=user_password,
         admin_password=admin_password,
     )
-
-
-class DemoJupyterHub(JupyterHub):
-    """JupyterHub that checks the profile list once its configuration is loaded.
-
-    JupyterHub creates spawners only when a user spawns, so a wrong profile list would otherwise
-    surface as an HTTP 500 on every spawn instead of stopping the demo at start.
-    """
-
-    async def initialize(self, *args, **kwargs):
-        await super().initialize(*args, **kwargs)
-        try:
-            make_profiles(self.config.LocalProfileSpawner.profiles)
-        except ProfileConfigError as error:
-            self.log.critical("Invalid ScienceLab configuration in %s: %s", self.config_file, error)
-            self.exit(1)
 
 
 def run_demo(settings: DemoSettings):
@@ -169,13 +136,17 @@ def run_demo(settings: DemoSettings):
     extra_config = settings.state_dir / "jupyterhub_config.py"
     if not extra_config.exists():
         extra_config.write_text(EXTRA_CONFIG_TEMPLATE)
+    profiles = settings.state_dir / "profiles.yaml"
+    if not profiles.exists():
+        profiles.write_text(DEMO_PROFILES_FILE.read_text())
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"\nScienceLab demo hub: {url}\n"
-        f"  users {', '.join(DEMO_USERS)}: password {settings.user_password}\n"
+        f"  users {', '.join(DEMO_USERS)}: password {settings.user_password} (alice is in gpu-users)\n"
         f"  admin user {DEMO_ADMIN}: password {settings.admin_password}\n"
+        f"  profiles in {profiles} (edit it while the hub runs)\n"
         f"  state in {settings.state_dir}; Ctrl-C stops the hub and every server.\n",
         flush=True,
     )
-    DemoJupyterHub.instance(config=make_demo_config(settings))
-    DemoJupyterHub.launch_instance(argv=[])
+    JupyterHub.instance(config=make_demo_config(settings))
+    JupyterHub.launch_instance(argv=[])

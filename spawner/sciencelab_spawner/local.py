@@ -5,7 +5,10 @@ import os
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Bool, Unicode
 
+from .local_gpus import local_gpu_status, pick_gpus, read_gpu_inventory
+from .profile_config import ProfileConfig
 from .profile_spawner import ProfileSpawnerMixin
+from .user_options import ResolvedProfile
 
 
 class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
@@ -65,6 +68,25 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         args = super().get_args()
         if self.run_as_hub_user and os.geteuid() == 0:
             # Jupyter Server refuses root unless told; a hub started as root (CI, containers)
-            # would otherwise fail every spawn.
-            args.append("--ServerApp.allow_root=True")
+            # would otherwise fail every spawn. A new list: JupyterHub returns `self.args` itself.
+            args = [*args, "--ServerApp.allow_root=True"]
         return args
+
+    def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
+        if resolved.gpu_model is None:
+            return ()
+        return pick_gpus(read_gpu_inventory(), resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
+
+    def gpu_status(self, config: ProfileConfig) -> tuple[dict[str, tuple[int, int]], str | None]:
+        if not any(profile.gpu_model for profile in config.profiles):
+            return {}, None
+        return local_gpu_status(config, read_gpu_inventory(), self.claimed_gpu_devices())
+
+    def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
+        super().apply_profile(resolved, devices)
+        # Every server sees only its own GPUs; an empty value hides all of them.
+        extra = {"CUDA_VISIBLE_DEVICES": ",".join(devices)}
+        if resolved.image is not None:
+            # What KubeSpawner sets in the container; here only a record of the admin's image.
+            extra["JUPYTER_IMAGE"] = extra["JUPYTER_IMAGE_SPEC"] = resolved.image.image
+        self.environment = {**self.environment, **extra}

@@ -1,45 +1,88 @@
 """The profile behaviour every ScienceLab spawner shares, on top of any JupyterHub spawner class."""
 
+import json
+import logging
+from dataclasses import dataclass
+
 from jupyterhub.spawner import SpawnException
-from traitlets import Dict, List, default, validate
+from sqlalchemy.orm import object_session
+from traitlets import Dict, List, Unicode, Union, default, validate
 from traitlets.config import Configurable
 
-from sciencelab.info import PROFILE_NAME_ENV, PROFILE_SLUG_ENV
+from .gpu_quota import GpuHolding, check_gpu_quota
+from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config
+from .profile_record import PROFILE_RECORD_ENV, make_profile_record
+from .profile_source import profile_file
+from .spawn_form import make_options_form, options_from_form
+from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
 
-from .profiles import (
-    Profile,
-    UserOptionsError,
-    make_options_form,
-    make_profiles,
-    options_from_form,
-    resolve_profile,
-)
+# What a profile may set on a spawner; restored to the admin's values before every spawn, so one
+# spawn's profile never leaks into the next.
+PROFILE_TRAITS = ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "environment")
+STATE_KEY = "sciencelab"
+
+
+class RefusalTracebackFilter(logging.Filter):
+    """Drops the traceback JupyterHub logs for a spawn we refused on purpose.
+
+    JupyterHub's form handler logs every spawn failure with its traceback; for a refused option
+    (a `SpawnException` below 500) the log already has the one line that says why.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, SpawnException) and error.status_code < 500:
+            record.exc_info = record.exc_text = None
+        return True
+
+
+@dataclass(frozen=True)
+class GpuClaim:
+    """The GPUs a running or starting server holds: a count, and the devices where we pick them."""
+
+    count: int
+    devices: tuple[str, ...] = ()
 
 
 class ProfileSpawnerMixin(Configurable):
     """Offers the admin's profiles in the spawn form and enforces them on every spawn.
 
-    Mix in before a `jupyterhub.spawner.Spawner` subclass. Subclasses apply the chosen profile to
-    their own resources in `apply_profile`.
+    Mix in before a `jupyterhub.spawner.Spawner` subclass. Each spawn resolves `user_options`
+    afresh against the current profiles, the user's groups and the GPU quotas, then applies the
+    result. Subclasses pick GPUs in `claim_gpus`, report availability in `gpu_status` and apply the
+    profile to their own resources in `apply_profile`.
+
+    Precedence, lowest first: the admin's `Spawner` settings, JupyterHub's `group_overrides`, then
+    what the chosen profile declares (a profile without a size keeps the first two's limits).
     """
 
-    profiles = List(
-        Dict(),
+    profiles = Union(
+        [List(Dict()), Dict()],
         config=True,
         help="""
-        The server profiles users may choose from, the allowlist every spawn is checked against.
+        The server profiles users may choose from, when `profiles_file` is not set: the list of
+        profiles, or a whole profile document (catalogs `images`, `sizes`, `gpu_models`,
+        `cvmfs_repositories`, `s3_buckets`, `quotas` and `profiles`) as in a profile file.
+        docs/profiles-reference.md describes every field.
 
-        Each entry is a dict with `slug` (lowercase letters, digits, '-'; what the REST API sends as
-        `{"profile": "<slug>"}`) and `display_name`, and optionally `description`, `default` (true
-        on at most one; else the first is the default), `cpu_limit` (CPU cores, a number) and
-        `mem_limit` (bytes with an optional K/M/G/T suffix, such as "2G").
-
-        Default: one profile, `default`. Example::
+        Default: one profile, `default`, with the spawner's own settings. Example::
 
             c.LocalProfileSpawner.profiles = [
-                {"slug": "small", "display_name": "Small: 1 CPU, 2 GB", "cpu_limit": 1, "mem_limit": "2G"},
-                {"slug": "large", "display_name": "Large: 4 CPUs, 8 GB", "cpu_limit": 4, "mem_limit": "8G"},
+                {"slug": "small", "display_name": "Small: 1 CPU, 2 GB", "size": {"cpu_limit": 1, "mem_limit": "2G"}},
+                {"slug": "large", "display_name": "Large: 4 CPUs, 8 GB", "size": {"cpu_limit": 4, "mem_limit": "8G"}},
             ]
+        """,
+    )
+
+    profiles_file = Unicode(
+        "",
+        config=True,
+        help="""
+        A YAML profile file (docs/profiles-reference.md); when set, `profiles` is ignored. It is
+        re-read whenever it changes, without restarting the hub; an edit that breaks it keeps the
+        last good profiles and logs why.
+
+        Default: "" (use `profiles`). Example: "/etc/sciencelab/profiles.yaml".
         """,
     )
 
@@ -49,21 +92,61 @@ class ProfileSpawnerMixin(Configurable):
 
     @validate("profiles")
     def _validate_profiles(self, proposal):
-        # Fails loudly, naming the entry and field, as soon as the hub loads the configuration.
-        make_profiles(proposal.value)
+        # Fails loudly, naming the profile and field, as soon as the spawner is configured.
+        make_profile_config(proposal.value, f"{type(self).__name__}.profiles")
         return proposal.value
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if not any(isinstance(f, RefusalTracebackFilter) for f in self.log.filters):
+            self.log.addFilter(RefusalTracebackFilter())
+        self._admin_settings = {name: getattr(self, name) for name in self.profile_traits}
+        orm_spawner = getattr(self, "orm_spawner", None)
+        # What the last accepted spawn sent: JupyterHub reuses it when a spawn sends no options.
+        self._accepted_options = dict(orm_spawner.user_options or {}) if orm_spawner is not None else {}
+        self._profiles_setting: tuple[object, ProfileConfig] | None = None
+        self.sciencelab_profile: ResolvedProfile | None = None
+        self.sciencelab_gpu_claim: GpuClaim | None = None
+
     @property
-    def allowed_profiles(self) -> tuple[Profile, ...]:
-        return make_profiles(self.profiles)
+    def profile_traits(self) -> tuple[str, ...]:
+        """The traits `apply_profile` may change; subclasses that change more extend this."""
+        return PROFILE_TRAITS
+
+    @property
+    def profile_config(self) -> ProfileConfig:
+        """The profiles as they are now (a changed `profiles_file` is re-read)."""
+        if self.profiles_file:
+            return profile_file(self.profiles_file, self.log).current()
+        if self._profiles_setting is None or self._profiles_setting[0] is not self.profiles:
+            self._profiles_setting = (self.profiles, make_profile_config(self.profiles,
+                                                                        f"{type(self).__name__}.profiles"))
+        return self._profiles_setting[1]
+
+    @property
+    def user_groups(self) -> frozenset[str]:
+        return frozenset(group.name for group in self.user.groups)
+
+    # --- the form ---
 
     @default("options_form")
     def _default_options_form(self):
-        return make_options_form(self.allowed_profiles)
+        return type(self).render_options_form
+
+    def render_options_form(self) -> str:
+        gpu_free, gpu_problem = self.gpu_status(self.profile_config)
+        return make_options_form(self.profile_config, self.user_groups, self._accepted_options, gpu_free, gpu_problem)
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        return options_from_form
+        def read_form(formdata, spawner):
+            return options_from_form(formdata, spawner.profile_config)
+
+        return read_form
+
+    def options_from_query(self, query_data):
+        # JupyterHub calls options_from_form without the spawner here (`/hub/spawn?profile=cpu`).
+        return options_from_form(query_data, self.profile_config)
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
@@ -71,23 +154,127 @@ class ProfileSpawnerMixin(Configurable):
         # JupyterHub they are handled, so it does not warn about "unhandled user_options".
         return lambda spawner, user_options: None
 
+    # --- the spawn ---
+
     def run_pre_spawn_hook(self):
         # Here rather than in apply_user_options: JupyterHub logs a full traceback for anything
-        # raised there, but a SpawnException raised here is one log line and an HTTP 400.
+        # raised there, but a SpawnException raised here is one log line and an HTTP 4xx.
         try:
-            profile = resolve_profile(self.allowed_profiles, self.user_options)
+            config = self.profile_config
+        except ProfileConfigError as error:
+            raise SpawnException(f"The hub's server profiles are broken; tell your hub admin: {error}",
+                                 reason="profiles", status_code=503) from None
+        # JupyterHub passes the options it kept when a spawn sends none (the admin page's Start).
+        remembered = bool(self.user_options) and self.user_options == self._accepted_options
+        try:
+            resolved = resolve_user_options(config, self.user_options, self.user_groups, remembered=remembered)
+            check_gpu_quota(config.quotas, self.user.name, self.user_groups, self.name, resolved.gpu_count,
+                            self.gpu_holdings())
+            devices = self.claim_gpus(resolved)
         except UserOptionsError as error:
-            raise SpawnException(str(error), reason=error.field) from None
-        self.log.info("Starting %s with profile %s", self._log_name, profile.slug)
-        self.apply_profile(profile)
+            self._forget_refused_options()
+            raise SpawnException(str(error), reason=error.field, status_code=error.status_code) from None
+        self.sciencelab_gpu_claim = GpuClaim(resolved.gpu_count, devices)
+        self.sciencelab_profile = resolved
+        for notice in resolved.notices:
+            self.log.info("%s: %s", self._log_name, notice)
+        self._remember_options(dict(resolved.options))
+        self.log.info("Starting %s with profile %s", self._log_name, resolved.slug)
+        self.apply_profile(resolved, devices)
         return super().run_pre_spawn_hook()
 
-    def apply_profile(self, profile: Profile):
-        """Set this spawner's resources from `profile`; subclasses extend it for their own."""
-        self.cpu_limit = profile.cpu_limit
-        self.mem_limit = profile.mem_limit
+    def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
+        """Pick the devices of `resolved`'s GPUs, or raise `UserOptionsError` when none are free.
+
+        Called synchronously between the quota check and the claim, so two spawns racing for the
+        last GPU cannot both get it. Default: no devices (the scheduler picks them).
+        """
+        return ()
+
+    def gpu_status(self, config: ProfileConfig) -> tuple[dict[str, tuple[int, int]], str | None]:
+        """(free, total) per GPU model name, and why there are no GPUs at all (None: unknown)."""
+        return {}, None
+
+    def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
+        """Set this spawner's resources from `resolved`; subclasses extend it for their own."""
+        size = resolved.size
+        if size is not None:
+            for name in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
+                if getattr(size, name) is not None:
+                    setattr(self, name, getattr(size, name))
         self.environment = {
             **self.environment,
-            PROFILE_SLUG_ENV: profile.slug,
-            PROFILE_NAME_ENV: profile.display_name,
+            **resolved.environment,
+            PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices)),
         }
+
+    async def progress(self):
+        if self.sciencelab_profile is not None:
+            for notice in self.sciencelab_profile.notices:
+                yield {"message": notice}
+        async for event in super().progress():
+            yield event
+
+    # --- GPUs held across the hub ---
+
+    def gpu_holdings(self) -> list[GpuHolding]:
+        """The GPUs every other running or starting server of this hub holds."""
+        return [
+            GpuHolding(spawner.user.name, spawner.name, frozenset(g.name for g in spawner.user.groups),
+                       spawner.sciencelab_gpu_claim.count)
+            for spawner in self._other_claiming_spawners()
+        ]
+
+    def claimed_gpu_devices(self) -> set[str]:
+        """The devices every other running or starting server of this hub holds."""
+        return {device for spawner in self._other_claiming_spawners()
+                for device in spawner.sciencelab_gpu_claim.devices}
+
+    def _other_claiming_spawners(self):
+        # JupyterHub keeps every user it has loaded in settings["users"]; a spawner without a hub
+        # (tests) sees only its own user.
+        settings = getattr(self.user, "settings", None) or {}
+        users = settings.get("users")
+        for user in (users.values() if users is not None else [self.user]):
+            for spawner in user.spawners.values():
+                if spawner is not self and getattr(spawner, "sciencelab_gpu_claim", None):
+                    yield spawner
+
+    # --- state: claims survive a hub restart; one spawn's profile never leaks into the next ---
+
+    def get_state(self):
+        state = super().get_state()
+        if self.sciencelab_gpu_claim is not None:
+            claim = self.sciencelab_gpu_claim
+            state[STATE_KEY] = {"gpu_count": claim.count, "gpu_devices": list(claim.devices)}
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        saved = state.get(STATE_KEY)
+        if saved:
+            self.sciencelab_gpu_claim = GpuClaim(saved["gpu_count"], tuple(saved["gpu_devices"]))
+
+    def clear_state(self):
+        # JupyterHub calls this after a server stops and before each spawn, before group_overrides.
+        super().clear_state()
+        self.sciencelab_gpu_claim = None
+        self.sciencelab_profile = None
+        for name, value in self._admin_settings.items():
+            setattr(self, name, value)
+
+    def _remember_options(self, options: dict):
+        self._accepted_options = options
+        if getattr(self, "orm_spawner", None) is not None:
+            self.orm_spawner.user_options = options
+
+    def _forget_refused_options(self):
+        # JupyterHub saved the refused options as "last options" before asking us: put back the
+        # last accepted ones, or every later spawn without options would fail the same way.
+        orm_spawner = getattr(self, "orm_spawner", None)
+        if orm_spawner is None:
+            return
+        orm_spawner.user_options = dict(self._accepted_options)
+        session = object_session(orm_spawner)
+        if session is not None:
+            session.commit()

@@ -1,12 +1,37 @@
 import { Widget } from '@lumino/widgets';
 
 import { SciencelabRequestError } from '../../request';
-import { ISciencelabInfo } from '../../tokens';
+import { ISciencelabInfo, ISciencelabProfile } from '../../tokens';
+import { formatBytes, profileDetails } from '../profile';
 import { SciencelabSidebar } from '../sidebar';
+
+const GIB = 1024 ** 3;
+
+const PROFILE: ISciencelabProfile = {
+  version: 1,
+  slug: 'a100',
+  display_name: 'NVIDIA A100 (1 or 2 GPUs)',
+  description: 'Training and inference on whole A100 GPUs.',
+  image: { name: 'root', display_name: 'ROOT 6.32', image: 'ghcr.io/sciencelab/user-root:2026.11' },
+  resources: { cpu_guarantee: 4, cpu_limit: 8, mem_guarantee: 16 * GIB, mem_limit: 32 * GIB },
+  gpu: { model: 'a100', display_name: 'NVIDIA A100 80 GB', count: 2, resource: 'nvidia.com/gpu', devices: [] },
+  cvmfs: [{ name: 'sft.cern.ch', display_name: 'LCG', path: '/cvmfs/sft.cern.ch' }],
+  s3: [
+    {
+      name: 'opendata',
+      display_name: 'CMS open data',
+      endpoint: 'https://s3.cern.ch',
+      bucket: 'cms-opendata',
+      read_only: true
+    }
+  ],
+  collaborative: false,
+  notices: []
+};
 
 const INFO: ISciencelabInfo = {
   version: '0.1.0',
-  profile: { slug: 'small', display_name: 'Small - 1 CPU, 2 GB' },
+  profile: { ...PROFILE, slug: 'small', display_name: 'Small - 1 CPU, 2 GB' },
   features: { dask_clusters: true, gpu_monitor: false, session_sharing: false }
 };
 
@@ -82,11 +107,57 @@ describe('SciencelabSidebar', () => {
   it('renders server values as text, not HTML', async () => {
     const display_name = '<img src=x onerror=alert(1)>';
     panel = new SciencelabSidebar({
-      fetchInfo: () => Promise.resolve({ ...INFO, profile: { slug: 'x', display_name } })
+      fetchInfo: () => Promise.resolve({ ...INFO, profile: { ...PROFILE, display_name } })
     });
     await panel.ready;
 
     expect(panel.node.querySelector('img')).toBeNull();
     expect(text(panel, '.sciencelab-profile')).toEqual([`Profile: ${display_name}`]);
+  });
+
+  it('shows the notices of the hub', async () => {
+    const notice = "Your last choice of size ('large') is no longer offered; using the default instead.";
+    panel = new SciencelabSidebar({
+      fetchInfo: () => Promise.resolve({ ...INFO, profile: { ...PROFILE, notices: [notice] } })
+    });
+    await panel.ready;
+
+    expect(text(panel, '.sciencelab-notice')).toEqual([notice]);
+  });
+});
+
+describe('profileDetails', () => {
+  it('lists resources, image, GPUs, CVMFS and S3 in words', () => {
+    expect(profileDetails(PROFILE)).toEqual([
+      ['CPU', '4 cores guaranteed, up to 8 cores'],
+      ['Memory', '16 GiB guaranteed, up to 32 GiB'],
+      ['Image', 'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)'],
+      ['GPU', '2 × NVIDIA A100 80 GB'],
+      ['CVMFS', '/cvmfs/sft.cern.ch'],
+      ['S3', 'CMS open data (https://s3.cern.ch/cms-opendata, read-only)'],
+      ['Collaboration', 'off']
+    ]);
+  });
+
+  it('leaves out what the profile does not declare', () => {
+    const bare: ISciencelabProfile = {
+      ...PROFILE,
+      image: null,
+      gpu: null,
+      cvmfs: [],
+      s3: [],
+      collaborative: true,
+      resources: { cpu_guarantee: null, cpu_limit: 1, mem_guarantee: null, mem_limit: null }
+    };
+    expect(profileDetails(bare)).toEqual([
+      ['CPU', 'up to 1 core'],
+      ['Collaboration', 'on']
+    ]);
+  });
+
+  it('formats bytes in binary units', () => {
+    expect(formatBytes(2 * GIB)).toBe('2 GiB');
+    expect(formatBytes(1536 * 1024 * 1024)).toBe('1.5 GiB');
+    expect(formatBytes(512)).toBe('512 B');
   });
 });

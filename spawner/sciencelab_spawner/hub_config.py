@@ -1,0 +1,77 @@
+"""How a JupyterHub is configured for ScienceLab: the spawner, its profiles, the hub service and
+the roles they need. `make_*` are pure; `configure_sciencelab` applies them to a hub's config.
+
+In `jupyterhub_config.py`::
+
+    from sciencelab_spawner.hub_config import configure_sciencelab
+    configure_sciencelab(c, profiles_file="/etc/sciencelab/profiles.yaml")
+"""
+
+import json
+import sys
+
+from traitlets.config import Config
+
+from .service import GPU_INVENTORY_ENV, PROFILES_FILE_ENV, PROFILES_JSON_ENV
+
+SERVICE_NAME = "sciencelab"
+SERVICE_ROLE = "sciencelab-service"
+# What the service's own token may do: read users' groups, and list active servers with their
+# saved spawner state, where the spawners record the GPUs each server holds.
+SERVICE_SCOPES = ["list:users", "read:users:groups", "read:servers", "admin:server_state"]
+# spawner kind -> (JupyterHub entry point, traitlets class name, GPU inventory the service reads)
+SPAWNERS = {"local": ("sciencelab-local", "LocalProfileSpawner", "local")}
+
+
+def make_service(port: int, *, profiles_file: str | None = None, profiles: object = None,
+                 gpu_inventory: str = "local", python: str = sys.executable) -> dict:
+    """The hub-managed `sciencelab` service on 127.0.0.1:`port`, reading the spawner's profiles."""
+    environment = {GPU_INVENTORY_ENV: gpu_inventory}
+    if profiles_file:
+        environment[PROFILES_FILE_ENV] = profiles_file
+    else:
+        environment[PROFILES_JSON_ENV] = json.dumps(profiles)
+    return {
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [python, "-m", "sciencelab_spawner.service"],
+        "environment": environment,
+        "oauth_no_confirm": True,
+        "display": False,
+    }
+
+
+def make_roles(existing: list[dict]) -> list[dict]:
+    """`existing` roles plus the service's, and users' access to the service (added to the
+    `user` role, which keeps whatever the admin gave it)."""
+    roles = [dict(role) for role in existing if role.get("name") != SERVICE_ROLE]
+    roles.append({"name": SERVICE_ROLE, "description": "What the ScienceLab hub service reads.",
+                  "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]})
+    access = f"access:services!service={SERVICE_NAME}"
+    user_role = next((role for role in roles if role.get("name") == "user"), None)
+    if user_role is None:
+        roles.append({"name": "user", "scopes": ["self", access]})
+    elif access not in user_role.get("scopes", ()):
+        user_role["scopes"] = [*user_role.get("scopes", ["self"]), access]
+    return roles
+
+
+def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: str | None = None,
+                         profiles: object = None, service_port: int = 10101):
+    """Configure hub `c` for ScienceLab: the spawner with its profiles (a file, or `profiles`),
+    the `sciencelab` service on `service_port`, and its roles. Services and roles the admin
+    declared before the call are kept."""
+    entry_point, class_name, gpu_inventory = SPAWNERS[spawner]
+    c.JupyterHub.spawner_class = entry_point
+    if profiles_file:
+        c[class_name].profiles_file = profiles_file
+    elif profiles is not None:
+        c[class_name].profiles = profiles
+    else:
+        raise ValueError("configure_sciencelab: give profiles_file or profiles")
+    services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
+                if s.get("name") != SERVICE_NAME]
+    services.append(make_service(service_port, profiles_file=profiles_file, profiles=profiles,
+                                 gpu_inventory=gpu_inventory))
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = make_roles(c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])

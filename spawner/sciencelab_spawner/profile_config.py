@@ -1,0 +1,437 @@
+"""The admin's profile configuration: checked against `profiles.schema.yaml`, turned into frozen values.
+
+Pure: plain data (a parsed YAML file or the `profiles` traitlet) in, a `ProfileConfig` out, or a
+`ProfileConfigError` that names the source, the profile and the field at fault.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from types import MappingProxyType
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+# Inline sizes (`size: {cpu_limit: 2}`) live in the size catalog under a name no admin can write:
+# catalog names may not contain '/'.
+INLINE_SIZE_PREFIX = "inline/"
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+# Memory suffixes as JupyterHub's `ByteSpecification` reads them: powers of 1024.
+MEMORY_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+class ProfileConfigError(ValueError):
+    """The admin's profile configuration is wrong; the message names source, profile and field."""
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    display_name: str
+    image: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Size:
+    """CPU in cores, memory in bytes; `None` where the admin declared nothing."""
+
+    name: str
+    display_name: str
+    cpu_guarantee: float | None = None
+    cpu_limit: float | None = None
+    mem_guarantee: int | None = None
+    mem_limit: int | None = None
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    name: str
+    display_name: str
+    node_label: str | None = None
+    resource: str = DEFAULT_GPU_RESOURCE
+
+    @property
+    def mig_profile(self) -> str | None:
+        """`1g.10gb` for the resource `nvidia.com/mig-1g.10gb`; None for whole GPUs."""
+        prefix = "nvidia.com/mig-"
+        return self.resource[len(prefix):] if self.resource.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class CvmfsRepository:
+    name: str
+    display_name: str
+
+    @property
+    def mount_path(self) -> str:
+        return f"/cvmfs/{self.name}"
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    name: str
+    display_name: str
+    endpoint: str
+    bucket: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One value a user may pick; `allowed_groups` empty means everyone."""
+
+    value: str | bool
+    allowed_groups: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SingleOption:
+    """A value fixed by the admin (one choice) or picked by the user from `choices`."""
+
+    choices: tuple[Choice, ...]
+    default: str | bool
+
+    @property
+    def offered(self) -> bool:
+        return len(self.choices) > 1
+
+
+@dataclass(frozen=True)
+class MultiOption:
+    """Several values: fixed by the admin, or ticked by the user from `choices`."""
+
+    choices: tuple[Choice, ...]
+    default: tuple[str, ...]
+    offered: bool
+
+
+@dataclass(frozen=True)
+class CountOption:
+    minimum: int
+    maximum: int
+    default: int
+
+    @property
+    def offered(self) -> bool:
+        return self.minimum != self.maximum
+
+
+@dataclass(frozen=True)
+class CollaborativeOption:
+    switch: SingleOption
+    image: str | None = None
+    use_gpu: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    slug: str
+    display_name: str
+    description: str = ""
+    default: bool = False
+    allowed_groups: frozenset[str] = frozenset()
+    image: SingleOption | None = None
+    size: SingleOption | None = None
+    gpu_model: SingleOption | None = None
+    gpu_count: CountOption | None = None
+    cvmfs: MultiOption | None = None
+    s3: MultiOption | None = None
+    collaborative: CollaborativeOption | None = None
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    tolerations: tuple[Mapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupQuota:
+    max_gpus_per_user: int | None = None
+    max_gpus: int | None = None
+
+
+@dataclass(frozen=True)
+class Quotas:
+    max_gpus_per_user: int | None = None
+    groups: Mapping[str, GroupQuota] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Everything the admin declared; `source` says where it came from, for messages."""
+
+    profiles: tuple[Profile, ...]
+    images: Mapping[str, Image]
+    sizes: Mapping[str, Size]
+    gpu_models: Mapping[str, GpuModel]
+    cvmfs_repositories: Mapping[str, CvmfsRepository]
+    s3_buckets: Mapping[str, S3Bucket]
+    quotas: Quotas
+    source: str
+
+
+@cache
+def profiles_schema() -> dict:
+    """The JSON Schema of a profile file (`profiles.schema.yaml`, shipped in this package)."""
+    return yaml.safe_load(files(__package__).joinpath("profiles.schema.yaml").read_text())
+
+
+def load_profiles_yaml(text: str, source: str) -> ProfileConfig:
+    """Parse and check the text of a profile file; `source` (its path) goes into every message."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ProfileConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+    return make_profile_config(data, source)
+
+
+def make_profile_config(data: object, source: str) -> ProfileConfig:
+    """Check `data` (a profile file's content) against the schema and the catalogs."""
+    if isinstance(data, list):
+        # The `profiles` traitlet may be just the list of profiles, with everything inline.
+        data = {"profiles": data}
+    error = best_match(Draft202012Validator(profiles_schema()).iter_errors(data))
+    if error is not None:
+        raise ProfileConfigError(f"{source}: {_locate(data, list(error.absolute_path))}: {_describe(error)}")
+    return _ConfigBuilder(data, source).build()
+
+
+def parse_memory(value: int | str) -> int:
+    """Bytes from `4G`-style sizes (powers of 1024, as JupyterHub reads them) or a whole number."""
+    if isinstance(value, int):
+        return value
+    if value[-1] in MEMORY_UNITS:
+        return int(float(value[:-1]) * MEMORY_UNITS[value[-1]])
+    return int(float(value))
+
+
+def _locate(data: object, path: list) -> str:
+    """`profile 'gpu' (profiles[2]), gpu.count.max` for the schema path of an error."""
+    if len(path) >= 2 and path[0] == "profiles" and isinstance(path[1], int):
+        entry = data["profiles"][path[1]]
+        slug = entry.get("slug") if isinstance(entry, dict) else None
+        where = f"profile {slug!r} (profiles[{path[1]}])" if isinstance(slug, str) else f"profiles[{path[1]}]"
+        rest = _dotted(path[2:])
+        return f"{where}, {rest}" if rest else where
+    return _dotted(path) or "the top level"
+
+
+def _dotted(path: list) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(error: ValidationError) -> str:
+    """A sentence for a schema error: what is wrong with which value, and what is allowed."""
+    schema, value = error.schema, error.instance
+    if error.validator == "additionalProperties":
+        known = ", ".join(schema.get("properties", {})) or "(none)"
+        unknown = sorted(set(value) - set(schema.get("properties", {})))
+        return f"unknown field {unknown[0]!r}; known fields: {known}"
+    if error.validator == "required":
+        missing = next(name for name in error.validator_value if name not in value)
+        return f"missing required field {missing!r}"
+    hint = schema.get("description")
+    if error.validator == "type":
+        return f"expected {_a(error.validator_value)}, got {value!r}" + (f" ({hint})" if hint else "")
+    # A failed branch of `anyOf` (memory: a number or a '4G' string) is described by its parent.
+    hint = hint or (error.parent.schema.get("description") if error.parent else None)
+    if error.validator in ("pattern", "propertyNames"):
+        return f"{value!r} is not valid" + (f": {hint}" if hint else f": must match {error.validator_value}")
+    if error.validator in ("oneOf", "anyOf"):
+        return f"{value!r} is not valid" + (f": {hint}" if hint else "")
+    if error.validator == "enum":
+        return f"{value!r} is not one of: {', '.join(map(str, error.validator_value))}"
+    if error.validator in ("minimum", "exclusiveMinimum"):
+        relation = ">=" if error.validator == "minimum" else ">"
+        return f"must be {relation} {error.validator_value}, got {value!r}"
+    if error.validator == "minItems":
+        entries = "entry" if error.validator_value == 1 else "entries"
+        return f"needs at least {error.validator_value} {entries}, got {len(value)}"
+    if error.validator == "minLength":
+        return "must not be empty"
+    if error.validator == "uniqueItems":
+        return f"lists an entry twice: {value!r}"
+    return error.message
+
+
+def _a(json_type: str | list) -> str:
+    names = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
+             "object": "a mapping", "array": "a list", "null": "nothing"}
+    types = json_type if isinstance(json_type, list) else [json_type]
+    return " or ".join(names.get(t, t) for t in types)
+
+
+class _ConfigBuilder:
+    """Turns schema-valid data into a `ProfileConfig`, checking what a schema cannot express:
+    names refer to catalog entries, defaults are among the choices, bounds are ordered."""
+
+    def __init__(self, data: dict, source: str):
+        self.data = data
+        self.source = source
+        self.images = {name: Image(name, spec.get("display_name", name), spec["image"], spec.get("description", ""))
+                       for name, spec in data.get("images", {}).items()}
+        self.sizes = {name: self._size(name, spec, f"sizes.{name}") for name, spec in data.get("sizes", {}).items()}
+        self.gpu_models = {
+            name: GpuModel(name, spec.get("display_name", name), spec.get("node_label"),
+                           spec.get("resource", DEFAULT_GPU_RESOURCE))
+            for name, spec in data.get("gpu_models", {}).items()
+        }
+        self.cvmfs = {name: CvmfsRepository(name, spec.get("display_name", name))
+                      for name, spec in data.get("cvmfs_repositories", {}).items()}
+        self.s3 = {name: S3Bucket(name, spec.get("display_name", name), spec["endpoint"], spec["bucket"],
+                                  spec.get("read_only", False))
+                   for name, spec in data.get("s3_buckets", {}).items()}
+
+    def fail(self, where: str, problem: str):
+        raise ProfileConfigError(f"{self.source}: {where}: {problem}")
+
+    def build(self) -> ProfileConfig:
+        profiles = tuple(self._profile(index, entry) for index, entry in enumerate(self.data["profiles"]))
+        slugs = [p.slug for p in profiles]
+        duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
+        if duplicates:
+            self.fail("profiles", f"duplicate slug(s): {', '.join(duplicates)}")
+        defaults = [p.slug for p in profiles if p.default]
+        if len(defaults) > 1:
+            self.fail("profiles", f"at most one profile may be the default, got: {', '.join(defaults)}")
+        quotas = self.data.get("quotas", {})
+        return ProfileConfig(
+            profiles=profiles,
+            images=MappingProxyType(self.images),
+            sizes=MappingProxyType(self.sizes),
+            gpu_models=MappingProxyType(self.gpu_models),
+            cvmfs_repositories=MappingProxyType(self.cvmfs),
+            s3_buckets=MappingProxyType(self.s3),
+            quotas=Quotas(
+                max_gpus_per_user=quotas.get("max_gpus_per_user"),
+                groups=MappingProxyType({
+                    group: GroupQuota(spec.get("max_gpus_per_user"), spec.get("max_gpus"))
+                    for group, spec in quotas.get("groups", {}).items()
+                }),
+            ),
+            source=self.source,
+        )
+
+    def _size(self, name: str, spec: dict, where: str) -> Size:
+        size = Size(
+            name=name,
+            display_name=spec.get("display_name", name),
+            cpu_guarantee=_float_or_none(spec.get("cpu_guarantee")),
+            cpu_limit=_float_or_none(spec.get("cpu_limit")),
+            mem_guarantee=None if "mem_guarantee" not in spec else parse_memory(spec["mem_guarantee"]),
+            mem_limit=None if "mem_limit" not in spec else parse_memory(spec["mem_limit"]),
+        )
+        for kind in ("cpu", "mem"):
+            guarantee, limit = getattr(size, f"{kind}_guarantee"), getattr(size, f"{kind}_limit")
+            if guarantee is not None and limit is not None and guarantee > limit:
+                self.fail(where, f"{kind}_guarantee {spec[f'{kind}_guarantee']!r} is above "
+                                 f"{kind}_limit {spec[f'{kind}_limit']!r}")
+        return size
+
+    def _profile(self, index: int, entry: dict) -> Profile:
+        where = f"profile {entry['slug']!r} (profiles[{index}])"
+        slug = entry["slug"]
+        size = entry.get("size")
+        if isinstance(size, dict) and "choices" not in size:
+            inline_name = INLINE_SIZE_PREFIX + slug
+            self.sizes[inline_name] = self._size(inline_name, size, f"{where}, size")
+            size = inline_name
+        gpu = entry.get("gpu")
+        gpu_model = gpu_count = None
+        if gpu is not None:
+            gpu_model = self._single(gpu["model"], self.gpu_models, "gpu_models", f"{where}, gpu.model")
+            gpu_count = self._count(gpu.get("count", 1), f"{where}, gpu.count")
+        collaborative = None
+        if "collaborative" in entry:
+            spec = entry["collaborative"]
+            if isinstance(spec, bool):
+                collaborative = CollaborativeOption(SingleOption((Choice(spec),), spec))
+            else:
+                image = spec.get("image")
+                if image is not None and image not in self.images:
+                    self._unknown(f"{where}, collaborative.image", image, "images", self.images)
+                collaborative = CollaborativeOption(
+                    self._single(spec, None, "", f"{where}, collaborative"), image, spec.get("use_gpu", False)
+                )
+        return Profile(
+            slug=slug,
+            display_name=entry["display_name"],
+            description=entry.get("description", ""),
+            default=entry.get("default", False),
+            allowed_groups=frozenset(entry.get("allowed_groups", ())),
+            image=self._optional_single(entry.get("image"), self.images, "images", f"{where}, image"),
+            size=self._optional_single(size, self.sizes, "sizes", f"{where}, size"),
+            gpu_model=gpu_model,
+            gpu_count=gpu_count,
+            cvmfs=self._optional_multi(entry.get("cvmfs"), self.cvmfs, "cvmfs_repositories", f"{where}, cvmfs"),
+            s3=self._optional_multi(entry.get("s3"), self.s3, "s3_buckets", f"{where}, s3"),
+            collaborative=collaborative,
+            environment=MappingProxyType(dict(entry.get("environment", {}))),
+            node_selector=MappingProxyType(dict(entry.get("node_selector", {}))),
+            tolerations=tuple(MappingProxyType(dict(t)) for t in entry.get("tolerations", ())),
+        )
+
+    def _unknown(self, where: str, name: object, catalog_name: str, catalog: Mapping):
+        known = ", ".join(catalog) if catalog else "(none declared)"
+        self.fail(where, f"{name!r} is not in {catalog_name}; declared: {known}")
+
+    def _choices(self, entries: list, catalog: Mapping | None, catalog_name: str, where: str) -> tuple[Choice, ...]:
+        choices = []
+        for entry in entries:
+            value, groups = (entry["value"], entry.get("allowed_groups", ())) if isinstance(entry, dict) else (entry, ())
+            if catalog is not None and value not in catalog:
+                self._unknown(f"{where}.choices", value, catalog_name, catalog)
+            if any(choice.value == value for choice in choices):
+                self.fail(f"{where}.choices", f"{value!r} is listed twice")
+            choices.append(Choice(value, frozenset(groups)))
+        return tuple(choices)
+
+    def _single(self, spec, catalog: Mapping | None, catalog_name: str, where: str) -> SingleOption:
+        if not isinstance(spec, dict):
+            if catalog is not None and spec not in catalog:
+                self._unknown(where, spec, catalog_name, catalog)
+            return SingleOption((Choice(spec),), spec)
+        choices = self._choices(spec["choices"], catalog, catalog_name, where)
+        default = spec.get("default", choices[0].value)
+        if all(choice.value != default for choice in choices):
+            self.fail(f"{where}.default", f"{default!r} is not among the choices: "
+                                          f"{', '.join(str(c.value) for c in choices)}")
+        return SingleOption(choices, default)
+
+    def _optional_single(self, spec, catalog: Mapping, catalog_name: str, where: str) -> SingleOption | None:
+        return None if spec is None else self._single(spec, catalog, catalog_name, where)
+
+    def _optional_multi(self, spec, catalog: Mapping, catalog_name: str, where: str) -> MultiOption | None:
+        if spec is None:
+            return None
+        if isinstance(spec, list):
+            choices = self._choices(spec, catalog, catalog_name, where)
+            return MultiOption(choices, tuple(spec), offered=False)
+        choices = self._choices(spec["choices"], catalog, catalog_name, where)
+        default = tuple(spec.get("default", ()))
+        strays = [name for name in default if all(choice.value != name for choice in choices)]
+        if strays:
+            self.fail(f"{where}.default", f"{strays[0]!r} is not among the choices: "
+                                          f"{', '.join(str(c.value) for c in choices)}")
+        return MultiOption(choices, default, offered=True)
+
+    def _count(self, spec, where: str) -> CountOption:
+        if isinstance(spec, int):
+            return CountOption(spec, spec, spec)
+        minimum = spec.get("min", 1)
+        maximum = spec["max"]
+        default = spec.get("default", minimum)
+        if not minimum <= default <= maximum:
+            self.fail(where, f"needs min <= default <= max, got min {minimum}, default {default}, max {maximum}")
+        return CountOption(minimum, maximum, default)
+
+
+def _float_or_none(value: int | float | None) -> float | None:
+    return None if value is None else float(value)

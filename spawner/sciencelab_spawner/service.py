@@ -1,0 +1,191 @@
+"""The `sciencelab` hub service: `GET /services/sciencelab/api/profiles` for scripts, and the
+start-up check of the profiles.
+
+JupyterHub starts it (see `hub_config.make_service`) and stops at start-up when it exits, so a
+broken profile source stops the hub with the file, profile and field named. It reads the same
+profile source as the spawners, re-reads a changed file, and answers each user with the profiles
+their groups allow, each with its option schema and the current GPU availability.
+"""
+
+import json
+import logging
+import os
+import sys
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.ioloop import IOLoop
+
+from .gpu_quota import user_gpu_limit
+from .local_gpus import local_gpu_status, read_gpu_inventory
+from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config, profiles_schema
+from .profile_spawner import STATE_KEY
+from .profile_source import profile_file
+from .user_options import (
+    default_profile,
+    fixed_options,
+    make_options_schema,
+    make_user_options_schema,
+    visible_profiles,
+)
+
+# How the hub tells the service where its profiles are (set by `hub_config.make_service`).
+PROFILES_FILE_ENV = "SCIENCELAB_PROFILES_FILE"
+PROFILES_JSON_ENV = "SCIENCELAB_PROFILES_JSON"
+GPU_INVENTORY_ENV = "SCIENCELAB_GPU_INVENTORY"  # "local": this machine's NVML; "none"
+
+log = logging.getLogger("sciencelab.service")
+
+
+def make_profiles_document(config: ProfileConfig, groups: frozenset[str], gpu_free: dict[str, tuple[int, int]],
+                           gpu_problem: str | None, gpus_held: int) -> dict:
+    """What `GET /services/sciencelab/api/profiles` answers a member of `groups`."""
+    profiles = visible_profiles(config, groups)
+    default = default_profile(profiles)
+    documents = []
+    for profile in profiles:
+        models = [choice.value for choice in profile.gpu_model.choices] if profile.gpu_model else []
+        documents.append({
+            "slug": profile.slug,
+            "display_name": profile.display_name,
+            "description": profile.description,
+            "default": profile is default,
+            "fixed": fixed_options(profile),
+            "options_schema": make_options_schema(config, profile, groups),
+            "gpu_availability": {
+                name: {"free": gpu_free[name][0], "total": gpu_free[name][1]} for name in models if name in gpu_free
+            },
+        })
+    return {
+        "profiles": documents,
+        "user_options_schema": make_user_options_schema(config, groups),
+        "gpu_problem": gpu_problem,
+        "gpu_quota": {"max_gpus": user_gpu_limit(config.quotas, groups), "held": gpus_held},
+    }
+
+
+class ProfileSource:
+    """The profiles as the hub configured them: a file (re-read on change) or a fixed JSON list."""
+
+    def __init__(self, environ: dict[str, str]):
+        self.path = environ.get(PROFILES_FILE_ENV)
+        self._fixed = None
+        if not self.path:
+            try:
+                data = json.loads(environ.get(PROFILES_JSON_ENV) or "null")
+            except json.JSONDecodeError as error:
+                raise ProfileConfigError(f"${PROFILES_JSON_ENV}: not JSON: {error}") from None
+            self._fixed = make_profile_config(data, "the spawner's profiles setting")
+
+    def current(self) -> ProfileConfig:
+        return profile_file(self.path, log).current() if self.path else self._fixed
+
+
+class HubClient:
+    """The few hub REST calls the service makes, with its own token."""
+
+    def __init__(self, api_url: str, token: str):
+        self.api_url = api_url
+        self.token = token
+        self.http = AsyncHTTPClient()
+
+    async def get(self, path: str) -> dict | list:
+        request = HTTPRequest(url_path_join(self.api_url, path), headers={
+            "Authorization": f"token {self.token}",
+            "Accept": "application/jupyterhub-pagination+json",
+        }, request_timeout=20)
+        response = await self.http.fetch(request)
+        return json.loads(response.body)
+
+    async def user_groups(self, name: str) -> frozenset[str]:
+        return frozenset((await self.get(f"users/{name}"))["groups"])
+
+    async def gpu_claims(self) -> list[tuple[str, dict]]:
+        """(user name, ScienceLab state) of every active server, from the spawners' saved state."""
+        claims, offset = [], 0
+        while True:
+            page = await self.get(f"users?state=active&offset={offset}")
+            for user in page["items"]:
+                for server in user.get("servers", {}).values():
+                    state = (server.get("state") or {}).get(STATE_KEY)
+                    if state:
+                        claims.append((user["name"], state))
+            following = page["_pagination"].get("next")
+            if not following:
+                return claims
+            offset = following["offset"]
+
+
+class APIHandler(HubOAuthenticated, web.RequestHandler):
+    """Answers JSON, errors included, as JupyterHub's own API does."""
+
+    def write_error(self, status_code, **kwargs):
+        exception = kwargs.get("exc_info", (None, None))[1]
+        message = getattr(exception, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+
+class ProfilesHandler(APIHandler):
+    @web.authenticated
+    async def get(self):
+        source: ProfileSource = self.settings["profile_source"]
+        hub: HubClient = self.settings["hub_client"]
+        name = self.current_user["name"]
+        config = source.current()
+        groups = await hub.user_groups(name)
+        claims = await hub.gpu_claims()
+        gpu_free, gpu_problem = {}, None
+        if self.settings["gpu_inventory"] == "local":
+            claimed = {device for _, state in claims for device in state.get("gpu_devices", ())}
+            gpu_free, gpu_problem = local_gpu_status(config, read_gpu_inventory(), claimed)
+        held = sum(state.get("gpu_count", 0) for user, state in claims if user == name)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(make_profiles_document(config, groups, gpu_free, gpu_problem, held)))
+
+
+class ProfilesSchemaHandler(APIHandler):
+    """The JSON Schema of a profile file, for admins' editors and tools."""
+
+    @web.authenticated
+    def get(self):
+        self.set_header("Content-Type", "application/schema+json")
+        self.finish(json.dumps(profiles_schema()))
+
+
+def make_app(environ: dict[str, str]) -> web.Application:
+    prefix = environ["JUPYTERHUB_SERVICE_PREFIX"]
+    return web.Application(
+        [
+            (url_path_join(prefix, "api/profiles"), ProfilesHandler),
+            (url_path_join(prefix, "api/profiles/schema"), ProfilesSchemaHandler),
+            (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+        ],
+        cookie_secret=os.urandom(32),
+        profile_source=ProfileSource(environ),
+        hub_client=HubClient(environ["JUPYTERHUB_API_URL"], environ["JUPYTERHUB_API_TOKEN"]),
+        gpu_inventory=environ.get(GPU_INVENTORY_ENV, "none"),
+    )
+
+
+def main():
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s %(asctime)s %(name)s] %(message)s")
+    try:
+        app = make_app(dict(os.environ))
+        app.settings["profile_source"].current()
+    except ProfileConfigError as error:
+        # JupyterHub stops at start-up when a managed service exits: that is the point.
+        log.critical("Invalid ScienceLab profiles: %s", error)
+        sys.exit(1)
+    url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
+    app.listen(url.port, url.hostname)
+    log.info("ScienceLab service at %s%s", os.environ["JUPYTERHUB_SERVICE_URL"],
+             os.environ["JUPYTERHUB_SERVICE_PREFIX"])
+    IOLoop.current().start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The spawn form: rendered from the user options schema, read back into `user_options`. Pure.
+
+One card per profile the user may use (Bootstrap 5 classes, as JupyterHub's own pages), with its
+fixed resources and a field per option the user chooses. The options of every profile are in the
+page, named `<slug>.<option>`, so the form works without JavaScript; a few lines of script only fold
+away the options of the profiles not selected. Every admin string is escaped.
+"""
+
+from collections.abc import Mapping
+from html import escape
+
+from .profile_config import Profile, ProfileConfig
+from .user_options import (
+    fixed_options,
+    make_options_schema,
+    offered_options,
+    visible_profiles,
+)
+from .user_options import default_profile as pick_default_profile
+
+FORM_SCRIPT = """<script>
+(function () {
+  // Fold away the options of the profiles that are not selected.
+  var form = document.currentScript.closest("form") || document;
+  function update() {
+    form.querySelectorAll(".sciencelab-profile").forEach(function (card) {
+      var radio = card.querySelector("input[name=profile]");
+      card.querySelectorAll(".sciencelab-options").forEach(function (options) {
+        options.hidden = !radio.checked;
+      });
+      card.classList.toggle("border-primary", radio.checked);
+    });
+  }
+  form.querySelectorAll("input[name=profile]").forEach(function (radio) {
+    radio.addEventListener("change", update);
+  });
+  update();
+})();
+</script>"""
+
+FORM_STYLE = """<style>
+.sciencelab-profile .sciencelab-resources { margin: 0.25rem 0 0.5rem 1.75rem; padding: 0; list-style: none; }
+.sciencelab-profile .sciencelab-options { margin-left: 1.75rem; }
+.sciencelab-profile .sciencelab-gpu-free { margin-left: 1.75rem; }
+</style>"""
+
+
+def make_options_form(
+    config: ProfileConfig,
+    groups: frozenset[str],
+    remembered: Mapping[str, object],
+    gpu_free: Mapping[str, tuple[int, int]],
+    gpu_problem: str | None = None,
+) -> str:
+    """The form's HTML for a member of `groups`.
+
+    `remembered` (the options of the last accepted spawn) pre-selects the user's last choices where
+    they are still offered; `gpu_free` maps GPU model names to (free, total), and `gpu_problem`
+    says why there are no GPUs at all.
+    """
+    profiles = visible_profiles(config, groups)
+    if not profiles:
+        return ('<div class="alert alert-warning sciencelab-no-profiles">No server profile is available to '
+                "your groups. Ask your hub admin for access.</div>")
+    selected = next((p for p in profiles if p.slug == remembered.get("profile")), None)
+    if selected is None:
+        selected = pick_default_profile(profiles)
+        remembered = {}
+    cards = [
+        _profile_card(config, profile, groups, remembered if profile is selected else {}, profile is selected,
+                      gpu_free, gpu_problem)
+        for profile in profiles
+    ]
+    return (f'{FORM_STYLE}<fieldset class="sciencelab-profiles"><legend>Profile</legend>{"".join(cards)}'
+            f"</fieldset>{FORM_SCRIPT}")
+
+
+def options_from_form(formdata: Mapping[str, list[str]], config: ProfileConfig) -> dict:
+    """`user_options` from the form's fields (lists of strings); the checks come later.
+
+    Only the fields of the selected profile count. Checkbox lists that arrive empty mean "none"
+    (an unticked box is not sent at all), an absent switch means off.
+    """
+    values = formdata.get("profile") or []
+    if not values:
+        return {}
+    slug = values[0]
+    options: dict[str, object] = {"profile": slug}
+    profile = next((p for p in config.profiles if p.slug == slug), None)
+    kinds = {key: _field_kind(key) for key in offered_options(profile)} if profile else {}
+    prefix = f"{slug}."
+    for name, field_values in formdata.items():
+        if name.startswith(prefix) and field_values:
+            key = name[len(prefix):]
+            options[key] = _read_field(kinds.get(key, "single"), field_values)
+    for key, kind in kinds.items():
+        if key not in options and kind in ("multi", "switch"):
+            options[key] = [] if kind == "multi" else False
+    return options
+
+
+def _field_kind(key: str) -> str:
+    return {"cvmfs": "multi", "s3": "multi", "collaborative": "switch", "gpu_count": "count"}.get(key, "single")
+
+
+def _read_field(kind: str, values: list[str]) -> object:
+    if kind == "multi":
+        return list(values)
+    if kind == "switch":
+        return values[0] == "on"
+    if kind == "count":
+        # Left as text when it is no number, so the check names what was sent.
+        return int(values[0]) if values[0].isdigit() else values[0]
+    return values[0]
+
+
+def _profile_card(config: ProfileConfig, profile: Profile, groups, remembered: Mapping, selected: bool,
+                  gpu_free: Mapping[str, tuple[int, int]], gpu_problem: str | None) -> str:
+    slug = escape(profile.slug, quote=True)
+    description = (f'<p class="card-text text-muted mb-1 ms-4">{escape(profile.description)}</p>'
+                   if profile.description else "")
+    schema = make_options_schema(config, profile, groups)
+    fields = "".join(_option_field(profile.slug, key, prop, remembered.get(key))
+                     for key, prop in schema["properties"].items())
+    options = f'<div class="sciencelab-options">{fields}</div>' if fields else ""
+    return (
+        f'<div class="card mb-3 sciencelab-profile" data-profile="{slug}"><div class="card-body">'
+        f'<div class="form-check"><input class="form-check-input" type="radio" name="profile" '
+        f'id="profile-{slug}" value="{slug}"{_checked(selected)}>'
+        f'<label class="form-check-label" for="profile-{slug}"><strong>{escape(profile.display_name)}'
+        f"</strong></label></div>{description}{_fixed_resources(config, profile)}"
+        f"{_gpu_free_line(config, profile, gpu_free, gpu_problem)}{options}</div></div>"
+    )
+
+
+def _fixed_resources(config: ProfileConfig, profile: Profile) -> str:
+    """What the admin fixed for this profile, as a short list."""
+    fixed = fixed_options(profile)
+    items = []
+    if "image" in fixed:
+        items.append(("Image", config.images[fixed["image"]].display_name))
+    if "size" in fixed:
+        items.append(("Size", config.sizes[fixed["size"]].display_name))
+    if "gpu_model" in fixed:
+        count = f"{fixed['gpu_count']} x " if "gpu_count" in fixed else ""
+        items.append(("GPU", count + config.gpu_models[fixed["gpu_model"]].display_name))
+    if fixed.get("cvmfs"):
+        items.append(("CVMFS", ", ".join(fixed["cvmfs"])))
+    if fixed.get("s3"):
+        items.append(("S3", ", ".join(config.s3_buckets[name].display_name for name in fixed["s3"])))
+    if "collaborative" in fixed:
+        items.append(("Collaboration", "on" if fixed["collaborative"] else "off"))
+    if not items:
+        return ""
+    lines = "".join(f"<li><span class=\"text-muted\">{escape(label)}:</span> {escape(value)}</li>"
+                    for label, value in items)
+    return f'<ul class="sciencelab-resources small">{lines}</ul>'
+
+
+def _gpu_free_line(config: ProfileConfig, profile: Profile, gpu_free: Mapping[str, tuple[int, int]],
+                   gpu_problem: str | None) -> str:
+    """'2 of 4 NVIDIA A100 80 GB free' for each GPU model of the profile."""
+    if profile.gpu_model is None:
+        return ""
+    if gpu_problem is not None:
+        return (f'<p class="sciencelab-gpu-free small text-danger mb-1">No GPU on this machine '
+                f"({escape(gpu_problem)})</p>")
+    parts = []
+    for choice in profile.gpu_model.choices:
+        model = config.gpu_models[choice.value]
+        if model.name in gpu_free:
+            free, total = gpu_free[model.name]
+            parts.append(f"{free} of {total} {model.display_name} free")
+    if not parts:
+        return ""
+    return f'<p class="sciencelab-gpu-free small text-muted mb-1">{escape("; ".join(parts))}</p>'
+
+
+def _option_field(slug: str, key: str, prop: dict, remembered: object) -> str:
+    """One form field for option `key`, from its JSON Schema `prop`."""
+    name = escape(f"{slug}.{key}", quote=True)
+    field_id = escape(f"{slug}-{key}", quote=True)
+    label = escape(prop["title"])
+    if prop["type"] == "integer":
+        value = remembered if isinstance(remembered, int) and prop["minimum"] <= remembered <= prop["maximum"] \
+            else prop["default"]
+        return (f'<div class="mb-2"><label class="form-label" for="{field_id}">{label}</label>'
+                f'<input class="form-control" type="number" name="{name}" id="{field_id}" '
+                f'min="{prop["minimum"]}" max="{prop["maximum"]}" step="1" value="{value}"></div>')
+    if prop["type"] == "boolean":
+        on = remembered if isinstance(remembered, bool) else prop.get("default", False)
+        return (f'<div class="form-check form-switch mb-2"><input class="form-check-input" type="checkbox" '
+                f'role="switch" name="{name}" id="{field_id}" value="on"{_checked(on)}>'
+                f'<label class="form-check-label" for="{field_id}">{label}</label></div>')
+    if prop["type"] == "array":
+        choices = prop["items"]["oneOf"]
+        allowed = {c["const"] for c in choices}
+        ticked = remembered if isinstance(remembered, list) and set(remembered) <= allowed else prop["default"]
+        boxes = "".join(
+            f'<div class="form-check"><input class="form-check-input" type="checkbox" name="{name}" '
+            f'id="{field_id}-{index}" value="{escape(c["const"], quote=True)}"{_checked(c["const"] in ticked)}>'
+            f'<label class="form-check-label" for="{field_id}-{index}">{escape(c["title"])}</label></div>'
+            for index, c in enumerate(choices)
+        )
+        return f'<fieldset class="mb-2"><legend class="form-label fs-6">{label}</legend>{boxes}</fieldset>'
+    choices = prop["oneOf"]
+    chosen = remembered if any(c["const"] == remembered for c in choices) else prop.get("default")
+    items = "".join(
+        f'<option value="{escape(c["const"], quote=True)}"{" selected" if c["const"] == chosen else ""}>'
+        f'{escape(c["title"])}</option>'
+        for c in choices
+    )
+    return (f'<div class="mb-2"><label class="form-label" for="{field_id}">{label}</label>'
+            f'<select class="form-select" name="{name}" id="{field_id}">{items}</select></div>')
+
+
+def _checked(on: bool) -> str:
+    return ' checked="checked"' if on else ""

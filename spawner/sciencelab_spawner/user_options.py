@@ -1,0 +1,389 @@
+"""What a user may send, and how it becomes one frozen `ResolvedProfile`.
+
+`user_options` are untrusted: they may be a raw REST API body. Each profile's options are declared
+as one JSON Schema (`make_options_schema`) that drives validation here, the spawn form and the
+profiles API. Everything is pure: config, options and the user's groups in, a value or an error out.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from .profile_config import (
+    Choice,
+    CvmfsRepository,
+    GpuModel,
+    Image,
+    MultiOption,
+    Profile,
+    ProfileConfig,
+    S3Bucket,
+    SingleOption,
+    Size,
+)
+
+# The keys of `user_options` besides `profile`, in the order the form shows them.
+OPTION_TITLES = {
+    "image": "Image",
+    "size": "Size",
+    "gpu_model": "GPU model",
+    "gpu_count": "GPUs",
+    "cvmfs": "CVMFS repositories",
+    "s3": "S3 buckets",
+    "collaborative": "Real-time collaboration",
+}
+OPTION_DESCRIPTIONS = {
+    "image": "The software environment of the server.",
+    "size": "CPU cores and memory.",
+    "gpu_model": "Which GPU model (or MIG slice) to attach.",
+    "gpu_count": "How many GPUs (or MIG slices) to attach.",
+    "cvmfs": "Repositories mounted read-only under /cvmfs.",
+    "s3": "Buckets attached to the server.",
+    "collaborative": "Co-edit notebooks with others in real time.",
+}
+
+
+class UserOptionsError(ValueError):
+    """A user asked for something the admin's profiles do not allow: an HTTP 400.
+
+    The message names the field, the value and what is allowed; `field`, `value` and `allowed`
+    let callers build other messages without parsing it.
+    """
+
+    status_code = 400
+
+    def __init__(self, field: str, value: object, allowed: str, problem: str = "is not allowed"):
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}: {value!r} {problem}; {allowed}")
+
+
+class ForbiddenOptionError(UserOptionsError):
+    """The value exists, but not for this user's groups or quota: an HTTP 403."""
+
+    status_code = 403
+
+
+@dataclass(frozen=True)
+class ResolvedProfile:
+    """One spawn's profile and options, resolved afresh from the admin's config.
+
+    Spawners turn this into their resources; nothing in it is a user string except `options`,
+    whose values were checked against the admin's choices.
+    """
+
+    slug: str
+    display_name: str
+    description: str = ""
+    image: Image | None = None
+    size: Size | None = None
+    gpu_model: GpuModel | None = None
+    gpu_count: int = 0
+    cvmfs: tuple[CvmfsRepository, ...] = ()
+    s3: tuple[S3Bucket, ...] = ()
+    collaborative: bool = False
+    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    tolerations: tuple[Mapping, ...] = ()
+    # The checked options as the user sent them: what the next spawn without options reuses.
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    # What the user should know, e.g. that a remembered choice is no longer offered.
+    notices: tuple[str, ...] = ()
+
+
+def may_use(groups: frozenset[str], allowed_groups: frozenset[str]) -> bool:
+    """Whether a member of `groups` may use something restricted to `allowed_groups` (empty: all)."""
+    return not allowed_groups or not groups.isdisjoint(allowed_groups)
+
+
+def visible_profiles(config: ProfileConfig, groups: Iterable[str]) -> tuple[Profile, ...]:
+    """The profiles a member of `groups` may use, in the admin's order."""
+    groups = frozenset(groups)
+    return tuple(p for p in config.profiles if may_use(groups, p.allowed_groups))
+
+
+def default_profile(profiles: tuple[Profile, ...]) -> Profile | None:
+    """The profile marked `default` among `profiles`, else the first; None when there is none."""
+    return next((p for p in profiles if p.default), profiles[0] if profiles else None)
+
+
+def profile_options(profile: Profile) -> dict[str, object]:
+    """Every option `profile` declares, by user option key, whether fixed or offered."""
+    options = {
+        "image": profile.image,
+        "size": profile.size,
+        "gpu_model": profile.gpu_model,
+        "gpu_count": profile.gpu_count,
+        "cvmfs": profile.cvmfs,
+        "s3": profile.s3,
+        "collaborative": profile.collaborative.switch if profile.collaborative else None,
+    }
+    return {key: option for key, option in options.items() if option is not None}
+
+
+def offered_options(profile: Profile) -> dict[str, object]:
+    """The options of `profile` that users choose (not fixed by the admin), by user option key."""
+    return {key: option for key, option in profile_options(profile).items() if option.offered}
+
+
+def fixed_options(profile: Profile) -> dict[str, object]:
+    """The options of `profile` the admin fixed, by user option key: catalog names, a count, a flag."""
+    return {key: list(option.default) if isinstance(option, MultiOption) else option.default
+            for key, option in profile_options(profile).items() if not option.offered}
+
+
+def choice_title(config: ProfileConfig, key: str, value: str | bool) -> str:
+    """How the form names one choice of option `key`."""
+    if key == "collaborative":
+        return "On" if value else "Off"
+    catalog = {
+        "image": config.images,
+        "size": config.sizes,
+        "gpu_model": config.gpu_models,
+        "cvmfs": config.cvmfs_repositories,
+        "s3": config.s3_buckets,
+    }[key]
+    return catalog[value].display_name
+
+
+def make_options_schema(config: ProfileConfig, profile: Profile, groups: Iterable[str] | None) -> dict:
+    """The JSON Schema of the options a member of `groups` may send with `profile`.
+
+    `groups=None` gives every choice regardless of groups (used to tell 403 from 400).
+    """
+    groups = None if groups is None else frozenset(groups)
+
+    def allowed(choices: tuple[Choice, ...]) -> list[Choice]:
+        return [c for c in choices if groups is None or may_use(groups, c.allowed_groups)]
+
+    properties = {}
+    for key, option in offered_options(profile).items():
+        schema = {"title": OPTION_TITLES[key], "description": OPTION_DESCRIPTIONS[key]}
+        if key == "gpu_count":
+            schema.update(type="integer", minimum=option.minimum, maximum=option.maximum, default=option.default)
+        elif isinstance(option, MultiOption):
+            choices = allowed(option.choices)
+            schema.update(
+                type="array",
+                uniqueItems=True,
+                items={"type": "string", "oneOf": [{"const": c.value, "title": choice_title(config, key, c.value)}
+                                                   for c in choices]},
+                default=[name for name in option.default if any(c.value == name for c in choices)],
+            )
+        else:
+            choices = allowed(option.choices)
+            schema.update(
+                type="boolean" if key == "collaborative" else "string",
+                oneOf=[{"const": c.value, "title": choice_title(config, key, c.value)} for c in choices],
+            )
+            default = _single_default(option, choices)
+            if default is not None:
+                schema["default"] = default
+        properties[key] = schema
+    return {
+        "type": "object",
+        "title": profile.display_name,
+        "description": profile.description,
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def make_user_options_schema(config: ProfileConfig, groups: Iterable[str]) -> dict:
+    """The JSON Schema of `user_options` for a member of `groups`: a profile, then its options.
+
+    Served by the profiles API and rendered as the spawn form; `resolve_user_options` checks
+    against exactly these parts.
+    """
+    profiles = visible_profiles(config, groups)
+    default = default_profile(profiles)
+    profile_schema = {
+        "type": "string",
+        "title": "Profile",
+        "description": "The server profile to start.",
+        "oneOf": [{"const": p.slug, "title": p.display_name} for p in profiles],
+    }
+    if default is not None:
+        profile_schema["default"] = default.slug
+    return {
+        "type": "object",
+        "properties": {"profile": profile_schema},
+        "required": [],
+        "allOf": [
+            {
+                "if": {"properties": {"profile": {"const": p.slug}}, "required": ["profile"]},
+                "then": _with_profile_key(make_options_schema(config, p, groups)),
+            }
+            for p in profiles
+        ],
+    }
+
+
+def resolve_user_options(
+    config: ProfileConfig, user_options: object, groups: Iterable[str], *, remembered: bool = False
+) -> ResolvedProfile:
+    """Check `user_options` against what `groups` may use and resolve them with the defaults.
+
+    With `remembered`, the options are the ones JupyterHub kept from an earlier spawn: whatever is
+    no longer valid falls back to its default, with a notice, instead of failing the spawn.
+    Raises `UserOptionsError` (400) or `ForbiddenOptionError` (403) otherwise.
+    """
+    groups = frozenset(groups)
+    if not isinstance(user_options, Mapping):
+        raise UserOptionsError("user_options", user_options, "send a JSON object such as {\"profile\": \"<slug>\"}")
+    profiles = visible_profiles(config, groups)
+    if not profiles:
+        raise ForbiddenOptionError(
+            "profile", user_options.get("profile"), "no profile is available to your groups; ask your hub admin",
+            problem="cannot be started",
+        )
+    options = dict(user_options)
+    notices = []
+
+    def refuse_or_forget(error: UserOptionsError, key: str):
+        if not remembered:
+            raise error
+        notices.append(f"Your last choice of {error.field} ({error.value!r}) is no longer offered; "
+                       "using the default instead.")
+        options.pop(key, None)
+
+    profile = _resolve_profile(config, profiles, options, refuse_or_forget)
+    schema = make_options_schema(config, profile, groups)
+    for key in list(options):
+        if key == "profile":
+            continue
+        if key not in schema["properties"]:
+            offered = ", ".join(schema["properties"]) or "(none: everything is fixed by the admin)"
+            refuse_or_forget(UserOptionsError(key, options[key], f"options of profile {profile.slug!r}: {offered}",
+                                              problem="is not an option of this profile"), key)
+            continue
+        error = _option_error(config, profile, groups, key, options[key], schema["properties"][key])
+        if error is not None:
+            refuse_or_forget(error, key)
+
+    checked = {key: options[key] for key in options}
+    return _resolve(config, profile, schema, checked, tuple(notices))
+
+
+def _resolve_profile(config, profiles, options, refuse_or_forget) -> Profile:
+    default = default_profile(profiles)
+    if "profile" not in options:
+        return default
+    slug = options["profile"]
+    allowed = f"choose one of: {', '.join(p.slug for p in profiles)}"
+    match = next((p for p in profiles if p.slug == slug), None)
+    if match is not None:
+        return match
+    hidden = next((p for p in config.profiles if p.slug == slug), None)
+    if hidden is not None:
+        error = ForbiddenOptionError("profile", slug, allowed,
+                                     problem=f"is only for members of {_groups(hidden.allowed_groups)}")
+    else:
+        error = UserOptionsError("profile", slug, allowed)
+    refuse_or_forget(error, "profile")
+    # Forgotten: the other remembered options belonged to the old profile.
+    options.clear()
+    return default
+
+
+def _option_error(config, profile, groups, key, value, schema) -> UserOptionsError | None:
+    """Why `value` is not valid for option `key` of `profile`, or None when it is."""
+    error = best_match(Draft202012Validator(schema).iter_errors(value))
+    if error is None:
+        return None
+    allowed = _describe_allowed(schema)
+    if error.validator == "uniqueItems":
+        return UserOptionsError(key, value, allowed, problem="lists an entry twice")
+    unrestricted = make_options_schema(config, profile, None)["properties"][key]
+    if Draft202012Validator(unrestricted).is_valid(value):
+        # Every value exists: some are kept for other groups.
+        values = value if isinstance(value, list) else [value]
+        choice = next(c for c in offered_options(profile)[key].choices
+                      if c.value in values and not may_use(groups, c.allowed_groups))
+        return ForbiddenOptionError(key, choice.value, allowed,
+                                    problem=f"is only for members of {_groups(choice.allowed_groups)}")
+    path = list(error.absolute_path)
+    if path:
+        return UserOptionsError(f"{key}[{path[0]}]", value[path[0]], allowed)
+    return UserOptionsError(key, value, allowed)
+
+
+def _describe_allowed(schema: dict) -> str:
+    """What option `schema` accepts, in words: `choose one of: a, b`."""
+    if schema["type"] == "integer":
+        return f"allowed: a whole number from {schema['minimum']} to {schema['maximum']}"
+    if schema["type"] == "boolean":
+        return "allowed: true or false"
+    if schema["type"] == "array":
+        names = [c["const"] for c in schema["items"]["oneOf"]]
+        return f"choose any of: {', '.join(names) or '(none)'}, each at most once"
+    return f"choose one of: {', '.join(str(c['const']) for c in schema['oneOf']) or '(none)'}"
+
+
+def _groups(groups: frozenset[str]) -> str:
+    return ", ".join(sorted(groups))
+
+
+def _single_default(option: SingleOption, choices: list[Choice]) -> str | bool | None:
+    """The admin's default if this user may pick it, else the first choice the user may pick."""
+    if any(c.value == option.default for c in choices):
+        return option.default
+    return choices[0].value if choices else None
+
+
+def _with_profile_key(schema: dict) -> dict:
+    return {**schema, "properties": {"profile": {"type": "string"}, **schema["properties"]}}
+
+
+def _resolve(config: ProfileConfig, profile: Profile, schema: dict, options: dict,
+             notices: tuple[str, ...]) -> ResolvedProfile:
+    """Combine the admin's fixed values, the user's checked choices and the defaults."""
+
+    def pick(key: str, option):
+        if option is None:
+            return None
+        if key in options:
+            return options[key]
+        if key in schema["properties"]:
+            return schema["properties"][key].get("default")
+        return option.default
+
+    image = pick("image", profile.image)
+    size = pick("size", profile.size)
+    gpu_model = pick("gpu_model", profile.gpu_model)
+    gpu_count = pick("gpu_count", profile.gpu_count) or 0
+    cvmfs = pick("cvmfs", profile.cvmfs) or ()
+    s3 = pick("s3", profile.s3) or ()
+    collaborative = bool(pick("collaborative", profile.collaborative.switch if profile.collaborative else None))
+
+    resolved = ResolvedProfile(
+        slug=profile.slug,
+        display_name=profile.display_name,
+        description=profile.description,
+        image=config.images[image] if image is not None else None,
+        size=config.sizes[size] if size is not None else None,
+        gpu_model=config.gpu_models[gpu_model] if gpu_model is not None and gpu_count else None,
+        gpu_count=int(gpu_count) if gpu_model is not None else 0,
+        # The admin's order, whatever order the user sent.
+        cvmfs=tuple(config.cvmfs_repositories[c.value] for c in (profile.cvmfs.choices if profile.cvmfs else ())
+                    if c.value in cvmfs),
+        s3=tuple(config.s3_buckets[c.value] for c in (profile.s3.choices if profile.s3 else ()) if c.value in s3),
+        collaborative=collaborative,
+        environment=profile.environment,
+        node_selector=profile.node_selector,
+        tolerations=profile.tolerations,
+        options=MappingProxyType(options),
+        notices=notices,
+    )
+    if collaborative:
+        # The seed platform's collaborative mode: its own image, and no GPU unless the admin says so.
+        collaboration = profile.collaborative
+        if collaboration.image is not None:
+            resolved = replace(resolved, image=config.images[collaboration.image])
+        if not collaboration.use_gpu:
+            resolved = replace(resolved, gpu_model=None, gpu_count=0)
+    return resolved
