@@ -28,7 +28,8 @@ from tests.lab_server import LabServer  # noqa: E402
 GPUS = 8
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Only the extension under test on each server; the rest of the stack is the same on both.
-OTHER_EXTENSIONS = {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False, "jupyter_server_terminals": False}
+OTHER_EXTENSIONS = {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False, "jupyter_server_terminals": False,
+                    "jupyter_resource_usage": False}
 PEERS = {
     "sciencelab": ({"sciencelab": True, "jupyterlab_nvdashboard": False}, "/sciencelab/api/gpu/stream"),
     "nvdashboard": ({"sciencelab": False, "jupyterlab_nvdashboard": True}, "/nvdashboard/gpu_resource"),

@@ -38,10 +38,10 @@ def make_stub_sampler(folder: Path, kernel_pids: list[int]) -> tuple[GpuSampler,
     fake.set(gpus)
     os.environ["FAKE_PYNVML_STATE"] = str(fake.path)
     stub = load_stub_module()
-    return make_sampler(lambda: stub, host_proc), kernels
+    return make_sampler(lambda: stub, str(host_proc)), kernels
 
 
-def make_sampler(load_nvml, host_proc: Path = Path("/proc")) -> GpuSampler:
+def make_sampler(load_nvml, host_proc: str = "/proc") -> GpuSampler:
     async def no_kernels():
         return {}
 

@@ -1,7 +1,5 @@
 """The GPU monitor: one NVML sampler per server, GPU memory per notebook, idle GPUs."""
 
-from pathlib import Path
-
 from .handlers import SAMPLER_SETTING, make_handlers
 from .sampler import GpuSampler, find_kernels
 from .settings import GpuMonitorTraits
@@ -18,6 +16,6 @@ def make_sampler(app: GpuMonitorTraits, serverapp) -> GpuSampler:
         idle_duration=app.gpu_idle_duration,
         linger=app.gpu_linger,
         find_kernels=lambda: find_kernels(serverapp.kernel_manager, serverapp.session_manager),
-        host_proc=Path(app.gpu_host_proc),
+        host_proc=app.gpu_host_proc,
         log=serverapp.log,
     )

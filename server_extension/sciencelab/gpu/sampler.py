@@ -9,7 +9,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from types import ModuleType
 
 from . import nvml as nvml_reader
@@ -74,8 +73,8 @@ class GpuSampler:
         idle_duration: float,
         linger: float,
         find_kernels: Callable[[], Awaitable[dict[int, KernelRef]]],
-        proc: Path = Path("/proc"),
-        host_proc: Path = Path("/proc"),
+        proc: str = "/proc",
+        host_proc: str = "/proc",
         load_nvml: Callable[[], ModuleType] = import_pynvml,
         log: logging.Logger | None = None,
     ):
