@@ -11,29 +11,43 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # Tests use Debian's Chromium; Playwright must never fetch a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Slow builds (the HTCondor chroot, kube-apiserver) are cached here, outside the repository, so a
+# second `make test` (or a fresh clone) skips them; tests read the same variable.
+export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
+HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
+KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
 
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast test-gpu install build screenshot bench bench-gpu clean
+.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-batch bench-gpu clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
 
-test: install $(STAMPS)/browser ## Every test tier: unit, real hub, browser, TypeScript
+test: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver ## Every test tier: unit, real hub, browser, batch pools, k8s, TypeScript
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Inner loop: Python tests without the browser
+test-fast: install ## Inner loop: Python tests without the browser (k8s tests skip until `make test` built kube-apiserver)
 	$(VENV)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser ## Refresh docs/sciencelab-panel.png and docs/sciencelab-gpu.png from the browser tests
+screenshot: install $(STAMPS)/browser ## Refresh docs/*.png (spawn form, panel, GPU monitor) from the browser tests
 	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
+
+bench-profiles: install ## Profile resolution and form rendering with 50 profiles x 10 choices
+	$(VENV)/bin/python bench/profiles.py $(BENCH_ARGS)
+
+docs: install ## Regenerate docs/profiles-reference.md from the profile schema and the spawner settings
+	$(VENV)/bin/python -m sciencelab_spawner.profile_docs > docs/profiles-reference.md
+
+bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
+	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
 # The GPU stream benchmark's peer: installed outside the repo and outside the venv, so it never
 # loads into the tests' servers; only bench/gpu_stream.py puts it on the peer server's PYTHONPATH.
@@ -72,6 +86,29 @@ $(STAMPS)/browser:
 	command -v chromium >/dev/null || { $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends chromium fonts-liberation; }
 	@mkdir -p $(STAMPS) && touch $@
+
+# HTCondor: Debian trixie's condor in a debootstrap chroot kept in the cache (a minute or two the
+# first time). The chroot's own marker is a prerequisite, so a deleted cache is rebuilt.
+$(HTCONDOR_CHROOT_READY): tests/batch/install-htcondor.sh
+	$(SUDO) SCIENCELAB_CACHE_DIR=$(SCIENCELAB_CACHE_DIR) tests/batch/install-htcondor.sh
+	$(SUDO) touch $@
+
+$(STAMPS)/htcondor: $(HTCONDOR_CHROOT_READY)
+	@mkdir -p $(STAMPS) && touch $@
+
+# SLURM and MUNGE from Debian; the tests configure and start them.
+$(STAMPS)/slurm: tests/batch/install-slurm.sh
+	$(SUDO) tests/batch/install-slurm.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+# kube-apiserver is built from Debian's source package (11 to 14 minutes on 2 cores) into the
+# cache; the script reruns when it changes or the cached binary is gone, and is quick otherwise.
+$(STAMPS)/kube-apiserver: tests/k8s/install-kube-apiserver.sh $(KUBE_APISERVER)
+	tests/k8s/install-kube-apiserver.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+$(KUBE_APISERVER):
+	tests/k8s/install-kube-apiserver.sh
 
 clean: ## Remove everything the two commands installed or built in the repository
 	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \

@@ -5,9 +5,12 @@ import os
 import pytest
 from playwright.sync_api import sync_playwright
 
+from .batch import start_or_skip
+from .batch.htcondor import HTCondorPool
+from .batch.slurm import SlurmCluster
 from .demo_hub import DemoHub
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,49 @@ def bob(demo_hub):
     """The demo user bob; his server is stopped after the test, whatever happened."""
     yield "bob"
     demo_hub.stop_server("bob")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use a batch system fixture carry its marker, so `-m "not htcondor"` deselects them."""
+    for item in items:
+        for fixture, marker in (("htcondor_pool", "htcondor"), ("slurm_cluster", "slurm")):
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
+@pytest.fixture(scope="session")
+def htcondor_pool():
+    """A personal HTCondor pool on 127.0.0.1 (tests/batch/htcondor.py), ready: it has run a probe job.
+
+    Yields the `HTCondorPool`: `env()` puts its `condor_*` wrappers first on PATH (what dask-jobqueue
+    and a Jupyter server need), `tool("condor_q", ...)` runs one, `jobs()` lists the queue,
+    `job_directory(name)` makes a log directory the jobs' user (`user`) can write. Jobs see /tmp,
+    this Python and the repository. Skips (fails with CI=true) when `make .stamps/htcondor` has not
+    run; at the end every job is removed, every daemon stopped, and the pool's mounts are gone.
+    """
+    pool = HTCondorPool()
+    try:
+        yield start_or_skip(pool.start)
+    finally:
+        pool.stop()
+        pool.cleanup()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A single-node SLURM cluster on 127.0.0.1 (tests/batch/slurm.py), ready: it has run a probe job.
+
+    Yields the `SlurmCluster`: `env()` adds its SLURM_CONF (a private slurm.conf, free ports, its own
+    MUNGE key) to an environment, `tool("squeue", ...)` runs a client, `jobs()` lists the queue. Jobs
+    run as the submitting user on this host. Skips (fails with CI=true) when `make .stamps/slurm` has
+    not run; at the end every job is cancelled and munged, slurmctld and slurmd are stopped.
+    """
+    cluster = SlurmCluster()
+    try:
+        yield start_or_skip(cluster.start)
+    finally:
+        cluster.stop()
+        cluster.cleanup()
 
 
 CHROMIUM = os.environ.get("SCIENCELAB_CHROMIUM", "/usr/bin/chromium")

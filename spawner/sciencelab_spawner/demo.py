@@ -15,7 +15,7 @@ from pathlib import Path
 from jupyterhub.app import JupyterHub
 from traitlets.config import Config
 
-from .hub_config import configure_sciencelab
+from .hub_config import check_profiles, configure_sciencelab
 
 DEMO_USERS = ("alice", "bob")
 DEMO_ADMIN = "admin"
@@ -76,7 +76,9 @@ def make_demo_config(settings: DemoSettings) -> Config:
     c.JupyterHub.load_groups = DEMO_GROUPS
     c.JupyterHub.allow_named_servers = True
 
-    configure_sciencelab(c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port)
+    # `run_demo` checks the profiles itself, once the file exists.
+    configure_sciencelab(c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port,
+                         check=False)
     c.LocalProfileSpawner.run_as_hub_user = True
     c.LocalProfileSpawner.home_dir_template = str(state / "home" / "{username}")
     # The interpreter running the hub has our server extension; PATH may not point at it.
@@ -139,6 +141,7 @@ def run_demo(settings: DemoSettings):
     profiles = settings.state_dir / "profiles.yaml"
     if not profiles.exists():
         profiles.write_text(DEMO_PROFILES_FILE.read_text())
+    check_profiles(str(profiles), None)
     url = f"http://127.0.0.1:{settings.port}"
     print(
         f"\nScienceLab demo hub: {url}\n"

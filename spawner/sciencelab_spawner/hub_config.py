@@ -9,9 +9,11 @@ In `jupyterhub_config.py`::
 
 import json
 import sys
+from pathlib import Path
 
 from traitlets.config import Config
 
+from .profile_config import ProfileConfigError, load_profiles_yaml, make_profile_config
 from .service import GPU_INVENTORY_ENV, PROFILES_FILE_ENV, PROFILES_JSON_ENV
 
 SERVICE_NAME = "sciencelab"
@@ -56,11 +58,30 @@ def make_roles(existing: list[dict]) -> list[dict]:
     return roles
 
 
+def check_profiles(profiles_file: str | None, profiles: object):
+    """Stop here, naming file, profile and field, when the profiles are broken.
+
+    Called while JupyterHub loads its configuration, so a broken file stops the hub before it
+    starts anything (a failing managed service would stop it too, but leave the proxy running).
+    """
+    try:
+        if profiles_file:
+            load_profiles_yaml(Path(profiles_file).read_text(encoding="utf-8"), profiles_file)
+        else:
+            make_profile_config(profiles, "configure_sciencelab(profiles=...)")
+    except OSError as error:
+        raise SystemExit(f"Invalid ScienceLab profiles: {profiles_file}: cannot be read: {error.strerror}") from None
+    except ProfileConfigError as error:
+        raise SystemExit(f"Invalid ScienceLab profiles: {error}") from None
+
+
 def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: str | None = None,
-                         profiles: object = None, service_port: int = 10101):
+                         profiles: object = None, service_port: int = 10101, check: bool = True):
     """Configure hub `c` for ScienceLab: the spawner with its profiles (a file, or `profiles`),
     the `sciencelab` service on `service_port`, and its roles. Services and roles the admin
-    declared before the call are kept."""
+    declared before the call are kept. With `check`, broken profiles stop the hub right here."""
+    if check:
+        check_profiles(profiles_file, profiles)
     entry_point, class_name, gpu_inventory = SPAWNERS[spawner]
     c.JupyterHub.spawner_class = entry_point
     if profiles_file:
