@@ -182,6 +182,8 @@ class GpuSampler:
 
     async def _run(self):
         loop = asyncio.get_running_loop()
+        # Nobody watched during the pause: idle clocks start again rather than span a gap we did not see.
+        self._below_since = {}
         while self._wanted():
             started = time.monotonic()
             try:
