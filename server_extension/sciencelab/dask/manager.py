@@ -427,6 +427,8 @@ class ClusterManager(LoggingConfigurable):
         where = f"{action}: the {backend.name} backend of template '{backend.template.name}'"
         try:
             return await asyncio.wait_for(call, timeout)
+        except BackendError as error:  # the backend's own words, with what we were doing
+            raise BackendError(f"{action}: {error.message}", unavailable=error.status_code == 503) from error
         except (ClusterError, ClusterGone):
             raise
         except asyncio.TimeoutError:
