@@ -153,7 +153,11 @@ class ClusterManager(LoggingConfigurable):
             section = dask.config.get(CONFIG_KEY, default={}, config=dask.config.collect(sources, env)) or {}
         except Exception as error:  # a YAML syntax error: dask names the file in its message
             raise TemplateError(f"the Dask configuration cannot be read: {error}") from error
-        templates = {**section.get("templates", {}), **self._merge_traitlet(section.get("templates", {}))}
+        configured = section.get("templates") or {}
+        if not isinstance(configured, Mapping):
+            raise TemplateError(f"sciencelab.clusters.templates must map template names to templates, "
+                                f"got {type(configured).__name__}: {configured!r:.80}")
+        templates = {**configured, **self._merge_traitlet(configured)}
         origins = self._template_origins(sources, env, templates)
         machine = make_machine_resources(environ, psutil.cpu_count() or 1, psutil.virtual_memory().total)
         if not templates:
