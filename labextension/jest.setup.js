@@ -24,6 +24,12 @@ if (typeof window !== 'undefined' && typeof window.matchMedia === 'undefined') {
   });
 }
 
+// jsdom has no TextEncoder; react-dom/server (the GPU panel specs render markup with it) needs one.
+if (typeof globalThis.TextEncoder === 'undefined') {
+  const { TextDecoder, TextEncoder } = require('util');
+  Object.assign(globalThis, { TextDecoder, TextEncoder });
+}
+
 // jsdom has no requestIdleCallback; ReactWidget resolves its render promise with it.
 if (typeof globalThis.requestIdleCallback === 'undefined') {
   globalThis.requestIdleCallback = callback => setTimeout(() => callback({ didTimeout: false, timeRemaining: () => 0 }), 0);

@@ -131,6 +131,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+LAB_TIMEOUT_MS = 180_000
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ from playwright.sync_api import expect
 
 from sciencelab import __version__
 
-pytestmark = [pytest.mark.browser, pytest.mark.hub]
+from .conftest import LAB_TIMEOUT_MS
 
-LAB_TIMEOUT_MS = 180_000
+pytestmark = [pytest.mark.browser, pytest.mark.hub]
 
 
 def log_in(page, hub, user: str):

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .lab_server import LabServer
-from .test_browser import LAB_TIMEOUT_MS
+from .conftest import LAB_TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser]
 
@@ -75,6 +75,12 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
         news_toast.click()
         expect(news_toast).to_be_hidden()
     page.screenshot(path=screenshots / "sciencelab-dask.png")
+
+    # The dashboard and one of its plots open as lab tabs, through jupyter-server-proxy.
+    card.get_by_role("button", name="Status", exact=True).click()
+    expect(page.locator(".sciencelab-DaskDashboard iframe[src$='/status']")).to_have_count(1)
+    card.get_by_role("button", name="Task stream").click()
+    expect(page.locator(".sciencelab-DaskDashboard iframe[src$='/individual-task-stream']")).to_have_count(1)
 
     card.get_by_role("button", name="Shut down").click()
     page.locator(".jp-Dialog").get_by_role("button", name="Shut down").click()

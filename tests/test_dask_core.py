@@ -328,6 +328,10 @@ def test_broken_template_in_a_file_stops_the_manager_naming_the_file(tmp_path):
         ClusterManager(config_paths=[str(tmp_path)], environ={})
     assert str(error.value) == (f"{tmp_path / 'broken.yaml'}: template 'cms': options.memory.maximum: "
                                 "-1 is less than the minimum of 0")
+    (tmp_path / "broken.yaml").write_text("sciencelab:\n  clusters:\n    templates: [local]\n")
+    with pytest.raises(TemplateError, match=r"^sciencelab.clusters.templates must map template names to templates, "
+                                            r"got list: \['local'\]$"):
+        ClusterManager(config_paths=[str(tmp_path)], environ={})
     with pytest.raises(TemplateError, match="SCIENCELAB_DASK_CONFIG_FILE=/nonexistent.yaml: no such file"):
         ClusterManager(config_paths=[], environ={"SCIENCELAB_DASK_CONFIG_FILE": "/nonexistent.yaml"})
 

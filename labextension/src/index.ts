@@ -8,6 +8,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { daskPlugin } from './dask/plugin';
+import { gpuPlugin } from './gpu/plugin';
 import { sciencelabIcon } from './icons';
 import { SciencelabSidebar } from './sidebar/sidebar';
 import { CommandIDs, ISciencelabSidebar } from './tokens';
@@ -73,4 +74,4 @@ async function loadRank(settingRegistry: ISettingRegistry | null): Promise<numbe
   }
 }
 
-export default [plugin, daskPlugin];
+export default [plugin, daskPlugin, gpuPlugin];

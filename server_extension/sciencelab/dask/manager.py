@@ -154,7 +154,11 @@ class ClusterManager(LoggingConfigurable):
             section = dask.config.get(CONFIG_KEY, default={}, config=dask.config.collect(sources, env)) or {}
         except Exception as error:  # a YAML syntax error: dask names the file in its message
             raise TemplateError(f"the Dask configuration cannot be read: {error}") from error
-        templates = {**section.get("templates", {}), **self._merge_traitlet(section.get("templates", {}))}
+        configured = section.get("templates") or {}
+        if not isinstance(configured, Mapping):
+            raise TemplateError(f"sciencelab.clusters.templates must map template names to templates, "
+                                f"got {type(configured).__name__}: {configured!r:.80}")
+        templates = {**configured, **self._merge_traitlet(configured)}
         origins = self._template_origins(sources, env, templates)
         machine = make_machine_resources(environ, psutil.cpu_count() or 1, psutil.virtual_memory().total)
         if not templates:
@@ -428,6 +432,8 @@ class ClusterManager(LoggingConfigurable):
         where = f"{action}: the {backend.name} backend of template '{backend.template.name}'"
         try:
             return await asyncio.wait_for(call, timeout)
+        except BackendError as error:  # the backend's own words, with what we were doing
+            raise BackendError(f"{action}: {error.message}", unavailable=error.status_code == 503) from error
         except (ClusterError, ClusterGone):
             raise
         except asyncio.TimeoutError:

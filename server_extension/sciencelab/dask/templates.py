@@ -231,9 +231,6 @@ def make_templates(
     :param local_environments: what the `local` backend can run: the kernels on the server's Python.
     :raises TemplateError: naming origin, template and field of the first problem found.
     """
-    if not isinstance(templates, Mapping):
-        raise TemplateError(f"{origins.get('', 'the Dask configuration')}: sciencelab.clusters.templates "
-                            f"must be a mapping from template name to template, got {type(templates).__name__}")
     result = {}
     for name, raw in templates.items():
         name = str(name)
