@@ -17,7 +17,7 @@ def log_in(page, hub, user: str):
     page.click("#login_submit")
 
 
-def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alice, page, screenshot_dir):
+def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alice, page, screenshots):
     log_in(page, demo_hub, alice)
 
     # No server yet, so the hub shows the spawn form: a card per profile alice may use.
@@ -29,7 +29,7 @@ def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alic
     page.select_option("#cpu-image", "root")
     page.select_option("#cpu-size", "medium")
     page.check("#cpu-cvmfs-1")  # cms.cern.ch, next to the default sft.cern.ch
-    page.screenshot(path=screenshot_dir / "sciencelab-spawn-form.png", full_page=True)
+    page.screenshot(path=screenshots / "sciencelab-spawn-form.png", full_page=True)
     page.click("form button[type=submit]")
 
     page.wait_for_url("**/user/alice/lab**", timeout=LAB_TIMEOUT_MS)
@@ -52,7 +52,7 @@ def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alic
     if news_toast.is_visible():
         news_toast.click()
         expect(news_toast).to_be_hidden()
-    page.screenshot(path=screenshot_dir / "sciencelab-panel.png")
+    page.screenshot(path=screenshots / "sciencelab-panel.png")
 
 
 def test_bobs_form_does_not_offer_the_group_only_profile(demo_hub, bob, page):
