@@ -42,6 +42,7 @@ def offers_option(backend: str, option: str) -> bool:
     """Whether templates of `backend` have `option` (walltime exists only where a batch system runs jobs)."""
     return backend in NUMERIC_OPTIONS[option].get("backends", (backend,))
 
+
 TEMPLATE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
 
