@@ -180,7 +180,9 @@ class RecordedJob:
     async def start(self):
         try:
             await super().start()
-        except RuntimeError as error:  # the submit command failed: dask-jobqueue's error carries its stderr
+        # The submit command failed (dask-jobqueue's RuntimeError carries its stderr), is missing, or
+        # printed no job id (a job tagged with the cluster may exist: shutting down removes it).
+        except (RuntimeError, OSError, ValueError) as error:
             self.journal.refused(self.name, submission_refusal(str(error)))
             self.status = Status.running  # a worker that exists, failed: scaling down forgets it
 
