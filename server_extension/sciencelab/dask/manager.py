@@ -38,8 +38,9 @@ from .templates import (
     make_templates,
 )
 
-#: Set by the spawner: a Dask-config YAML file with this profile's `sciencelab.clusters` section.
-#: It has priority over the Dask config files and below `DASK_` variables.
+#: Set by the ScienceLab spawners for profiles with `dask_config` (written down where it is produced:
+#: `sciencelab_spawner/profile_record.py`): a Dask-config YAML file with this profile's
+#: `sciencelab.clusters` section. It has priority over the Dask config files and below `DASK_` variables.
 HUB_CONFIG_FILE_ENV = "SCIENCELAB_DASK_CONFIG_FILE"
 CONFIG_KEY = "sciencelab.clusters"
 
