@@ -441,8 +441,11 @@ class ClusterManager(LoggingConfigurable):
         except OSError as error:
             raise BackendError(f"{where} cannot be reached: {error}", unavailable=True) from error
         except Exception as error:
-            self.log.warning("%s failed", where, exc_info=True)
-            raise BackendError(f"{where} failed: {error}") from error
+            explained = backend.explain(error)
+            if explained is None:
+                self.log.warning("%s failed", where, exc_info=True)
+                raise BackendError(f"{where} failed: {error}") from error
+            raise BackendError(f"{action}: {explained.message}", unavailable=explained.status_code == 503) from error
 
     def _template_for(self, groups: Sequence[str], name) -> ClusterTemplate:
         allowed = [t.name for t in self.cluster_templates.values() if t.allows(groups)]
