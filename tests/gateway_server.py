@@ -1,4 +1,5 @@
-"""A real `dask-gateway-server` on 127.0.0.1 for tests: local backend, simple authentication.
+"""A real `dask-gateway-server` on 127.0.0.1 for tests: local backend; simple authentication, or
+JupyterHub's (dask-gateway's own `JupyterHubAuthenticator`) as a service of a real hub.
 
 The gateway's proxy binary ships in the dask-gateway-server wheel. distributed 2026 has no
 `dask-scheduler`/`dask-worker` scripts, so schedulers and workers start with `dask scheduler` and
@@ -9,6 +10,7 @@ clients need `proxy_address`.
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -31,7 +33,6 @@ c.DaskGateway.address = "127.0.0.1:{api_port}"
 c.Proxy.address = "127.0.0.1:{http_port}"
 c.Proxy.tcp_address = "127.0.0.1:{tcp_port}"
 c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
-c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
 c.LocalBackend.clusters_directory = {clusters!r}
 c.ClusterConfig.scheduler_cmd = [{dask!r}, "scheduler"]
 c.ClusterConfig.worker_cmd = [{dask!r}, "worker"]
@@ -53,20 +54,46 @@ c.Backend.cluster_options = Options(
     handler=options_handler,
 )
 """
+SIMPLE_AUTH = """
+c.DaskGateway.authenticator_class = "dask_gateway_server.auth.SimpleAuthenticator"
+"""
+# With a service name the authenticator also requires `access:services!service=<name>` of every token.
+JUPYTERHUB_AUTH = """
+c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenticator"
+c.JupyterHubAuthenticator.jupyterhub_api_url = {api_url!r}
+c.JupyterHubAuthenticator.jupyterhub_api_token = {api_token!r}
+c.JupyterHubAuthenticator.jupyterhub_service_name = {service_name!r}
+"""
+
+
+@dataclass(frozen=True)
+class HubService:
+    """How the gateway is registered with a JupyterHub: its service name and API token, the hub's API URL."""
+
+    name: str
+    api_token: str
+    api_url: str
 
 
 class GatewayServer:
-    """One `dask-gateway-server` process; its state and log under `state_dir`."""
+    """One `dask-gateway-server` process; its state and log under `state_dir`.
 
-    def __init__(self, state_dir: Path):
+    Without `hub` anyone is let in under the name they give (basic auth, no password); with `hub`
+    the gateway asks that JupyterHub who a token belongs to (`GET <api_url>/user`).
+    """
+
+    def __init__(self, state_dir: Path, hub: HubService | None = None):
         self.state_dir = state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
         self.http_port, self.tcp_port, api_port = free_port(), free_port(), free_port()
         self.address = f"http://127.0.0.1:{self.http_port}"
         self.proxy_address = f"gateway://127.0.0.1:{self.tcp_port}"
         self.config_path = state_dir / "dask_gateway_config.py"
+        auth = SIMPLE_AUTH if hub is None else JUPYTERHUB_AUTH.format(
+            api_url=hub.api_url, api_token=hub.api_token, service_name=hub.name)
         self.config_path.write_text(CONFIG.format(api_port=api_port, http_port=self.http_port, tcp_port=self.tcp_port,
-                                                  clusters=str(state_dir / "clusters"), dask=str(DASK)))
+                                                  clusters=str(state_dir / "clusters"), dask=str(DASK)) + auth)
+        self.config_path.chmod(0o600)  # it may hold the gateway's hub API token
         self.log_path = state_dir / "gateway.log"
         self.process: subprocess.Popen | None = None
 
@@ -78,11 +105,28 @@ class GatewayServer:
                              START_TIMEOUT, "dask-gateway-server", self.log_tail)
         return self
 
-    def clusters(self, user: str) -> list[dict]:
-        """The user's pending and running clusters, as the gateway's REST API lists them."""
-        response = requests.get(f"{self.address}/api/v1/clusters/", auth=(user, ""), timeout=10)
+    def clusters(self, user: str | None = None, *, token: str | None = None) -> list[dict]:
+        """The pending and running clusters of `user` (simple auth) or of `token`'s owner (JupyterHub
+        auth), as the gateway's REST API lists them."""
+        credentials = {"headers": {"Authorization": f"jupyterhub {token}"}} if token else {"auth": (user, "")}
+        response = requests.get(f"{self.address}/api/v1/clusters/", timeout=10, **credentials)
         response.raise_for_status()
         return list(response.json().values())
+
+    def cluster_processes(self) -> list[psutil.Process]:
+        """The schedulers and workers the gateway runs now (its local backend's child processes)."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        found = []
+        for process in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                command = process.cmdline()
+            except psutil.NoSuchProcess:
+                continue
+            # `dask scheduler`, run as `<python> <venv>/bin/dask scheduler` (the script's shebang).
+            if {"scheduler", "worker"} & set(command[1:3]):
+                found.append(process)
+        return found
 
     def stop(self):
         """SIGTERM: the gateway stops its clusters; then make sure no scheduler or worker outlives it."""

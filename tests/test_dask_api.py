@@ -103,7 +103,9 @@ async def test_errors_name_field_value_and_bounds(dask_api):
     assert await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 7}}) == (
         400, {"message": "workers: 7 is out of bounds; choose 0 to 3 workers", "field": "workers", "value": 7})
     assert await dask_api("clusters", "POST", {"template": "cms-only"}) == (
-        404, {"message": "template: 'cms-only' is not a template you may use; choose one of: small"})
+        403, {"message": "template: 'cms-only' is only for members of cms; choose one of: small"})
+    assert await dask_api("clusters", "POST", {"template": "no-such-template"}) == (
+        404, {"message": "template: 'no-such-template' is not a template you may use; choose one of: small"})
     assert await dask_api("clusters", "POST", {"template": "small", "name": "x; rm -rf /"}) == (
         400, {"message": "name: not a field of a cluster request; send template, options (or adopt)",
               "field": "name", "value": "x; rm -rf /"})

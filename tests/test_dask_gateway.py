@@ -2,16 +2,20 @@
 
 import asyncio
 import getpass
+import logging
 import signal
 import time
 
 import psutil
 import pytest
+from aiohttp import ClientResponseError, RequestInfo
 from dask_gateway import Gateway
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
-from sciencelab.dask.backends.gateway import gateway_bounds, make_gateway_options
+from sciencelab.dask.backends.gateway import GatewayBackend, gateway_bounds, make_gateway_options
 from sciencelab.dask.options import ClusterOptions
-from sciencelab.dask.templates import Bounds, Environment
+from sciencelab.dask.templates import Bounds, Environment, make_templates
 from sciencelab_spawner.demo import free_port
 
 from .dask_clusters import (
@@ -57,6 +61,26 @@ def test_gateway_options_are_validated_numbers_and_admin_values():
     assert make_gateway_options(options, {**OPTION_NAMES, "environment": "image"}, {"queue": "short"}) == {
         "queue": "short", "worker_cores": 2, "worker_memory": 1.5, "idle_timeout": 10.0,
         "image": "registry.cern.ch/lcg:105"}
+
+
+@pytest.mark.parametrize(("auth", "hint"), [
+    ("jupyterhub", "this server's JupyterHub token (JUPYTERHUB_API_TOKEN) needs the scope "
+                   "access:services!service=<the gateway's JupyterHub service name>: the hub grants it with "
+                   "configure_sciencelab(c, server_services=[...]) or Spawner.server_token_scopes"),
+    ("basic", "check the template's backend_settings.auth"),
+])
+def test_a_gateway_refusing_the_servers_credentials_is_explained(auth, hint):
+    template = gateway_template("http://gateway:8000", "gateway://gateway:8786")
+    template["backend_settings"]["auth"] = auth
+    backend = GatewayBackend(make_templates({"g": template}, {"g": "test"}, {"gateway": GatewayBackend.settings_schema})
+                             ["g"], base_url="/", log=logging.getLogger("test"))
+    url = URL("http://gateway:8000/api/v1/options")
+    refused = ClientResponseError(RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url), (),
+                                  status=401, message="Unauthorized")
+    explained = backend.explain(refused)
+    assert (explained.status_code, explained.message) == (
+        502, f"the gateway at http://gateway:8000 refused this server's {auth} credentials (401 Unauthorized); {hint}")
+    assert backend.explain(ValueError("cluster not found")) is None
 
 
 @pytest.fixture

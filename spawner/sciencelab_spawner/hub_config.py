@@ -9,6 +9,7 @@ In `jupyterhub_config.py`::
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from traitlets.config import Config
@@ -21,6 +22,9 @@ SERVICE_ROLE = "sciencelab-service"
 # What the service's own token may do: read users' groups, and list active servers with their
 # saved spawner state, where the spawners record the GPUs each server holds.
 SERVICE_SCOPES = ["list:users", "read:users:groups", "read:servers", "admin:server_state"]
+# JupyterHub's own `server` role: what a server's `JUPYTERHUB_API_TOKEN` may do unless
+# `Spawner.server_token_scopes` says otherwise.
+SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
 # spawner kind -> (JupyterHub entry point, traitlets class name, GPU inventory the service reads)
 SPAWNERS = {"local": ("sciencelab-local", "LocalProfileSpawner", "local")}
 
@@ -43,19 +47,33 @@ def make_service(port: int, *, profiles_file: str | None = None, profiles: objec
     }
 
 
-def make_roles(existing: list[dict]) -> list[dict]:
-    """`existing` roles plus the service's, and users' access to the service (added to the
-    `user` role, which keeps whatever the admin gave it)."""
+def service_access(services: Sequence[str]) -> list[str]:
+    """The scopes that let a token reach each of the hub services `services`."""
+    return [f"access:services!service={name}" for name in services]
+
+
+def make_roles(existing: list[dict], server_services: Sequence[str] = ()) -> list[dict]:
+    """`existing` roles plus the service's, and users' access to the service and to
+    `server_services` (added to the `user` role, which keeps whatever the admin gave it)."""
     roles = [dict(role) for role in existing if role.get("name") != SERVICE_ROLE]
     roles.append({"name": SERVICE_ROLE, "description": "What the ScienceLab hub service reads.",
                   "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]})
-    access = f"access:services!service={SERVICE_NAME}"
     user_role = next((role for role in roles if role.get("name") == "user"), None)
     if user_role is None:
-        roles.append({"name": "user", "scopes": ["self", access]})
-    elif access not in user_role.get("scopes", ()):
-        user_role["scopes"] = [*user_role.get("scopes", ["self"]), access]
+        user_role = {"name": "user", "scopes": ["self"]}
+        roles.append(user_role)
+    scopes = list(user_role.get("scopes", ["self"]))
+    user_role["scopes"] = scopes + [scope for scope in service_access([SERVICE_NAME, *server_services])
+                                    if scope not in scopes]
     return roles
+
+
+def make_server_token_scopes(existing: Sequence[str] | None, server_services: Sequence[str]) -> list[str]:
+    """The scopes of the servers' `JUPYTERHUB_API_TOKEN`: `existing` (the admin's
+    `Spawner.server_token_scopes`; JupyterHub's `server` role when unset) plus access to
+    `server_services`. JupyterHub gives a token only those of these scopes its user holds."""
+    scopes = list(existing or SERVER_ROLE_SCOPES)
+    return scopes + [scope for scope in service_access(server_services) if scope not in scopes]
 
 
 def check_profiles(profiles_file: str | None, profiles: object):
@@ -76,12 +94,22 @@ def check_profiles(profiles_file: str | None, profiles: object):
 
 
 def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: str | None = None,
-                         profiles: object = None, service_port: int = 10101, check: bool = True):
+                         profiles: object = None, service_port: int = 10101, server_services: Sequence[str] = (),
+                         check: bool = True):
     """Configure hub `c` for ScienceLab: the spawner with its profiles (a file, or `profiles`),
     the `sciencelab` service on `service_port`, and its roles. Services and roles the admin
-    declared before the call are kept. With `check`, broken profiles stop the hub right here."""
+    declared before the call are kept. With `check`, broken profiles stop the hub right here.
+
+    `server_services` names other hub services that users' servers call with their own token, such
+    as a dask-gateway with JupyterHub authentication (`["dask-gateway"]`): users, and the
+    `JUPYTERHUB_API_TOKEN` of their servers (`Spawner.server_token_scopes`), get
+    `access:services!service=<name>` for each.
+    """
     if check:
         check_profiles(profiles_file, profiles)
+    if isinstance(server_services, str):
+        raise ValueError(f"configure_sciencelab: server_services must be a list of service names, "
+                         f"got the string {server_services!r}; write [{server_services!r}]")
     entry_point, class_name, gpu_inventory = SPAWNERS[spawner]
     c.JupyterHub.spawner_class = entry_point
     if profiles_file:
@@ -95,4 +123,12 @@ def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: st
     services.append(make_service(service_port, profiles_file=profiles_file, profiles=profiles,
                                  gpu_inventory=gpu_inventory))
     c.JupyterHub.services = services
-    c.JupyterHub.load_roles = make_roles(c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [])
+    c.JupyterHub.load_roles = make_roles(c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [],
+                                         server_services)
+    if server_services:
+        existing = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
+        if callable(existing):
+            raise ValueError("configure_sciencelab: Spawner.server_token_scopes is a function; add "
+                             f"{', '.join(service_access(server_services))} to what it returns instead of "
+                             "passing server_services")
+        c.Spawner.server_token_scopes = make_server_token_scopes(existing, server_services)

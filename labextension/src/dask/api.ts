@@ -2,8 +2,8 @@
  * The Dask cluster manager's REST API (`<baseUrl>/sciencelab/api/dask/`), typed.
  *
  * Every call goes through `requestAPI`, so failures arrive as `SciencelabRequestError` carrying
- * the server's own message (400: the option, its value and its bounds; 403: a limit; 404; 502 and
- * 503: the backend's own words).
+ * the server's own message (400: the option, its value and its bounds; 403: a limit, or a template
+ * of other JupyterHub groups; 404; 502 and 503: the backend's own words).
  */
 import { JSONObject, ReadonlyJSONObject } from '@lumino/coreutils';
 

@@ -27,6 +27,12 @@ class NotFoundError(ClusterError):
     status_code = 404
 
 
+class NotAllowedError(ClusterError):
+    """The template is only for members of JupyterHub groups the user is not in (403)."""
+
+    status_code = 403
+
+
 class LimitError(ClusterError):
     """Creating or scaling would exceed the user's limits (403)."""
 

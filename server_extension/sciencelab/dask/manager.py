@@ -25,7 +25,7 @@ from traitlets.config import LoggingConfigurable
 from .backends import BACKENDS, BackendUnavailable, ClusterBackend, ClusterHandle, DiscoveredCluster, load_backend
 from .clusters import ClusterRecord, ClusterView, make_cluster_json, make_discovered_json
 from .connect import make_connect_code
-from .errors import BackendError, ClusterError, ClusterGone, NotFoundError, OptionError
+from .errors import BackendError, ClusterError, ClusterGone, NotAllowedError, NotFoundError, OptionError
 from .limits import Usage, check_limits, resolve_limits
 from .options import make_option_schema, validate_options, validate_scaling
 from .templates import (
@@ -442,15 +442,23 @@ class ClusterManager(LoggingConfigurable):
         except OSError as error:
             raise BackendError(f"{where} cannot be reached: {error}", unavailable=True) from error
         except Exception as error:
-            self.log.warning("%s failed", where, exc_info=True)
-            raise BackendError(f"{where} failed: {error}") from error
+            explained = backend.explain(error)
+            if explained is None:
+                self.log.warning("%s failed", where, exc_info=True)
+                raise BackendError(f"{where} failed: {error}") from error
+            raise BackendError(f"{action}: {explained.message}", unavailable=explained.status_code == 503) from error
 
     def _template_for(self, groups: Sequence[str], name) -> ClusterTemplate:
         allowed = [t.name for t in self.cluster_templates.values() if t.allows(groups)]
-        if name not in allowed:
+        template = self.cluster_templates.get(name) if isinstance(name, str) else None
+        if template is None:
             raise NotFoundError(f"template: {name!r} is not a template you may use; "
                                 f"choose one of: {', '.join(allowed)}")
-        return self.cluster_templates[name]
+        if name not in allowed:
+            # Worded as the spawner words profiles of other groups: the user learns whom to ask.
+            raise NotAllowedError(f"template: {name!r} is only for members of {', '.join(template.groups)}; "
+                                  f"choose one of: {', '.join(allowed)}")
+        return template
 
     def _managed_of(self, user: str, cluster_id: str) -> ManagedCluster:
         managed = self._clusters.get(cluster_id)

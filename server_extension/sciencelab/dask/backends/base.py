@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from ..clusters import ClusterRecord, WorkerInfo, pending_workers, workers_from_identity
 from ..connect import ConnectRecipe, client_recipe
+from ..errors import BackendError
 from ..options import ClusterOptions
 from ..templates import Bounds, ClusterTemplate
 
@@ -107,6 +108,11 @@ class ClusterBackend(abc.ABC):
     async def adopt(self, name: str) -> ClusterHandle:
         """Take over the discovered cluster `name`."""
         raise NotImplementedError(f"the {self.name} backend cannot adopt clusters")
+
+    def explain(self, error: Exception) -> BackendError | None:
+        """What a failure of the backend's library means and what to do about it, for people;
+        None reports the library's own message (and logs its traceback)."""
+        return None
 
     def backend_state(self, handle: ClusterHandle) -> dict:
         """What to persist for reattaching or cleaning up after a restart; read after every refresh."""

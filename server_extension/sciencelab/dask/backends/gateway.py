@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Mapping
 
+from aiohttp import ClientResponseError
 from dask_gateway import Gateway
 from dask_gateway.client import ClusterStatus
 
@@ -181,6 +182,20 @@ class GatewayBackend(ClusterBackend):
     async def shutdown(self):
         if self._gateway is not None:
             await self._gateway.close()
+
+    def explain(self, error: Exception) -> BackendError | None:
+        if not isinstance(error, ClientResponseError) or error.status not in (401, 403):
+            return None
+        if self.auth == "jupyterhub":
+            # JupyterHub 4+ gives a server's token only the `server` role unless told otherwise, and
+            # dask-gateway's JupyterHubAuthenticator wants access to its service.
+            hint = ("this server's JupyterHub token (JUPYTERHUB_API_TOKEN) needs the scope "
+                    "access:services!service=<the gateway's JupyterHub service name>: the hub grants it with "
+                    "configure_sciencelab(c, server_services=[...]) or Spawner.server_token_scopes")
+        else:
+            hint = "check the template's backend_settings.auth"
+        return BackendError(f"the gateway at {self.settings['address']} refused this server's {self.auth} "
+                            f"credentials ({error.status} {error.message}); {hint}")
 
     def connect_recipe(self, handle: ClusterHandle) -> ConnectRecipe:
         gateway_kwargs = (("proxy_address", self.gateway.proxy_address), ("auth", self.auth))
