@@ -202,11 +202,17 @@ class ProfileSpawnerMixin(Configurable):
             for name in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
                 if getattr(size, name) is not None:
                     setattr(self, name, getattr(size, name))
-        self.environment = {
-            **self.environment,
+        self.set_profile_environment({
             **resolved.environment,
             PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices)),
-        }
+        })
+
+    def set_profile_environment(self, environment: dict[str, str]):
+        """Give the server `environment`, word for word, over the admin's `environment`.
+
+        Subclasses whose base class rewrites `environment` (KubeSpawner formats it) override this.
+        """
+        self.environment = {**self.environment, **environment}
 
     async def progress(self):
         if self.sciencelab_profile is not None:
