@@ -401,7 +401,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         problems = unprivileged_problems(manifest, allowed)
         if problems:
             raise SpawnException("This hub's settings would give the server privileges, so it is not "
-                                 f"started; tell your hub admin: {'; '.join(problems)}", status_code=500)
+                                 f"started; tell your hub admin: {'; '.join(problems)}", reason="privileged",
+                                 status_code=500)
         return await super()._make_create_pod_request(pod, request_timeout)
 
     async def stop(self, now=False):
@@ -456,7 +457,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
                 return
             if time.monotonic() > deadline:
                 raise SpawnException(f"{kind} {name} of the same name is still being deleted after "
-                                     f"{TERMINATING_WAIT}s; try again later")
+                                     f"{TERMINATING_WAIT}s; try again later", reason="terminating")
             await asyncio.sleep(1)
 
     async def _delete_server_objects(self):
