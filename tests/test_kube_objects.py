@@ -8,6 +8,7 @@ import pytest
 
 from sciencelab_spawner.kube_objects import (
     KubeSite,
+    PodSettings,
     S3Credentials,
     S3CredentialsError,
     ServerIdentity,
@@ -59,14 +60,9 @@ CURRENT = {
     "node_selector": {},
     "node_affinity_required": [],
     "tolerations": [],
-    "volumes": {"home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}},
-    "volume_mounts": {"home": {"name": "home", "mountPath": "/home/jovyan"}},
     "container_security_context": None,
     "pod_security_context": None,
-    "extra_labels": {},
 }
-HOME_VOLUME = {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
-HOME_MOUNT = {"name": "home", "mountPath": "/home/jovyan"}
 CONTAINER_SECURITY = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "privileged": False,
                       "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -84,7 +80,7 @@ def settings_for(options: dict, groups=(), site=SITE, current=CURRENT):
 
 
 def base(**changes) -> dict:
-    """The traits of a spawn with nothing but the profile's slug, changed by `changes`."""
+    """The traits of a spawn of a profile without options, changed by `changes`."""
     return {
         "image": CURRENT["image"],
         "extra_resource_limits": {},
@@ -93,17 +89,15 @@ def base(**changes) -> dict:
         "tolerations": [],
         "container_security_context": CONTAINER_SECURITY,
         "pod_security_context": POD_SECURITY,
-        "extra_labels": {"sciencelab.io/profile": "cpu"},
-        "volumes": [HOME_VOLUME],
-        "volume_mounts": [HOME_MOUNT],
         **changes,
     }
 
 
 def test_image_and_the_enforced_security():
     settings = settings_for({"profile": "cpu"})
-    assert settings.traits == base(image="ghcr.io/sciencelab/user-python:2026.11")
-    assert settings.environment == {"NVIDIA_VISIBLE_DEVICES": "none"}
+    assert settings == PodSettings(traits=base(image="ghcr.io/sciencelab/user-python:2026.11"),
+                                   environment={"NVIDIA_VISIBLE_DEVICES": "none"},
+                                   labels={"sciencelab.io/profile": "cpu"})
 
 
 def test_admin_security_settings_are_kept_but_cannot_weaken_the_enforced_ones():
@@ -116,15 +110,13 @@ def test_admin_security_settings_are_kept_but_cannot_weaken_the_enforced_ones():
 
 def test_whole_gpus_of_a_model():
     settings = settings_for({"profile": "a100", "gpu_count": 2})
-    assert settings.traits == base(
+    assert settings == PodSettings(traits=base(
         extra_resource_limits={"nvidia.com/gpu": "2"},
         node_selector={"sciencelab.io/pool": "gpu"},
         node_affinity_required=[{"matchExpressions": [A100_TERM]}],
         # The profile's toleration of the GPU taint and the site's are one.
         tolerations=[GPU_TOLERATION, {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}],
-        extra_labels={"sciencelab.io/profile": "a100", "sciencelab.io/gpu-model": "a100"},
-    )
-    assert settings.environment == {}
+    ), environment={}, labels={"sciencelab.io/profile": "a100", "sciencelab.io/gpu-model": "a100"})
 
 
 def test_the_gpu_model_narrows_every_admin_affinity_term():
@@ -140,9 +132,8 @@ def test_the_gpu_model_narrows_every_admin_affinity_term():
 
 def test_a_mig_slice_is_its_own_resource_without_a_product_label():
     settings = settings_for({"profile": "mig"})
-    assert settings.traits == base(
-        extra_resource_limits={"nvidia.com/mig-1g.10gb": "1"}, tolerations=[GPU_TOLERATION],
-        extra_labels={"sciencelab.io/profile": "mig", "sciencelab.io/gpu-model": "mig-1g"})
+    assert settings.traits == base(extra_resource_limits={"nvidia.com/mig-1g.10gb": "1"}, tolerations=[GPU_TOLERATION])
+    assert settings.labels == {"sciencelab.io/profile": "mig", "sciencelab.io/gpu-model": "mig-1g"}
 
 
 def test_a_model_without_a_label_may_go_to_any_gpu_node():
@@ -153,47 +144,44 @@ def test_a_model_without_a_label_may_go_to_any_gpu_node():
 
 def test_collaboration_takes_its_own_image_and_drops_the_gpu():
     settings = settings_for({"profile": "collab", "collaborative": True})
-    assert settings.traits == base(image="ghcr.io/sciencelab/user-collab:2026.11",
-                                   extra_labels={"sciencelab.io/profile": "collab"})
-    assert settings.environment == {"NVIDIA_VISIBLE_DEVICES": "none"}
+    assert settings == PodSettings(traits=base(image="ghcr.io/sciencelab/user-collab:2026.11"),
+                                   environment={"NVIDIA_VISIBLE_DEVICES": "none"},
+                                   labels={"sciencelab.io/profile": "collab"})
     assert settings_for({"profile": "collab", "collaborative": False}).traits["extra_resource_limits"] == {
         "nvidia.com/gpu": "1"}
 
 
 def test_cvmfs_repositories_are_read_only_subpaths_of_the_csi_claim():
-    traits = settings_for({"profile": "cpu", "cvmfs": ["sft.cern.ch", "cms.cern.ch"]}).traits
-    assert traits["volumes"] == [HOME_VOLUME, {"name": "cvmfs", "persistentVolumeClaim": {
-        "claimName": "sciencelab-cvmfs", "readOnly": True}}]
+    settings = settings_for({"profile": "cpu", "cvmfs": ["sft.cern.ch", "cms.cern.ch"]})
+    assert settings.volumes == ({"name": "cvmfs", "persistentVolumeClaim": {"claimName": "sciencelab-cvmfs",
+                                                                           "readOnly": True}},)
     # In the admin's order, whatever order the user sent.
-    assert traits["volume_mounts"] == [HOME_MOUNT] + [
+    assert settings.volume_mounts == tuple(
         {"name": "cvmfs", "mountPath": f"/cvmfs/{repo}", "subPath": repo, "readOnly": True,
-         "mountPropagation": "HostToContainer"} for repo in ("cms.cern.ch", "sft.cern.ch")]
+         "mountPropagation": "HostToContainer"} for repo in ("cms.cern.ch", "sft.cern.ch"))
 
 
 def test_cvmfs_from_the_nodes_in_hostpath_mode():
     site = KubeSite(namespace="sciencelab", cvmfs_mode="hostpath", cvmfs_host_path="/cvmfs")
-    traits = settings_for({"profile": "cpu", "cvmfs": ["cms.cern.ch"]}, site=site).traits
-    assert traits["volumes"] == [HOME_VOLUME, {"name": "cvmfs-0", "hostPath": {"path": "/cvmfs/cms.cern.ch",
-                                                                                 "type": "Directory"}}]
-    assert traits["volume_mounts"] == [HOME_MOUNT, {"name": "cvmfs-0", "mountPath": "/cvmfs/cms.cern.ch",
-                                                    "readOnly": True, "mountPropagation": "HostToContainer"}]
+    settings = settings_for({"profile": "cpu", "cvmfs": ["cms.cern.ch"]}, site=site)
+    assert settings.volumes == ({"name": "cvmfs-0", "hostPath": {"path": "/cvmfs/cms.cern.ch", "type": "Directory"}},)
+    assert settings.volume_mounts == ({"name": "cvmfs-0", "mountPath": "/cvmfs/cms.cern.ch", "readOnly": True,
+                                       "mountPropagation": "HostToContainer"},)
 
 
 def test_s3_buckets_are_claims_of_the_server_and_the_credentials_a_file():
     settings = settings_for({"profile": "cpu", "s3": ["my_scratch", "opendata"]})
-    assert settings.traits["volumes"] == [
-        HOME_VOLUME,
+    assert settings.volumes == (
         {"name": "s3-credentials", "secret": {"secretName": "jupyter-alice-s3", "defaultMode": 0o440}},
         {"name": "s3-0", "persistentVolumeClaim": {"claimName": "jupyter-alice-s3-opendata", "readOnly": True}},
         {"name": "s3-1", "persistentVolumeClaim": {"claimName": "jupyter-alice-s3-my-scratch---81aa7b5c",
                                                    "readOnly": False}},
-    ]
-    assert settings.traits["volume_mounts"] == [
-        HOME_MOUNT,
+    )
+    assert settings.volume_mounts == (
         {"name": "s3-credentials", "mountPath": "/etc/sciencelab/s3", "readOnly": True},
         {"name": "s3-0", "mountPath": "/s3/opendata", "readOnly": True},
         {"name": "s3-1", "mountPath": "/s3/my_scratch", "readOnly": False},
-    ]
+    )
     assert settings.environment == {"NVIDIA_VISIBLE_DEVICES": "none",
                                     "AWS_SHARED_CREDENTIALS_FILE": "/etc/sciencelab/s3/credentials",
                                     "AWS_CONFIG_FILE": "/etc/sciencelab/s3/config"}
@@ -202,19 +190,23 @@ def test_s3_buckets_are_claims_of_the_server_and_the_credentials_a_file():
 def test_s3_credentials_file_only():
     site = KubeSite(namespace="sciencelab", s3_mount="credentials-file")
     settings = settings_for({"profile": "cpu", "s3": ["opendata", "elsewhere"]}, site=site)
-    assert [volume["name"] for volume in settings.traits["volumes"]] == ["home", "s3-credentials"]
+    assert [volume["name"] for volume in settings.volumes] == ["s3-credentials"]
     # Two endpoints: no common endpoint to configure.
     assert settings.environment == {"NVIDIA_VISIBLE_DEVICES": "none",
                                     "AWS_SHARED_CREDENTIALS_FILE": "/etc/sciencelab/s3/credentials"}
 
 
 def test_group_folders_for_members_only():
-    assert settings_for({"profile": "cpu"}, groups=["cms-higgs", "gpu-users", "atlas"]).traits["volume_mounts"] == [
-        HOME_MOUNT,
+    settings = settings_for({"profile": "cpu"}, groups=["cms-higgs", "gpu-users", "atlas"])
+    assert settings.volumes == (
+        {"name": "group-0", "persistentVolumeClaim": {"claimName": "sciencelab-group-atlas"}},
+        {"name": "group-1", "persistentVolumeClaim": {"claimName": "sciencelab-group-cms-higgs"}},
+    )
+    assert settings.volume_mounts == (
         {"name": "group-0", "mountPath": "/srv/groups/atlas"},
         {"name": "group-1", "mountPath": "/srv/groups/cms-higgs"},
-    ]
-    assert settings_for({"profile": "cpu"}, groups=["gpu-users"]).traits["volumes"] == [HOME_VOLUME]
+    )
+    assert settings_for({"profile": "cpu"}, groups=["gpu-users"]).volumes == ()
 
 
 def test_server_objects_for_csi_buckets():
@@ -313,7 +305,7 @@ def test_group_names_become_safe_kubernetes_names():
     site = KubeSite(namespace="sciencelab", group_folders=frozenset({"CMS Higgs/../x"}))
     resolved = resolve_user_options(CONFIG, {"profile": "cpu"}, [])
     [claim] = make_shared_objects(resolved, site, ["CMS Higgs/../x"])
-    mounts = make_pod_settings(resolved, site, SERVER, ["CMS Higgs/../x"], CURRENT).traits["volume_mounts"]
+    mounts = make_pod_settings(resolved, site, SERVER, ["CMS Higgs/../x"], CURRENT).volume_mounts
     assert claim["metadata"]["name"] == "sciencelab-group-cms-higgs-x---449ac7a2"
     assert mounts[-1] == {"name": "group-0", "mountPath": "/srv/groups/cms-higgs-x---449ac7a2"}
     validate_strictly(claim)

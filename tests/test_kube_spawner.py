@@ -15,7 +15,9 @@ from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import kube_config
 from kubespawner.clients import load_config
+from traitlets.config import Config
 
+from sciencelab_spawner.hub_config import configure_sciencelab
 from sciencelab_spawner.kube import KubeProfileSpawner
 from sciencelab_spawner.kube_objects import unprivileged_problems
 from sciencelab_spawner.user_options import resolve_user_options
@@ -131,8 +133,10 @@ async def test_the_next_spawn_starts_from_the_admins_settings(offline_kube_clien
     assert [volume["name"] for volume in spec["volumes"]] == ["home", "cvmfs", "s3-credentials", "s3-0"]
     assert env_of(pod)["AWS_SHARED_CREDENTIALS_FILE"] == "/etc/sciencelab/s3/credentials"
     spawner.clear_state()
-    assert spawner.volumes == {"home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}}
-    assert spawner.get_env().get("AWS_SHARED_CREDENTIALS_FILE") is None
+    bare = spawner.api.api_client.sanitize_for_serialization(await spawner.get_pod_manifest())
+    assert [volume["name"] for volume in bare["spec"]["volumes"]] == ["home"]
+    assert "sciencelab.io/profile" not in bare["metadata"]["labels"]
+    assert "AWS_SHARED_CREDENTIALS_FILE" not in env_of(bare)
 
 
 async def test_a_privileged_configuration_is_refused_before_the_pod_is_sent(offline_kube_client):
@@ -165,3 +169,21 @@ async def test_s3_credentials_from_the_login(offline_kube_client):
     assert error.value.message == (
         "s3: ['scratch'] cannot be attached: your login carries no S3 credentials (auth state key "
         "'s3_credentials'); log out and in again, or ask your hub admin")
+
+
+def test_configure_sciencelab_for_kubernetes(monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", "/etc/sciencelab/kubeconfig")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    c = Config()
+    configure_sciencelab(c, spawner="kubernetes", profiles_file=str(EXAMPLE_FILE), namespace="physics",
+                         service_port=10101)
+    assert c.JupyterHub.spawner_class == "sciencelab-kube"
+    assert c.KubeProfileSpawner.profiles_file == str(EXAMPLE_FILE)
+    assert c.KubeProfileSpawner.namespace == "physics"
+    (service,) = c.JupyterHub.services
+    assert service["environment"] == {"KUBECONFIG": "/etc/sciencelab/kubeconfig",
+                                      "SCIENCELAB_KUBE_NAMESPACE": "physics",
+                                      "SCIENCELAB_GPU_INVENTORY": "kubernetes",
+                                      "SCIENCELAB_PROFILES_FILE": str(EXAMPLE_FILE)}
+    with pytest.raises(ValueError, match="spawner 'slurm' is not one of: local, kubernetes"):
+        configure_sciencelab(Config(), spawner="slurm", profiles_file=str(EXAMPLE_FILE))

@@ -12,8 +12,10 @@ import time
 
 from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import maybe_future
+from kubernetes_asyncio.client import V1Volume, V1VolumeMount
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
+from kubespawner.utils import get_k8s_model
 from traitlets import Dict, Enum, List, Unicode, default
 
 from .kube_inventory import gpu_status, shared_gpu_inventory
@@ -22,6 +24,7 @@ from .kube_objects import (
     POD_SETTING_TRAITS,
     SERVER_LABEL,
     KubeSite,
+    PodSettings,
     S3Credentials,
     S3CredentialsError,
     ServerIdentity,
@@ -253,6 +256,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         self._literal_environment: dict[str, str] = {}
         self._auth_state = None
         self._s3_credentials: S3Credentials | None = None
+        self._profile_pod_settings: PodSettings | None = None
         self.gpu_inventory = shared_gpu_inventory(self.namespace)
 
     @property
@@ -347,8 +351,10 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         current = {name: getattr(self, name) for name in POD_SETTING_TRAITS}
         settings = make_pod_settings(resolved, self.kube_site, self.server_identity, self.user_groups, current)
         for name, value in settings.traits.items():
-            setattr(self, name, value)
+            if value != current[name]:
+                setattr(self, name, value)
         self._literal_environment.update(settings.environment)
+        self._profile_pod_settings = settings
 
     def set_profile_environment(self, environment: dict[str, str]):
         # KubeSpawner formats `environment` values ({username}); the profile's are literal text.
@@ -356,6 +362,17 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
 
     def get_env(self):
         return {**super().get_env(), **self._literal_environment}
+
+    async def get_pod_manifest(self):
+        pod = await super().get_pod_manifest()
+        settings = self._profile_pod_settings
+        if settings is not None:
+            # After KubeSpawner's {username} expansion: the profile's parts are no templates.
+            pod.spec.volumes.extend(get_k8s_model(V1Volume, volume) for volume in settings.volumes)
+            pod.spec.containers[0].volume_mounts.extend(
+                get_k8s_model(V1VolumeMount, mount) for mount in settings.volume_mounts)
+            pod.metadata.labels.update(settings.labels)
+        return pod
 
     async def load_user_options(self):
         """Nothing to do: the profile was resolved and applied in `run_pre_spawn_hook`, and
@@ -414,6 +431,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         self._literal_environment = {}
         self._auth_state = None
         self._s3_credentials = None
+        self._profile_pod_settings = None
 
     # --- objects besides the pod ---
 

@@ -45,8 +45,7 @@ SECRET_FILE_MODE = 0o440  # the files of a mounted Secret: readable by the owner
 CREDENTIAL_VALUE = re.compile(r"[\x21-\x7e]+")
 # The traits `make_pod_settings` sets; a spawner restores them before each spawn.
 POD_SETTING_TRAITS = ("image", "extra_resource_limits", "node_selector", "node_affinity_required", "tolerations",
-                      "volumes", "volume_mounts", "container_security_context", "pod_security_context",
-                      "extra_labels")
+                      "container_security_context", "pod_security_context")
 
 
 @dataclass(frozen=True)
@@ -100,11 +99,15 @@ class S3CredentialsError(ValueError):
 
 @dataclass(frozen=True)
 class PodSettings:
-    """KubeSpawner trait values for one spawn, and environment variables to pass as they are
-    (KubeSpawner would format `environment` values with the user's name)."""
+    """One spawn's KubeSpawner trait values, and what goes into the pod besides KubeSpawner's own
+    settings, word for word: KubeSpawner formats the strings of `environment`, `volumes`,
+    `volume_mounts` and `extra_labels` with the user's name, and these are no templates."""
 
     traits: Mapping[str, object]
     environment: Mapping[str, str]
+    volumes: tuple[Mapping, ...] = ()
+    volume_mounts: tuple[Mapping, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -144,11 +147,11 @@ def make_pod_settings(resolved: ResolvedProfile, site: KubeSite, server: ServerI
 
     `current` holds the spawner's values of those traits before the profile (the admin's
     configuration and JupyterHub's group overrides); the profile adds to them, except the security
-    contexts, where the enforced settings win.
+    contexts, where the enforced settings win. The profile's volumes, mounts and labels come on
+    top of the admin's.
     """
-    volumes = _as_list(current["volumes"])
-    mounts = _as_list(current["volume_mounts"])
-    environment = {}
+    volumes, mounts, environment = [], [], {}
+    labels = {PROFILE_LABEL: resolved.slug}
     traits = {
         "image": resolved.image.image if resolved.image is not None else current["image"],
         "extra_resource_limits": dict(current["extra_resource_limits"]),
@@ -158,10 +161,10 @@ def make_pod_settings(resolved: ResolvedProfile, site: KubeSite, server: ServerI
         "container_security_context": {**(current["container_security_context"] or {}),
                                        **ENFORCED_CONTAINER_SECURITY},
         "pod_security_context": {**(current["pod_security_context"] or {}), **ENFORCED_POD_SECURITY},
-        "extra_labels": {**current["extra_labels"], PROFILE_LABEL: resolved.slug},
     }
     if resolved.gpu_model is not None:
         _add_gpus(traits, resolved.gpu_model, resolved.gpu_count, site)
+        labels[GPU_MODEL_LABEL] = resolved.gpu_model.name
     else:
         # With the NVIDIA container runtime as the default, an image could ask for every GPU of
         # the node through this variable; a pod without GPUs gets none.
@@ -172,14 +175,11 @@ def make_pod_settings(resolved: ResolvedProfile, site: KubeSite, server: ServerI
         volumes.append({"name": f"group-{index}",
                         "persistentVolumeClaim": {"claimName": group_folder_claim_name(group)}})
         mounts.append({"name": f"group-{index}", "mountPath": f"{site.group_folders_root}/{group_folder_slug(group)}"})
-    traits["volumes"] = volumes
-    traits["volume_mounts"] = mounts
-    return PodSettings(traits, environment)
+    return PodSettings(traits, environment, tuple(volumes), tuple(mounts), labels)
 
 
 def _add_gpus(traits: dict, model: GpuModel, count: int, site: KubeSite):
     traits["extra_resource_limits"][model.resource] = str(count)
-    traits["extra_labels"][GPU_MODEL_LABEL] = model.name
     traits["tolerations"] = _unique([*traits["tolerations"], *map(dict, site.gpu_tolerations)])
     if model.node_label is not None:
         # Node selector terms are alternatives: the model's label must hold in each of them.

@@ -267,7 +267,9 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_gpu_claim = None
         self.sciencelab_profile = None
         for name, value in self._admin_settings.items():
-            setattr(self, name, value)
+            # Only what changed: setting a trait validates it, which is not free.
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     def _remember_options(self, options: dict):
         self._accepted_options = options
