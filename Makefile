@@ -20,7 +20,7 @@ KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast install build screenshot bench bench-batch clean
+.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-batch bench-gpu clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -34,14 +34,36 @@ test-fast: install ## Inner loop: Python tests without the browser (k8s tests sk
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser ## Refresh docs/sciencelab-panel.png from the browser test
-	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py
+screenshot: install $(STAMPS)/browser ## Refresh docs/*.png (spawn form, panel, GPU monitor) from the browser tests
+	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
 
+bench-profiles: install ## Profile resolution and form rendering with 50 profiles x 10 choices
+	$(VENV)/bin/python bench/profiles.py $(BENCH_ARGS)
+
+docs: install ## Regenerate docs/profiles-reference.md from the profile schema and the spawner settings
+	$(VENV)/bin/python -m sciencelab_spawner.profile_docs > docs/profiles-reference.md
+
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
+
+# The GPU stream benchmark's peer: installed outside the repo and outside the venv, so it never
+# loads into the tests' servers; only bench/gpu_stream.py puts it on the peer server's PYTHONPATH.
+NVDASHBOARD := jupyterlab-nvdashboard==0.15.0
+NVDASHBOARD_DIR := $(or $(SCIENCELAB_CACHE_DIR),$(HOME)/.cache/sciencelab)/bench/$(subst ==,-,$(NVDASHBOARD))
+
+bench-gpu: install ## GPU sampler tick cost, and server CPU for 100 WebSocket clients vs jupyterlab-nvdashboard
+	test -d $(NVDASHBOARD_DIR) || $(VENV)/bin/python -m pip install --quiet --no-deps --target $(NVDASHBOARD_DIR) $(NVDASHBOARD)
+	$(VENV)/bin/python bench/gpu_tick.py
+	$(VENV)/bin/python bench/gpu_stream.py --peer-path $(NVDASHBOARD_DIR) $(BENCH_ARGS)
+
+# A CUDA build of PyTorch for the `gpu` tests, installed only where a GPU answers.
+test-gpu: install ## The gpu-marked tests: real NVML and a real CUDA allocation (needs an NVIDIA GPU)
+	if nvidia-smi -L >/dev/null 2>&1; then $(VENV)/bin/python -c "import torch" 2>/dev/null || \
+		$(VENV)/bin/python -m pip install --quiet torch==2.14.1; fi
+	$(VENV)/bin/python -m pytest -m gpu $(PYTEST_ARGS)
 
 $(STAMPS)/node: package.json package-lock.json labextension/package.json
 	npm ci --no-audit --no-fund

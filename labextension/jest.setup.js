@@ -23,3 +23,9 @@ if (typeof window !== 'undefined' && typeof window.matchMedia === 'undefined') {
     dispatchEvent: () => false
   });
 }
+
+// jsdom has no TextEncoder; react-dom/server (the GPU panel specs render markup with it) needs one.
+if (typeof globalThis.TextEncoder === 'undefined') {
+  const { TextDecoder, TextEncoder } = require('util');
+  Object.assign(globalThis, { TextDecoder, TextEncoder });
+}

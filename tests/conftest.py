@@ -1,6 +1,9 @@
 """Shared fixtures. Every fixture that starts a service binds it to 127.0.0.1 and stops it after."""
 
+import os
+
 import pytest
+from playwright.sync_api import sync_playwright
 
 from .batch import start_or_skip
 from .batch.htcondor import HTCondorPool
@@ -77,3 +80,37 @@ def slurm_cluster():
     finally:
         cluster.stop()
         cluster.cleanup()
+
+
+CHROMIUM = os.environ.get("SCIENCELAB_CHROMIUM", "/usr/bin/chromium")
+# Headless on a machine without a GPU, a sandbox (we may be root) or network beyond loopback.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LAB_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium (never a browser downloaded by Playwright), closed after the test.
+
+    Function scope on purpose: Playwright's sync API runs on the current event loop, and
+    pytest-jupyter's autouse loop fixture closes that loop after every test.
+    """
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()

@@ -53,8 +53,9 @@ class DemoHub:
         env = {**os.environ, **self.env}
         # The demo finds JupyterHub's proxy on PATH; `npm ci` puts it in node_modules/.bin.
         env["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{env['PATH']}"
-        command = [str(SCIENCELAB_COMMAND), "demo", "--port", str(self.port), "--state-dir", str(self.state_dir),
-                   "--password", self.password, "--admin-password", self.admin_password]
+        # `--name=value`: a generated password may start with '-', which argparse would take for an option.
+        command = [str(SCIENCELAB_COMMAND), "demo", f"--port={self.port}", f"--state-dir={self.state_dir}",
+                   f"--password={self.password}", f"--admin-password={self.admin_password}"]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT

@@ -8,7 +8,7 @@ import yaml
 
 from .profile_examples import EXAMPLE_FILE
 
-RAW = yaml.safe_load(EXAMPLE_FILE.read_text())
+RAW = yaml.safe_load(EXAMPLE_FILE.read_text())  # the default: docs/examples/profiles.yaml
 SINGLE_KEYS = {"image": ("image",), "size": ("size",), "gpu_model": ("gpu", "model"), "collaborative": ("collaborative",)}
 MULTI_KEYS = {"cvmfs": ("cvmfs",), "s3": ("s3",)}
 
@@ -37,17 +37,18 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def expected_status(options, groups) -> int:
-    """200 when the hub must accept `options` from a member of `groups`, else 400 or 403."""
+def expected_status(options, groups, raw: dict = RAW) -> int:
+    """200 when the hub must accept `options` from a member of `groups` under the profile file
+    `raw`, else 400 or 403."""
     groups = set(groups)
     if not isinstance(options, dict):
         return 400
-    visible = [p for p in RAW["profiles"] if _allowed(groups, p.get("allowed_groups", []))]
+    visible = [p for p in raw["profiles"] if _allowed(groups, p.get("allowed_groups", []))]
     if "profile" in options:
         slug = options["profile"]
         profile = next((p for p in visible if isinstance(slug, str) and p["slug"] == slug), None)
         if profile is None:
-            exists = any(isinstance(slug, str) and p["slug"] == slug for p in RAW["profiles"])
+            exists = any(isinstance(slug, str) and p["slug"] == slug for p in raw["profiles"])
             return 403 if exists else 400
     else:
         profile = next((p for p in visible if p.get("default")), visible[0])
@@ -58,6 +59,14 @@ def expected_status(options, groups) -> int:
         if status != 200:
             return status
     return 200
+
+
+def chosen_profile(options: dict, groups, raw: dict = RAW) -> dict:
+    """The profile an accepted `options` starts."""
+    visible = [p for p in raw["profiles"] if _allowed(set(groups), p.get("allowed_groups", []))]
+    if "profile" in options:
+        return next(p for p in visible if p["slug"] == options["profile"])
+    return next((p for p in visible if p.get("default")), visible[0])
 
 
 def _option_status(profile: dict, key: str, value, groups: set[str]) -> int:

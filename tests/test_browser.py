@@ -4,44 +4,13 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from sciencelab import __version__
 
+from .conftest import LAB_TIMEOUT_MS
+
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
-
-CHROMIUM = os.environ.get("SCIENCELAB_CHROMIUM", "/usr/bin/chromium")
-# Headless on a machine without a GPU, a sandbox (we may be root) or network beyond loopback.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LAB_TIMEOUT_MS = 180_000
-
-
-@pytest.fixture
-def browser():
-    """Debian's Chromium (never a browser downloaded by Playwright), closed after the test.
-
-    Function scope on purpose: Playwright's sync API runs on the current event loop, and
-    pytest-jupyter's autouse loop fixture closes that loop after every test.
-    """
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
 
 
 @pytest.fixture

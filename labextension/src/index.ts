@@ -7,6 +7,7 @@ import {
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { gpuPlugin } from './gpu/plugin';
 import { sciencelabIcon } from './icons';
 import { SciencelabSidebar } from './sidebar/sidebar';
 import { CommandIDs, ISciencelabSidebar } from './tokens';
@@ -72,4 +73,4 @@ async function loadRank(settingRegistry: ISettingRegistry | null): Promise<numbe
   }
 }
 
-export default plugin;
+export default [plugin, gpuPlugin];

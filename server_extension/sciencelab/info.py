@@ -39,6 +39,10 @@ def read_profile_record(environ: Mapping[str, str]) -> dict | None:
     return record
 
 
-def make_info(environ: Mapping[str, str]) -> dict:
-    """Build the info document for a server whose process environment is `environ`."""
-    return {"version": __version__, "profile": read_profile_record(environ), "features": dict(FEATURES)}
+def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = None) -> dict:
+    """Build the info document for a server whose process environment is `environ`.
+
+    `enabled` switches features on (or off) as the server's configuration says, e.g. `{"gpu_monitor": True}`.
+    """
+    return {"version": __version__, "profile": read_profile_record(environ),
+            "features": {**FEATURES, **(enabled or {})}}

@@ -5,8 +5,9 @@ Pure: plain data (a parsed YAML file or the `profiles` traitlet) in, a `ProfileC
 """
 
 from collections.abc import Mapping
+import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from types import MappingProxyType
 
@@ -190,14 +191,40 @@ def load_profiles_yaml(text: str, source: str) -> ProfileConfig:
 
 
 def make_profile_config(data: object, source: str) -> ProfileConfig:
-    """Check `data` (a profile file's content) against the schema and the catalogs."""
+    """Check `data` (a profile file's content) against the schema and the catalogs.
+
+    The result is cached by content: every spawner of a hub configured with the same `profiles`
+    setting shares one check (a large file takes a fraction of a second to check).
+    """
+    try:
+        key = json.dumps(data, sort_keys=True)
+    except (TypeError, ValueError):
+        key = None  # not JSON-like: the schema check below says what is wrong
+    if key is None:
+        return _check_profile_config(data, source)
+    return _cached_profile_config(key, source)
+
+
+@lru_cache(maxsize=16)
+def _cached_profile_config(key: str, source: str) -> ProfileConfig:
+    return _check_profile_config(json.loads(key), source)
+
+
+def _check_profile_config(data: object, source: str) -> ProfileConfig:
     if isinstance(data, list):
         # The `profiles` traitlet may be just the list of profiles, with everything inline.
         data = {"profiles": data}
-    error = best_match(Draft202012Validator(profiles_schema()).iter_errors(data))
-    if error is not None:
+    validator = _profiles_validator()
+    # is_valid first: collecting every error to pick the best is several times slower.
+    if not validator.is_valid(data):
+        error = best_match(validator.iter_errors(data))
         raise ProfileConfigError(f"{source}: {_locate(data, list(error.absolute_path))}: {_describe(error)}")
     return _ConfigBuilder(data, source).build()
+
+
+@cache
+def _profiles_validator() -> Draft202012Validator:
+    return Draft202012Validator(profiles_schema())
 
 
 def parse_memory(value: int | str) -> int:

@@ -198,8 +198,8 @@ def make_options_schema(config: ProfileConfig, profile: Profile, groups: Iterabl
 def make_user_options_schema(config: ProfileConfig, groups: Iterable[str]) -> dict:
     """The JSON Schema of `user_options` for a member of `groups`: a profile, then its options.
 
-    Served by the profiles API and rendered as the spawn form; `resolve_user_options` checks
-    against exactly these parts.
+    Served whole by the profiles API; the spawn form and `resolve_user_options` use its parts: the
+    profiles `groups` may use, and each one's `make_options_schema`.
     """
     profiles = visible_profiles(config, groups)
     default = default_profile(profiles)
@@ -267,8 +267,7 @@ def resolve_user_options(
         if error is not None:
             refuse_or_forget(error, key)
 
-    checked = {key: options[key] for key in options}
-    return _resolve(config, profile, schema, checked, tuple(notices))
+    return _resolve(config, profile, schema, options, tuple(notices))
 
 
 def _resolve_profile(config, profiles, options, refuse_or_forget) -> Profile:

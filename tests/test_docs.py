@@ -1,0 +1,30 @@
+"""The docs stay true: the generated reference is current and every profile file they show is valid."""
+
+import re
+
+import pytest
+
+from sciencelab_spawner.profile_config import load_profiles_yaml, profiles_schema
+from sciencelab_spawner.profile_docs import REFERENCE_SETTINGS, make_profiles_reference
+
+from .profile_examples import EXAMPLE_FILE, REPO
+
+YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def test_profiles_reference_is_generated_from_the_schema():
+    expected = make_profiles_reference(profiles_schema(), REFERENCE_SETTINGS)
+    assert (REPO / "docs" / "profiles-reference.md").read_text() == expected, "run `make docs`"
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/admin-profiles.md"])
+def test_profile_files_in_the_docs_are_valid(document):
+    blocks = YAML_BLOCK.findall((REPO / document).read_text())
+    assert blocks, f"{document} shows no profile file"
+    for block in blocks:
+        config = load_profiles_yaml(block, document)
+        assert {p.slug for p in config.profiles} >= {"cpu", "a100", "mig", "collab"}
+
+
+def test_admin_guide_shows_the_example_file_whole():
+    assert EXAMPLE_FILE.read_text() in (REPO / "docs" / "admin-profiles.md").read_text()
