@@ -154,6 +154,15 @@ def create_bound_pods(credentials, nodes: list[FakeNode], count: int):
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(count)))
+    # The agent reports each pod Running; measure once it is done, not while it competes for the CPU.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        running = admin.get(f"{credentials.url}/api/v1/namespaces/{NAMESPACE}/pods", timeout=60,
+                            params={"fieldSelector": "status.phase=Running", "labelSelector": "app=load"}).json()
+        if len(running["items"]) >= count:
+            return
+        time.sleep(2)
+    raise RuntimeError(f"only {len(running['items'])} of {count} pods were reported Running")
 
 
 def count_api_requests() -> Counter:
@@ -237,6 +246,7 @@ async def bench_form(profiles_path: Path, renders: int, counts: Counter):
     started = time.perf_counter()
     await spawner.gpu_inventory.ready()
     listed = time.perf_counter() - started
+    await asyncio.sleep(2)  # let the watch deliver what happened during the listing
     free = spawner.gpu_status(spawner.profile_config)[0]
     await spawner.render_options_form()  # warm-up
     before = sum(counts.values())
@@ -262,6 +272,7 @@ c.KubeSpawner.namespace = "sciencelab"
 c.KubeSpawner.pod_name_template = "stock-{user_server}"
 c.KubeSpawner.pvc_name_template = "stock-claim-{user_server}"
 c.KubeSpawner.storage_pvc_ensure = True
+c.KubeSpawner.storage_capacity = "10Gi"
 c.KubeSpawner.volumes = {"home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}}
 c.KubeSpawner.volume_mounts = {"home": {"name": "home", "mountPath": "/home/jovyan"}}
 c.KubeSpawner.image = "ghcr.io/sciencelab/user-python:2026.11"
@@ -345,7 +356,8 @@ def main():
                     if "form" in only:
                         started = time.perf_counter()
                         create_bound_pods(credentials, agent.nodes, 2000)
-                        print(f"(2000 pods created in {time.perf_counter() - started:.1f} s)", flush=True)
+                        print(f"(2000 pods created and Running in {time.perf_counter() - started:.1f} s)",
+                              flush=True)
                     counts = count_api_requests()
                     loop = asyncio.new_event_loop()
                     if "resolution" in only:
