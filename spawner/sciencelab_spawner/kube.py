@@ -340,10 +340,17 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
 
     async def run_pre_spawn_hook(self):
         await self.gpu_inventory.ready()
+        accepted_before = self._accepted_options
         # Resolution, quota and GPU claim run without a pause, so racing spawns see each other.
         admin_hook = super().run_pre_spawn_hook()
         if self.sciencelab_profile.s3:
-            self._s3_credentials = await self._read_s3_credentials()
+            try:
+                self._s3_credentials = await self._read_s3_credentials()
+            except SpawnException:
+                # Refused after all: these options must not become the ones a spawn without options reuses.
+                self._accepted_options = accepted_before
+                self._forget_refused_options()
+                raise
         return await maybe_future(admin_hook)
 
     def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
