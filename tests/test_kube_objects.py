@@ -211,10 +211,16 @@ def test_group_folders_for_members_only():
 
 def test_server_objects_for_csi_buckets():
     resolved = resolve_user_options(CONFIG, {"profile": "cpu", "s3": ["opendata"]}, [])
-    secret, bucket_secret, volume, claim = make_server_objects(resolved, SITE, SERVER, CREDENTIALS)
+    token, secret, bucket_secret, volume, claim = make_server_objects(resolved, SITE, SERVER, "hub-token", CREDENTIALS)
     labels = {"app.kubernetes.io/managed-by": "sciencelab", "sciencelab.io/server": "jupyter-alice",
               "hub.jupyter.org/username": "alice"}
     annotations = {"hub.jupyter.org/username": "alice"}
+    assert token == {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "jupyter-alice-hub-token", "namespace": "sciencelab",
+                     "labels": {**labels, "app.kubernetes.io/component": "hub-token"}, "annotations": annotations},
+        "stringData": {"JUPYTERHUB_API_TOKEN": "hub-token", "JPY_API_TOKEN": "hub-token"},
+    }
     assert secret == {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": "jupyter-alice-s3", "namespace": "sciencelab",
@@ -254,24 +260,25 @@ def test_server_objects_for_csi_buckets():
                  "volumeName": "sciencelab-jupyter-alice-s3-opendata",
                  "resources": {"requests": {"storage": "1Ti"}}},
     }
-    for manifest in (secret, bucket_secret, volume, claim):
+    for manifest in (token, secret, bucket_secret, volume, claim):
         validate_strictly(manifest)
 
 
 def test_server_objects_for_the_credentials_file_with_a_session_token():
     site = KubeSite(namespace="sciencelab", s3_mount="credentials-file")
     resolved = resolve_user_options(CONFIG, {"profile": "cpu", "s3": ["my_scratch", "elsewhere"]}, [])
-    [secret] = make_server_objects(resolved, site, SERVER, S3Credentials("AK", "SK", "TOKEN"))
+    _, secret = make_server_objects(resolved, site, SERVER, "hub-token", S3Credentials("AK", "SK", "TOKEN"))
     assert secret["stringData"] == {
         "credentials": "[default]\naws_access_key_id = AK\naws_secret_access_key = SK\naws_session_token = TOKEN\n"}
     validate_strictly(secret)
 
 
-def test_no_buckets_no_server_objects_and_buckets_need_credentials():
-    assert make_server_objects(resolve_user_options(CONFIG, {"profile": "cpu"}, []), SITE, SERVER, None) == []
+def test_without_buckets_only_the_token_and_buckets_need_credentials():
+    objects = make_server_objects(resolve_user_options(CONFIG, {"profile": "cpu"}, []), SITE, SERVER, "t", None)
+    assert [manifest["metadata"]["name"] for manifest in objects] == ["jupyter-alice-hub-token"]
     with pytest.raises(S3CredentialsError):
         make_server_objects(resolve_user_options(CONFIG, {"profile": "cpu", "s3": ["opendata"]}, []), SITE, SERVER,
-                            None)
+                            "t", None)
 
 
 def test_shared_objects_outlive_servers():

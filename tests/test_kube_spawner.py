@@ -107,6 +107,10 @@ async def test_resources_image_and_environment_of_a_gpu_profile(offline_kube_cli
     env = env_of(pod)
     assert (env["CPU_LIMIT"], env["MEM_LIMIT"]) == ("8.0", str(32 * GIB))
     assert "NVIDIA_VISIBLE_DEVICES" not in env
+    # The API token is read from the server's Secret.
+    token = next(variable for variable in container["env"] if variable["name"] == "JUPYTERHUB_API_TOKEN")
+    assert token == {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": {"secretKeyRef": {
+        "name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}}}
 
 
 async def test_profile_environment_is_passed_word_for_word(offline_kube_client, tmp_path):

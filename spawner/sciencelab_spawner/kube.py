@@ -28,6 +28,7 @@ from .kube_objects import (
     S3Credentials,
     S3CredentialsError,
     ServerIdentity,
+    hub_token_environment,
     make_pod_settings,
     make_server_objects,
     make_shared_objects,
@@ -368,7 +369,11 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         self._literal_environment = dict(environment)
 
     def get_env(self):
-        return {**super().get_env(), **self._literal_environment}
+        env = {**super().get_env(), **self._literal_environment}
+        # The pod spec names the token's Secret; the value never appears in it.
+        env.update({name: reference for name, reference in hub_token_environment(self.pod_name).items()
+                    if name in env})
+        return env
 
     async def get_pod_manifest(self):
         pod = await super().get_pod_manifest()
@@ -406,16 +411,15 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
 
     async def _start(self):
         # KubeSpawner's start, after the objects the pod refers to.
-        if self.sciencelab_profile is not None:
-            groups = self.user_groups
-            for manifest in make_shared_objects(self.sciencelab_profile, self.kube_site, groups):
+        resolved = self.sciencelab_profile or ResolvedProfile(slug="", display_name="")
+        for manifest in make_shared_objects(resolved, self.kube_site, self.user_groups):
+            await self._ensure_exists(manifest)
+        for manifest in make_server_objects(resolved, self.kube_site, self.server_identity, self.api_token,
+                                            self._s3_credentials):
+            if manifest["kind"] == "Secret":
+                await self._create_or_replace(manifest)
+            else:
                 await self._ensure_exists(manifest)
-            for manifest in make_server_objects(self.sciencelab_profile, self.kube_site, self.server_identity,
-                                                self._s3_credentials):
-                if manifest["kind"] == "Secret":
-                    await self._create_or_replace(manifest)
-                else:
-                    await self._ensure_exists(manifest)
         return await super()._start()
 
     async def _make_create_pod_request(self, pod, request_timeout):

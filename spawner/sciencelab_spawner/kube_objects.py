@@ -3,9 +3,10 @@
 `make_pod_settings` turns (resolved profile, user, the admin's site settings, the spawner's
 current settings) into the KubeSpawner settings of one server: image, GPU limits and node
 affinity, tolerations, volumes and mounts for CVMFS, S3 and group folders, and the enforced
-security contexts. `make_server_objects` builds what exists for one server only (its S3
-credentials and bucket volumes, deleted when it stops); `make_shared_objects` what outlives
-servers (the CVMFS claim, group folders). `unprivileged_problems` checks a finished pod.
+security contexts. `make_server_objects` builds what exists for one server only (Secrets of its
+API token and S3 credentials, its bucket volumes; deleted when it stops); `make_shared_objects`
+what outlives servers (the CVMFS claim, group folders). `unprivileged_problems` checks a finished
+pod.
 
 Nothing here formats a user string into a name or a command: names are built from the pod name
 (KubeSpawner's safe slug) and catalog names, made safe with KubeSpawner's own slug functions.
@@ -43,6 +44,8 @@ CVMFS_VOLUME_SIZE = "1"
 SECRET_FILE_MODE = 0o440  # the files of a mounted Secret: readable by the owner and the pod's fsGroup
 # Credentials go into an INI file: printable ASCII without spaces, so no value can add a line.
 CREDENTIAL_VALUE = re.compile(r"[\x21-\x7e]+")
+# Where JupyterHub hands the server its API token; the pod reads them from the server's Secret.
+HUB_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 # The traits `make_pod_settings` sets; a spawner restores them before each spawn.
 POD_SETTING_TRAITS = ("image", "extra_resource_limits", "node_selector", "node_affinity_required", "tolerations",
                       "container_security_context", "pod_security_context")
@@ -111,6 +114,10 @@ class PodSettings:
 
 
 # --- names -------------------------------------------------------------------------------------
+
+def hub_token_secret_name(pod_name: str) -> str:
+    return f"{pod_name}-hub-token"
+
 
 def s3_credentials_secret_name(pod_name: str) -> str:
     return f"{pod_name}-s3"
@@ -247,12 +254,26 @@ def _as_list(value) -> list:
 
 # --- objects besides the pod -------------------------------------------------------------------
 
-def make_server_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity,
+def make_server_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity, hub_token: str,
                         credentials: S3Credentials | None) -> list[dict]:
-    """The Secrets, PersistentVolumes and PersistentVolumeClaims of one server, in creation order.
+    """The Secrets, PersistentVolumes and PersistentVolumeClaims of one server, in creation order:
+    the server's JupyterHub API token, then its S3 credentials and buckets.
 
     They carry SERVER_LABEL, so stopping the server finds and deletes them.
     """
+    token = _secret(hub_token_secret_name(server.pod_name), site, server, "hub-token",
+                    dict.fromkeys(HUB_TOKEN_ENV, hub_token))
+    return [token, *_s3_objects(resolved, site, server, credentials)]
+
+
+def hub_token_environment(pod_name: str) -> dict[str, dict]:
+    """The environment entries that read the API token from the server's Secret, not a literal."""
+    return {name: {"name": name, "valueFrom": {"secretKeyRef": {"name": hub_token_secret_name(pod_name), "key": name}}}
+            for name in HUB_TOKEN_ENV}
+
+
+def _s3_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity,
+                credentials: S3Credentials | None) -> list[dict]:
     if not resolved.s3:
         return []
     if credentials is None:

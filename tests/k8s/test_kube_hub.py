@@ -108,9 +108,13 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     env = {variable["name"]: variable.get("value") for variable in container["env"]}
     assert env["SCIENCELAB_SITE"] == "{test site}"
     assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/etc/sciencelab/s3/credentials"
-    # The keys are in Secrets only: not in the pod, not in the hub's log.
+    # The keys and the server's API token are in Secrets only: not in the pod, not in the hub's log.
     assert ALICE_KEYS["secretAccessKey"] not in json.dumps(pod)
     assert ALICE_KEYS["secretAccessKey"] not in hub.log_text()
+    token = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-hub-token"))["JUPYTERHUB_API_TOKEN"]
+    assert token not in json.dumps(pod)
+    assert [variable.get("valueFrom") for variable in container["env"] if variable["name"] == "JUPYTERHUB_API_TOKEN"] == [
+        {"secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}}]
 
     credentials = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3"))
     assert credentials == {
@@ -210,6 +214,7 @@ def test_bob_cannot_craft_his_way_to_a_pod(hub, options, status, message):
     assert hub.server_model("bob") is None
     assert hub.kube(f"{NS}/pods/jupyter-bob") is None
     assert names(hub.kube(f"{NS}/secrets", labelSelector="sciencelab.io/server=jupyter-bob")) == set()
+    assert hub.kube(f"{NS}/secrets/jupyter-bob-hub-token") is None
 
 
 def test_options_refused_for_missing_credentials_are_not_reused(hub):
