@@ -227,7 +227,8 @@ def test_server_objects_for_csi_buckets():
                      "labels": {**labels, "app.kubernetes.io/component": "s3-credentials"},
                      "annotations": annotations},
         "stringData": {
-            "credentials": "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG\n",
+            "credentials": "[default]\naws_access_key_id = AKIAEXAMPLE\n"
+                           "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG\n",
             "config": "[default]\nendpoint_url = https://s3.cern.ch\n",
         },
     }

@@ -73,7 +73,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         never deleted); each chosen repository is a read-only subPath of it at /cvmfs/<repo>,
         with `mountPropagation: HostToContainer`.
         "hostpath": the nodes mount CVMFS themselves at `cvmfs_host_path`; each repository is a
-        read-only hostPath volume (the only hostPath a pod may have).
+        read-only hostPath volume (the only hostPath a pod may have). Example: "hostpath" on
+        sites whose nodes already run autofs for /cvmfs.
         """,
     )
 
@@ -91,7 +92,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         config=True,
         help="""
         With `cvmfs_mode` "csi": the name of the one ReadOnlyMany claim all servers of the
-        namespace share. Default: "sciencelab-cvmfs".
+        namespace share. Default: "sciencelab-cvmfs". Example: "cvmfs" to use a claim the site
+        already made.
         """,
     )
 
@@ -99,7 +101,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         "/cvmfs",
         config=True,
         help="""
-        With `cvmfs_mode` "hostpath": where the nodes mount CVMFS (autofs), e.g. "/cvmfs".
+        With `cvmfs_mode` "hostpath": where the nodes mount CVMFS (autofs). Default: "/cvmfs".
+        Example: "/mnt/cvmfs".
         """,
     )
 
@@ -115,7 +118,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
 
         "csi" (default): each bucket is also mounted at `s3_mount_root`/<name> through the CSI
         driver `s3_csi_driver`, as a PersistentVolume and claim of the server, with a Secret of
-        the user's keys the driver mounts with. "credentials-file": only the file.
+        the user's keys the driver mounts with. "credentials-file": only the file. Example:
+        "credentials-file" on clusters without an S3 CSI driver.
         """,
     )
 
@@ -125,7 +129,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         help="""
         With `s3_mount` "csi": the CSI driver of the buckets' volumes. Default: "ru.yandex.s3.csi"
         (k8s-csi-s3, which reads `accessKeyID`, `secretAccessKey` and `endpoint` from the volume's
-        Secret and the bucket from the volume handle).
+        Secret and the bucket from the volume handle). Example: "ch.ctrox.csi.s3-driver" (csi-s3,
+        which reads the same keys).
         """,
     )
 
@@ -142,13 +147,19 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     s3_mount_root = Unicode(
         "/s3",
         config=True,
-        help="""With `s3_mount` "csi": where buckets are mounted, each at <root>/<bucket name>. Default: "/s3".""",
+        help="""
+        With `s3_mount` "csi": where buckets are mounted, each at <root>/<bucket name>. Default:
+        "/s3". Example: "/data/s3".
+        """,
     )
 
     s3_credentials_dir = Unicode(
         "/etc/sciencelab/s3",
         config=True,
-        help="""Where the server's S3 `credentials` and `config` files are mounted. Default: "/etc/sciencelab/s3".""",
+        help="""
+        Where the server's S3 `credentials` and `config` files are mounted. Default:
+        "/etc/sciencelab/s3". Example: "/home/jovyan/.aws" (boto3's own default place).
+        """,
     )
 
     s3_credentials_source = Enum(
@@ -165,6 +176,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         "session_token" (optional)}, e.g. from an STS exchange at login (needs
         `Authenticator.enable_auth_state`). Either way the spawner copies them into Secrets of the
         server, deleted when it stops; a user without credentials gets a 403 naming the reason.
+        Example: "auth_state" with an OIDC authenticator that exchanges the login for S3 keys.
         """,
     )
 
@@ -174,14 +186,17 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         help="""
         With `s3_credentials_source` "secret": the name of each user's credentials Secret, with
         KubeSpawner's name fields ({username} is the user's safe slug). Default:
-        "sciencelab-s3-{username}".
+        "sciencelab-s3-{username}". Example: "s3-keys-{username}".
         """,
     )
 
     s3_auth_state_key = Unicode(
         "s3_credentials",
         config=True,
-        help="""With `s3_credentials_source` "auth_state": the auth state key. Default: "s3_credentials".""",
+        help="""
+        With `s3_credentials_source` "auth_state": the auth state key. Default: "s3_credentials".
+        Example: "s3".
+        """,
     )
 
     group_folders = List(
@@ -197,19 +212,28 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     group_folder_storage_class = Unicode(
         "",
         config=True,
-        help="""The StorageClass of group folders; it must offer ReadWriteMany (NFS, CephFS). Default: "" (the cluster's default).""",
+        help="""
+        The StorageClass of group folders; it must offer ReadWriteMany. Default: "" (the cluster's
+        default). Example: "cephfs".
+        """,
     )
 
     group_folder_capacity = Unicode(
         "50Gi",
         config=True,
-        help="""The size requested for each group folder, as a Kubernetes quantity. Default: "50Gi".""",
+        help="""
+        The size requested for each group folder, as a Kubernetes quantity (bytes, Ki/Mi/Gi/Ti
+        suffixes). Default: "50Gi". Example: "1Ti".
+        """,
     )
 
     group_folders_root = Unicode(
         "/srv/groups",
         config=True,
-        help="""Where group folders are mounted, each at <root>/<group>. Default: "/srv/groups".""",
+        help="""
+        Where group folders are mounted, each at <root>/<group>. Default: "/srv/groups". Example:
+        "/home/jovyan/groups".
+        """,
     )
 
     gpu_tolerations = List(
@@ -219,6 +243,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         help="""
         Tolerations added to pods that get GPUs, so they may go to tainted GPU nodes (a profile's
         own `tolerations` come on top). Default: tolerate the `nvidia.com/gpu` taint, NoSchedule.
+        Example: [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}].
         """,
     )
 

@@ -113,8 +113,8 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     assert ALICE_KEYS["secretAccessKey"] not in hub.log_text()
     token = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-hub-token"))["JUPYTERHUB_API_TOKEN"]
     assert token not in json.dumps(pod)
-    assert [variable.get("valueFrom") for variable in container["env"] if variable["name"] == "JUPYTERHUB_API_TOKEN"] == [
-        {"secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}}]
+    assert by_name(container["env"])["JUPYTERHUB_API_TOKEN"] == {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": {
+        "secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}}}
 
     credentials = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3"))
     assert credentials == {
