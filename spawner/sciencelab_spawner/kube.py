@@ -435,8 +435,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
                                  status_code=403) from None
 
     async def _start(self):
-        # KubeSpawner's start, after the objects the pod refers to.
-        resolved = self.sciencelab_profile or ResolvedProfile(slug="", display_name="")
+        # KubeSpawner's start, after the objects the pod refers to (run_pre_spawn_hook resolved the profile).
+        resolved = self.sciencelab_profile
         for manifest in make_shared_objects(resolved, self.kube_site, self.user_groups):
             await self._ensure_exists(manifest)
         for manifest in make_server_objects(resolved, self.kube_site, self.server_identity, self.api_token,
