@@ -5,6 +5,8 @@ Kubernetes schema. No cluster."""
 import copy
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sciencelab_spawner.kube_objects import (
     KubeSite,
@@ -20,9 +22,12 @@ from sciencelab_spawner.kube_objects import (
     unprivileged_problems,
 )
 from sciencelab_spawner.profile_config import make_profile_config
-from sciencelab_spawner.user_options import resolve_user_options
+from sciencelab_spawner.user_options import UserOptionsError, resolve_user_options
 
 from .k8s.schema import validate_strictly
+from .option_oracle import RAW
+from .profile_examples import example_config
+from .test_user_options_fuzz import valid_options
 
 PROFILES = {
     "images": {"python": {"image": "ghcr.io/sciencelab/user-python:2026.11"},
@@ -49,6 +54,7 @@ PROFILES = {
     ],
 }
 CONFIG = make_profile_config(PROFILES, "test")
+EXAMPLE = example_config()  # docs/examples/profiles.yaml, the file the fuzz strategies draw from
 SERVER = ServerIdentity("jupyter-alice", "alice")
 SITE = KubeSite(namespace="sciencelab",
                 gpu_tolerations=({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},),
@@ -388,3 +394,36 @@ def test_privileges_are_named(change, problem):
 
 def test_hostpath_cvmfs_needs_the_hostpath_mode():
     assert unprivileged_problems(unprivileged_pod()) == ["volume cvmfs-0 mounts the node's /cvmfs/cms.cern.ch"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_options(RAW), st.sampled_from([(), ("gpu-users",), ("gpu-users", "cms-higgs")]),
+       st.sampled_from([SITE, KubeSite(namespace="physics", cvmfs_mode="hostpath", s3_mount="credentials-file")]))
+def test_every_accepted_request_makes_valid_objects(options, groups, site):
+    """Whatever a user may send, every object is valid against the official schema, and nothing the
+    user sent reaches a name except through the admin's catalog."""
+    try:
+        resolved = resolve_user_options(EXAMPLE, options, groups)
+    except UserOptionsError:
+        return  # a choice kept for other groups: refused before any object exists
+    pod_settings = make_pod_settings(resolved, site, SERVER, groups, CURRENT)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": SERVER.pod_name, "labels": dict(pod_settings.labels)},
+           "spec": {**{key: value for key, value in {
+               "nodeSelector": pod_settings.traits["node_selector"] or None,
+               "tolerations": pod_settings.traits["tolerations"] or None,
+               "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                   "nodeSelectorTerms": pod_settings.traits["node_affinity_required"]}}}
+               if pod_settings.traits["node_affinity_required"] else None}.items() if value is not None},
+               "securityContext": pod_settings.traits["pod_security_context"],
+               "volumes": list(pod_settings.volumes),
+               "containers": [{"name": "notebook", "image": pod_settings.traits["image"],
+                               "securityContext": pod_settings.traits["container_security_context"],
+                               "resources": {"limits": pod_settings.traits["extra_resource_limits"]},
+                               "env": [{"name": k, "value": v} for k, v in pod_settings.environment.items()],
+                               "volumeMounts": list(pod_settings.volume_mounts)}]}}
+    validate_strictly(pod)
+    assert unprivileged_problems(pod, [site.cvmfs_host_path]) == []
+    objects = [*make_server_objects(resolved, site, SERVER, "token", CREDENTIALS),
+               *make_shared_objects(resolved, site, groups)]
+    for manifest in objects:
+        validate_strictly(manifest)
