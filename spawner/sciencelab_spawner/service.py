@@ -210,7 +210,11 @@ def main():
         IOLoop.current().add_callback(lambda: shared_gpu_inventory(app.settings["kube_namespace"]).ready())
     log.info("ScienceLab service at %s%s", os.environ["JUPYTERHUB_SERVICE_URL"],
              os.environ["JUPYTERHUB_SERVICE_PREFIX"])
-    IOLoop.current().start()
+    try:
+        IOLoop.current().start()
+    except KeyboardInterrupt:
+        # Ctrl-C on the hub reaches its whole process group; the hub stops us too.
+        log.info("ScienceLab service stopped")
 
 
 if __name__ == "__main__":
