@@ -185,6 +185,20 @@ def make_user(name: str, groups=()):
                            spawners={})
 
 
+async def first_listing() -> float:
+    """Seconds until the process's GPU inventory has listed the nodes and pods (and caught up)."""
+    from kubespawner.clients import load_config
+
+    from sciencelab_spawner.kube_inventory import shared_gpu_inventory
+
+    load_config()
+    started = time.perf_counter()
+    await shared_gpu_inventory(NAMESPACE).ready()
+    listed = time.perf_counter() - started
+    await asyncio.sleep(2)  # let the watch deliver what happened during the listing
+    return listed
+
+
 async def bench_resolution(profiles_path: Path, rounds: int, per_round: int):
     from kubespawner import KubeSpawner
 
@@ -243,10 +257,6 @@ async def bench_form(profiles_path: Path, renders: int, counts: Counter):
 
     spawner = KubeProfileSpawner(_mock=True, user=make_user("alice", ["gpu-users"]), namespace=NAMESPACE,
                                  profiles_file=str(profiles_path))
-    started = time.perf_counter()
-    await spawner.gpu_inventory.ready()
-    listed = time.perf_counter() - started
-    await asyncio.sleep(2)  # let the watch deliver what happened during the listing
     free = spawner.gpu_status(spawner.profile_config)[0]
     await spawner.render_options_form()  # warm-up
     before = sum(counts.values())
@@ -258,7 +268,7 @@ async def bench_form(profiles_path: Path, renders: int, counts: Counter):
     requests = sum(counts.values()) - before
     timings.sort()
     print(f"\n2. spawn form, 50 profiles, live inventory of 100 GPU nodes and 2000 pods ({renders} renders)")
-    print(f"   inventory's first listing: {listed:.2f} s; free/total per model: {free}")
+    print(f"   free/total per model: {free}")
     print(f"   per render: median {statistics.median(timings):.2f} ms, 95th percentile "
           f"{timings[int(len(timings) * 0.95)]:.2f} ms, form {len(form) // 1024} KiB (goal < 50 ms)")
     print(f"   Kubernetes API requests per render: {requests / renders:g} (goal 0)")
@@ -360,6 +370,8 @@ def main():
                               flush=True)
                     counts = count_api_requests()
                     loop = asyncio.new_event_loop()
+                    listed = loop.run_until_complete(first_listing())
+                    print(f"(the GPU inventory's first listing of the nodes and pods: {listed:.2f} s)", flush=True)
                     if "resolution" in only:
                         loop.run_until_complete(bench_resolution(profiles_path, args.rounds, args.requests))
                     if "form" in only:
