@@ -16,11 +16,14 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
 HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
 KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
+# The Dask benchmarks' peers (dask-labextension, jupyterlab-nvdashboard) live in their own venv, so
+# their lab and server extensions never load in our tests.
+BENCH_PEERS_VENV := $(SCIENCELAB_CACHE_DIR)/bench-peers-venv
 
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu clean
+.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -34,8 +37,9 @@ test-fast: install ## Inner loop: Python tests without the browser (k8s tests sk
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser ## Refresh docs/*.png (spawn form, panel, GPU monitor) from the browser tests
-	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py
+screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor ## Refresh the docs/*.png screenshots from the browser tests
+	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py \
+		tests/test_dask_browser.py tests/batch/test_dask_batch_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)
@@ -49,7 +53,7 @@ docs: install ## Regenerate docs/profiles-reference.md from the profile schema a
 bench-kube: install $(STAMPS)/kube-apiserver ## Kubernetes spawner vs stock KubeSpawner: resolution, form with 100 GPU nodes, spawn-to-ready
 	$(VENV)/bin/python bench/kube_spawner.py $(BENCH_ARGS)
 
-bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## dask-jobqueue on the test HTCondor and SLURM pools
+bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
 # The GPU stream benchmark's peer: installed outside the repo and outside the venv, so it never
@@ -67,6 +71,16 @@ test-gpu: install ## The gpu-marked tests: real NVML and a real CUDA allocation 
 	if nvidia-smi -L >/dev/null 2>&1; then $(VENV)/bin/python -c "import torch" 2>/dev/null || \
 		$(VENV)/bin/python -m pip install --quiet torch==2.14.1; fi
 	$(VENV)/bin/python -m pytest -m gpu $(PYTEST_ARGS)
+
+bench-dask: install $(BENCH_PEERS_VENV)/.sciencelab-ready ## Dask: create-to-first-worker, panel update with 1000 workers, bundle size
+	$(VENV)/bin/python bench/dask_create_to_first_worker.py $(BENCH_ARGS)
+	cd labextension && NODE_ENV=production npx jest --config ../bench/jest.config.js
+	$(VENV)/bin/python bench/bundle_size.py
+
+$(BENCH_PEERS_VENV)/.sciencelab-ready:
+	test -x $(BENCH_PEERS_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_PEERS_VENV)
+	$(BENCH_PEERS_VENV)/bin/python -m pip install --quiet "dask-labextension==7.0.0" "jupyterlab-nvdashboard==0.15.0"
+	touch $@
 
 $(STAMPS)/node: package.json package-lock.json labextension/package.json
 	npm ci --no-audit --no-fund

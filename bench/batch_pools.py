@@ -1,12 +1,22 @@
-"""The batch systems' own costs, the floor under ScienceLab's HTCondor and SLURM backends.
+"""Dask on the test HTCondor pool and SLURM cluster: our REST API against dask-jobqueue called directly.
 
 Starts the test pools (tests/batch: a personal HTCondor pool and a single-node SLURM cluster on
-127.0.0.1) and measures, with dask-jobqueue called directly:
+127.0.0.1) and a real `jupyter server` with an `htcondor` and a `slurm` template, then measures:
 
-- create-to-first-worker: `HTCondorCluster(...)` / `SLURMCluster(...)`, `scale(1)`, until the
-  worker has connected to the scheduler (median of the rounds, pools alternating);
-- one queue query with 500 queued jobs: `condor_q -allusers -json` (500 idle jobs no slot can run)
-  and `squeue` (500 held jobs), the one query per refresh the batch-aware worker states make.
+- create-to-first-worker, alternating in one run (per batch system ours then direct, the next
+  round the other way round, so drift of a busy machine hits both alike):
+  - ours: `POST sciencelab/api/dask/clusters` (one worker), then `GET .../clusters/<id>` until
+    `workers.running` is 1 (each GET refreshes the cluster's state: one queue query);
+  - direct: `HTCondorCluster(...)` / `SLURMCluster(...)` in this process, `scale(1)`, until the
+    worker has connected to the scheduler;
+  the same worker (1 core, 1 GiB, loopback); the batch system's own latency is the floor of both.
+  Goal: ours / direct <= 1.1.
+- the state refresh of a cluster with 500 queued jobs: `GET .../clusters/<id>` (one `condor_q` or
+  `squeue` for all 500 jobs, their states, the JSON of 500 workers) next to that one bare query.
+  (The backends query at most once per `query_interval`, 1 s by default, however often they are
+  asked: the polling GETs above see a worker connect at once, from the scheduler, without a query
+  each. The templates measured here set it to 0.)
+  HTCondor's 500 jobs ask for more memory than the pool has (Idle); SLURM's are submitted held.
 
 Needs `make .stamps/htcondor .stamps/slurm` and root. Run with `make bench-batch`
 (BENCH_ARGS="--rounds 10" for more rounds).
@@ -28,12 +38,27 @@ from distributed import Client  # noqa: E402
 from tests.batch import wait_until  # noqa: E402
 from tests.batch.htcondor import HTCondorPool  # noqa: E402
 from tests.batch.slurm import SlurmCluster  # noqa: E402
+from tests.lab_server import LabServer  # noqa: E402
 
 QUEUED_JOBS = 500
 QUERY_REPEATS = 5
+POLL = 0.1  # seconds between two GETs while waiting for the worker: as often as Client.wait_for_workers looks
 LOOPBACK = {"interface": "lo", "scheduler_options": {"dashboard_address": "127.0.0.1:0"}}
 # What a state refresh asks HTCondor for: the job, its state, and the reasons it is not running.
-CONDOR_Q_ATTRIBUTES = "ClusterId,ProcId,JobStatus,EnteredCurrentStatus,HoldReason,HoldReasonCode,LastRejMatchReason"
+CONDOR_Q_ATTRIBUTES = ("ClusterId,ProcId,JobStatus,LastRejMatchReason,HoldReason,HoldReasonCode,HoldReasonSubCode,"
+                       "ExitCode,ExitBySignal,ExitSignal,RemoveReason")
+SQUEUE_FORMAT = "JobID:|,State:|,Reason:|,exit_code:|"
+
+
+def batch_template(backend: str, log_directory: Path, **settings) -> dict:
+    """The bench worker (1 core, 1 GiB) as a template; up to 500 workers of up to 1000 GiB."""
+    return {
+        "backend": backend,
+        "options": {"workers": {"default": 1, "minimum": 0, "maximum": QUEUED_JOBS},
+                    "memory": {"default": 1, "minimum": 1, "maximum": 1000},
+                    "walltime": {"default": 10, "minimum": 10, "maximum": 10}},
+        "backend_settings": {"log_directory": str(log_directory), "interface": "lo", **settings},
+    }
 
 
 def create_to_first_worker(make_cluster, list_jobs) -> float:
@@ -51,81 +76,124 @@ def create_to_first_worker(make_cluster, list_jobs) -> float:
     return elapsed
 
 
-def median_query_seconds(query) -> float:
+def ours_to_first_worker(server: LabServer, template: str, list_jobs) -> float:
+    """Seconds from `POST .../clusters` until the API reports one connected worker; then deletes it."""
+    start = time.perf_counter()
+    response = server.request("POST", "sciencelab/api/dask/clusters", {"template": template, "options": {}})
+    response.raise_for_status()
+    path = f"sciencelab/api/dask/clusters/{response.json()['id']}"
+    while server.request("GET", path).json()["workers"]["running"] < 1:
+        time.sleep(POLL)
+    elapsed = time.perf_counter() - start
+    server.request("DELETE", path).raise_for_status()
+    wait_until(lambda: not list_jobs(), 60, "the bench jobs leaving the queue")
+    return elapsed
+
+
+def median_seconds(call) -> float:
     timings = []
     for _ in range(QUERY_REPEATS):
         start = time.perf_counter()
-        query()
+        call()
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)
 
 
-def htcondor_query_with_queued_jobs(pool: HTCondorPool) -> tuple[float, int]:
-    submit = pool.job_directory("queued") / "queued.sub"
-    submit.write_text(
-        "executable = /bin/true\n"
-        f"request_memory = {pool.memory_mb * 64}\n"  # no slot has that: every job stays idle
-        f"queue {QUEUED_JOBS}\n")
-    pool.tool("condor_submit", str(submit))
+def refresh_with_queued_jobs(server: LabServer, template: str, options: dict, bare_query, list_jobs):
+    """(median GET of a cluster with 500 queued workers, median bare query, jobs seen) in seconds."""
+    start = time.perf_counter()
+    response = server.request("POST", "sciencelab/api/dask/clusters",
+                              {"template": template, "options": {"workers": QUEUED_JOBS, **options}}, timeout=300)
+    response.raise_for_status()
+    path = f"sciencelab/api/dask/clusters/{response.json()['id']}"
     try:
-        seen = len(pool.jobs("ClusterId"))
-        seconds = median_query_seconds(lambda: pool.tool("condor_q", "-allusers", "-json", "-attributes",
-                                                         CONDOR_Q_ATTRIBUTES))
+        wait_until(lambda: len([w for w in server.request("GET", path, timeout=300).json()["worker_list"]
+                                if w["job_id"] and w["reason"] not in (None, "Submitted")]) == QUEUED_JOBS,
+                   600, f"{QUEUED_JOBS} queued jobs with their state", interval=1)
+        print(f"{template}: {QUEUED_JOBS} jobs submitted and queued in {time.perf_counter() - start:.0f} s")
+        seen = len(list_jobs())
+        # The template's query_interval is 0: every GET queries the batch system.
+        refresh = median_seconds(lambda: server.request("GET", path, timeout=300).raise_for_status())
+        query = median_seconds(bare_query)
     finally:
-        pool.tool("condor_rm", "-all")
-        wait_until(lambda: not pool.jobs(), 120, "the removal of the queued jobs")
-    return seconds, seen
-
-
-def slurm_query_with_queued_jobs(cluster: SlurmCluster, log_dir: Path) -> tuple[float, int]:
-    for index in range(QUEUED_JOBS):
-        cluster.tool("sbatch", "--hold", f"--job-name=queued-{index}", f"--output={log_dir}/queued-%j.out",
-                     "--wrap=true")
-    try:
-        seen = len(cluster.jobs())
-        seconds = median_query_seconds(cluster.jobs)
-    finally:
-        cluster.tool("scancel", "--partition=debug")
-        wait_until(lambda: not cluster.jobs(), 120, "the cancellation of the queued jobs")
-    return seconds, seen
+        server.request("DELETE", path, timeout=300).raise_for_status()
+        wait_until(lambda: not list_jobs(), 300, "the removal of the queued jobs")
+    return refresh, query, seen
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4, help="first workers per batch system (default: 4)")
+    parser.add_argument("--rounds", type=int, default=4, help="first workers per way and batch system (default: 4)")
     args = parser.parse_args()
 
     pool, slurm = HTCondorPool(), SlurmCluster()
+    server = None
     try:
         for name, system in (("HTCondor pool", pool), ("SLURM cluster", slurm)):
             start = time.perf_counter()
             system.start()
             print(f"{name} started (a probe job run) in {time.perf_counter() - start:.1f} s")
-        with tempfile.TemporaryDirectory(prefix="sciencelab-bench-slurm-") as slurm_logs:
-            os.environ["PATH"] = pool.env()["PATH"]
-            os.environ["SLURM_CONF"] = slurm.env()["SLURM_CONF"]
-            peers = {
-                "HTCondorCluster": (lambda: HTCondorCluster(
-                    cores=1, memory="1GiB", disk="100MiB",
-                    log_directory=str(pool.job_directory(f"bench-{time.time_ns()}")), **LOOPBACK), pool.jobs),
-                "SLURMCluster": (lambda: SLURMCluster(
-                    cores=1, memory="1GiB", walltime="00:10:00", log_directory=slurm_logs, **LOOPBACK), slurm.jobs),
-            }
-            timings = {name: [] for name in peers}
-            for round_ in range(args.rounds):
-                # ABBA: drift on a shared machine hits both alike.
-                order = list(peers) if round_ % 2 == 0 else list(reversed(peers))
-                for name in order:
-                    timings[name].append(create_to_first_worker(*peers[name]))
-            for name, values in timings.items():
-                rounds = ", ".join(f"{value:.2f}" for value in values)
-                print(f"{name}: create-to-first-worker median {statistics.median(values):.2f} s (rounds: {rounds})")
+        with tempfile.TemporaryDirectory(prefix="sciencelab-bench-batch-") as tmp:
+            condor_logs, slurm_logs = pool.job_directory("bench"), Path(tmp) / "slurm-logs"
+            slurm_logs.mkdir()
+            env = slurm.env(pool.env())
+            server = LabServer(Path(tmp) / "server", app="server", env=env, config={"ClusterManager": {"templates": {
+                "htcondor": batch_template("htcondor", condor_logs, disk=100 / 1024),
+                "slurm": batch_template("slurm", slurm_logs),
+                # For the state refresh: a query at every GET, SLURM's jobs held.
+                "htcondor-500": batch_template("htcondor", condor_logs, disk=100 / 1024, query_interval=0),
+                "slurm-500": batch_template("slurm", slurm_logs, job_extra_directives=["--hold"], query_interval=0),
+            }}}).start()
+            os.environ.update({"PATH": env["PATH"], "SLURM_CONF": env["SLURM_CONF"]})  # for the direct peers
 
-            seconds, seen = htcondor_query_with_queued_jobs(pool)
-            print(f"condor_q -allusers -json with {seen} queued jobs: median {seconds * 1000:.0f} ms")
-            seconds, seen = slurm_query_with_queued_jobs(slurm, Path(slurm_logs))
-            print(f"squeue with {seen} queued jobs: median {seconds * 1000:.0f} ms")
+            ways = {
+                "HTCondor": {
+                    "ours": lambda: ours_to_first_worker(server, "htcondor", pool.jobs),
+                    "HTCondorCluster": lambda: create_to_first_worker(lambda: HTCondorCluster(
+                        cores=1, memory="1GiB", disk="100MiB", log_directory=str(condor_logs), **LOOPBACK), pool.jobs),
+                },
+                "SLURM": {
+                    "ours": lambda: ours_to_first_worker(server, "slurm", slurm.jobs),
+                    "SLURMCluster": lambda: create_to_first_worker(lambda: SLURMCluster(
+                        cores=1, memory="1GiB", walltime="00:10:00", log_directory=str(slurm_logs), **LOOPBACK),
+                        slurm.jobs),
+                },
+            }
+            timings = {system: {label: [] for label in peers} for system, peers in ways.items()}
+            for peers in ways.values():
+                for way in peers.values():
+                    way()  # warm-up: imports, disk caches, the bokeh dashboard
+            for round_ in range(args.rounds):
+                for system, peers in ways.items():
+                    order = list(peers) if round_ % 2 == 0 else list(reversed(peers))
+                    for label in order:
+                        timings[system][label].append(peers[label]())
+                print(f"round {round_ + 1}: " + "; ".join(
+                    ", ".join(f"{system} {label} {values[-1]:.2f} s" for label, values in timings[system].items())
+                    for system in ways), flush=True)
+            for system, by_label in timings.items():
+                (ours_label, ours_values), (peer, peer_values) = by_label.items()
+                for label, values in by_label.items():
+                    print(f"{system} {label}: create-to-first-worker median {statistics.median(values):.2f} s "
+                          f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
+                ratio = statistics.median(ours_values) / statistics.median(peer_values)
+                paired = statistics.median(a / b for a, b in zip(ours_values, peer_values))
+                print(f"{system} ours / {peer}: ratio of medians {ratio:.3f}, median of per-round ratios "
+                      f"{paired:.3f} (goal <= 1.1)")
+
+            condor_q = ["condor_q", "-allusers", "-json", "-attributes", CONDOR_Q_ATTRIBUTES]
+            refresh, query, seen = refresh_with_queued_jobs(
+                server, "htcondor-500", {"memory": 1000}, lambda: pool.tool(*condor_q), pool.jobs)
+            print(f"HTCondor, {seen} idle jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
+                  f"its one condor_q alone median {query * 1000:.0f} ms")
+            refresh, query, seen = refresh_with_queued_jobs(
+                server, "slurm-500", {}, lambda: slurm.tool("squeue", "--noheader", "--states=all",
+                                                              f"--Format={SQUEUE_FORMAT}"), slurm.jobs)
+            print(f"SLURM, {seen} held jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
+                  f"its one squeue alone median {query * 1000:.0f} ms")
     finally:
+        if server is not None:
+            server.stop()
         for system in (pool, slurm):
             system.stop()
             system.cleanup()

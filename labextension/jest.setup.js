@@ -29,3 +29,8 @@ if (typeof globalThis.TextEncoder === 'undefined') {
   const { TextDecoder, TextEncoder } = require('util');
   Object.assign(globalThis, { TextDecoder, TextEncoder });
 }
+
+// jsdom has no requestIdleCallback; ReactWidget resolves its render promise with it.
+if (typeof globalThis.requestIdleCallback === 'undefined') {
+  globalThis.requestIdleCallback = callback => setTimeout(() => callback({ didTimeout: false, timeRemaining: () => 0 }), 0);
+}

@@ -1,14 +1,18 @@
 """Shared fixtures. Every fixture that starts a service binds it to 127.0.0.1 and stops it after."""
 
+import json
 import os
+from pathlib import Path
 
 import pytest
+from jupyter_client.manager import start_new_kernel
 from playwright.sync_api import sync_playwright
 
 from .batch import start_or_skip
 from .batch.htcondor import HTCondorPool
 from .batch.slurm import SlurmCluster
 from .demo_hub import DemoHub
+from .gateway_server import GatewayServer
 
 pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures"]
 
@@ -82,6 +86,40 @@ def slurm_cluster():
         cluster.cleanup()
 
 
+@pytest.fixture(scope="session")
+def dask_gateway(tmp_path_factory):
+    """A real dask-gateway-server (local backend, simple auth) on free loopback ports, for the session.
+
+    Stopping it stops its clusters; the fixture then checks that no scheduler or worker is left.
+    """
+    gateway = GatewayServer(tmp_path_factory.mktemp("dask-gateway")).start()
+    yield gateway
+    gateway.stop()
+    print(f"dask-gateway log: {gateway.log_path}")
+
+
+@pytest.fixture
+def kernel():
+    """A real IPython kernel started by jupyter_client, as a notebook's; shut down after the test."""
+    manager, client = start_new_kernel(kernel_name="python3")
+    yield client
+    client.stop_channels()
+    manager.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def dask_api(jp_fetch):
+    """Call `sciencelab/api/dask/<path>` of the in-process server; returns (status, decoded JSON or None)."""
+
+    async def call(path: str, method: str = "GET", body=None):
+        response = await jp_fetch("sciencelab", "api", "dask", *path.split("/"), method=method,
+                                  body=None if body is None else json.dumps(body), raise_error=False,
+                                  allow_nonstandard_methods=True, request_timeout=120)
+        return response.code, json.loads(response.body) if response.body else None
+
+    return call
+
+
 CHROMIUM = os.environ.get("SCIENCELAB_CHROMIUM", "/usr/bin/chromium")
 # Headless on a machine without a GPU, a sandbox (we may be root) or network beyond loopback.
 CHROMIUM_FLAGS = [
@@ -114,3 +152,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where browser tests save screenshots: $SCIENCELAB_SCREENSHOT_DIR (`make screenshot` sets docs/)."""
+    folder = Path(os.environ.get("SCIENCELAB_SCREENSHOT_DIR", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -15,6 +15,8 @@ import requests
 
 from sciencelab_spawner.demo import free_port
 
+from .service_process import wait_until_answering
+
 REPO = Path(__file__).resolve().parent.parent
 SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
 START_TIMEOUT = 90  # seconds; a cold hub on a busy 2-core machine
@@ -58,17 +60,9 @@ class DemoHub:
                    f"--password={self.password}", f"--admin-password={self.admin_password}"]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the demo hub exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"the demo hub did not answer in {START_TIMEOUT}s:\n{self.log_tail()}")
+        wait_until_answering(self.process, lambda: requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200,
+                             START_TIMEOUT, "the demo hub", self.log_tail, interval=0.3)
+        return self
 
     def stop(self):
         """Ctrl-C, as a person would; JupyterHub then stops every server and the proxy."""

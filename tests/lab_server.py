@@ -1,7 +1,8 @@
-"""Drive a real `jupyter lab` (or `jupyter server`) on loopback from tests and benchmarks.
+"""Drive a real `jupyter lab` (or `jupyter server`) process on 127.0.0.1 from tests and benchmarks.
 
-No hub: the server authenticates with a random token. Its Jupyter config, data and lab settings
-live under `state_dir`, so nothing of the machine's own Jupyter setup leaks in.
+No hub: the server authenticates with a random token. Its Jupyter config, data, runtime, lab
+settings and root folders live under `state_dir`, so nothing of the machine's own Jupyter setup
+leaks in.
 """
 
 import json
@@ -10,90 +11,88 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from sciencelab_spawner.demo import free_port
 
-START_TIMEOUT = 90  # seconds; a cold server on a busy 2-core machine
+from .service_process import wait_until_answering
+
+JUPYTER = Path(sys.executable).parent / "jupyter"
+START_TIMEOUT = 90  # seconds; a cold JupyterLab on a busy 2-core machine
 # JupyterLab asks on first start whether to fetch news; a test page should not.
 NO_NEWS_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"}}
 
 
 class LabServer:
-    """One `jupyter <app>` process on 127.0.0.1:`port` with `token`; its log in `state_dir/server.log`."""
+    """One Jupyter server process with its folders under `state_dir`.
 
-    def __init__(self, state_dir: Path, args: list[str] = (), env: dict[str, str] | None = None, app: str = "lab",
-                 config: dict | None = None):
+    `config` is written to the server's own `jupyter_server_config.json`, `args` are added to its
+    command line, `env` to its environment; `jupyter` may be the command of another environment
+    (the benchmarks' peers). The port and token stay the same across `stop()` and `start()`, as for
+    a server restarted by its user; the log of every run is appended to `state_dir/server.log`.
+    """
+
+    def __init__(self, state_dir: Path, config: dict | None = None, app: str = "lab", env: dict | None = None,
+                 args: list[str] = (), jupyter: Path = JUPYTER):
         self.state_dir = state_dir
         self.port = free_port()
+        self.token = secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.token = secrets.token_hex(24)
-        self.log_path = state_dir / "server.log"
-        self.args = list(args)
-        self.env = env or {}
         self.app = app
-        self.config = config or {}  # written to the server's own jupyter_server_config.json
+        self.args = list(args)
+        self.jupyter = jupyter
+        self.log_path = state_dir / "server.log"
+        self.data_dir = state_dir / "data"
+        self.root_dir = state_dir / "root"
+        self._env = env or {}
+        for folder in (self.data_dir, self.root_dir, state_dir / "config", state_dir / "runtime",
+                       state_dir / "workspaces"):
+            folder.mkdir(parents=True, exist_ok=True)
+        (state_dir / "config" / "jupyter_server_config.json").write_text(json.dumps(config or {}))
+        for name, settings in NO_NEWS_SETTINGS.items():
+            path = state_dir / "settings" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(settings))
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "LabServer":
-        for folder in ("root", "config", "data", "runtime", "settings", "workspaces"):
-            (self.state_dir / folder).mkdir(parents=True, exist_ok=True)
-        for name, settings in NO_NEWS_SETTINGS.items():
-            path = self.state_dir / "settings" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(settings))
-        (self.state_dir / "config" / "jupyter_server_config.json").write_text(json.dumps(self.config))
-        env = {
-            **os.environ,
-            "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),
-            "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime"),
-            "JUPYTERLAB_SETTINGS_DIR": str(self.state_dir / "settings"),
-            "JUPYTERLAB_WORKSPACES_DIR": str(self.state_dir / "workspaces"),
-            **self.env,
-        }
-        command = [
-            str(Path(sys.executable).parent / f"jupyter-{self.app}"),
-            "--no-browser", "--ip=127.0.0.1", f"--port={self.port}", f"--IdentityProvider.token={self.token}",
-            f"--ServerApp.root_dir={self.state_dir / 'root'}", "--ServerApp.port_retries=0", *self.args,
-        ]
+        env = {**os.environ, **self._env,
+               "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),
+               "JUPYTER_DATA_DIR": str(self.data_dir),
+               "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime"),
+               "JUPYTERLAB_SETTINGS_DIR": str(self.state_dir / "settings"),
+               "JUPYTERLAB_WORKSPACES_DIR": str(self.state_dir / "workspaces")}
+        command = [str(self.jupyter), self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+                   "--port-retries=0", f"--IdentityProvider.token={self.token}",
+                   f"--ServerApp.root_dir={self.root_dir}", *self.args]
         if os.geteuid() == 0:
             command.append("--allow-root")
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter {self.app} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if self.request("GET", "/api/status").status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"jupyter {self.app} did not answer in {START_TIMEOUT}s:\n{self.log_tail()}")
+        wait_until_answering(self.process, lambda: self.request("GET", "api/status").status_code == 200,
+                             START_TIMEOUT, f"jupyter {self.app}", self.log_tail)
+        return self
 
-    def stop(self):
-        """SIGTERM: the server shuts its kernels down and exits; killed if it hangs."""
+    def stop(self, sig: int = signal.SIGTERM):
+        """Stop the server with `sig` (SIGKILL: a crash) and wait for it; killed if it hangs."""
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(sig)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
 
+    def request(self, method: str, path: str, body=None, timeout: float = 60) -> requests.Response:
+        """`method` on `path` (from the server root), with `body` as JSON, with the token."""
+        return requests.request(method, f"{self.url}/{path.lstrip('/')}", json=body, timeout=timeout,
+                                headers={"Authorization": f"token {self.token}"})
+
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        """`method` on `path` (from the server root) with the token."""
-        headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
-        return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
     def kernel_pid(self, kernel_id: str) -> int:
         """The PID of a kernel of this server: the child process started with the kernel's connection file."""

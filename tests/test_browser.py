@@ -1,8 +1,5 @@
 """A person's path through the UI, in Debian's Chromium driven by Playwright."""
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
@@ -11,14 +8,6 @@ from sciencelab import __version__
 from .conftest import LAB_TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.hub]
-
-
-@pytest.fixture
-def screenshots(tmp_path) -> Path:
-    """Where the test saves its screenshots: $SCIENCELAB_SCREENSHOT_DIR (`make screenshot` sets docs/)."""
-    folder = Path(os.environ.get("SCIENCELAB_SCREENSHOT_DIR", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def log_in(page, hub, user: str):

@@ -51,7 +51,7 @@ def gpu_screenshot_path(tmp_path) -> Path:
 
 def test_gpu_panel_names_the_notebook_charts_history_and_warns_when_idle(gpu_lab, page, gpu_screenshot_path):
     server, fake, host_proc = gpu_lab
-    session = server.request("POST", "/api/sessions", json={
+    session = server.request("POST", "/api/sessions", {
         "path": "analysis/fit.ipynb", "type": "notebook", "kernel": {"name": "python3"}}).json()
     kernel_pid = server.kernel_pid(session["kernel"]["id"])
     host_pid = HOST_PID_OFFSET + kernel_pid

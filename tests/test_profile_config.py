@@ -97,7 +97,8 @@ def test_profiles_setting_may_be_just_the_list_with_inline_sizes():
      "1-63 characters; what the REST API sends as `{\"profile\": \"<slug>\"}`."),
     ("profiles: [{slug: a, display_name: x, imag: python}]",
      "p.yaml: profile 'a' (profiles[0]): unknown field 'imag'; known fields: slug, display_name, description, "
-     "default, allowed_groups, image, size, gpu, cvmfs, s3, collaborative, environment, node_selector, tolerations"),
+     "default, allowed_groups, image, size, gpu, cvmfs, s3, collaborative, dask_config, environment, node_selector, "
+     "tolerations"),
     ("profiles: [{slug: a, display_name: x, gpu: {model: a100, count: {max: two}}}]",
      "p.yaml: profile 'a' (profiles[0]), gpu.count.max: expected a whole number, got 'two'"),
     ("profiles: [{slug: a, display_name: x, size: {cpu_limit: 1, mem_limit: 2 GB}}]",

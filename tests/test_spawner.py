@@ -206,3 +206,17 @@ def test_run_as_hub_user_uses_own_home_and_args_do_not_pile_up(db, tmp_path, mon
     assert spawner.get_args()[-len(expected) or len(spawner.get_args()):] == expected
     assert spawner.get_args() == spawner.get_args()
     assert spawner.args == []
+
+
+def test_profile_dask_templates_reach_the_servers_cluster_manager(db, tmp_path):
+    # The two sides share no code: the spawner names the file, the Dask manager reads it.
+    from sciencelab.dask.manager import ClusterManager
+
+    dask_file = tmp_path / "cms-dask.yaml"
+    dask_file.write_text("sciencelab:\n  clusters:\n    templates:\n      cms: {backend: local, title: CMS}\n")
+    profiles = {**PROFILES, "profiles": [{"slug": "cms", "display_name": "CMS", "dask_config": str(dask_file)}]}
+    spawner = make_spawner(db)
+    spawner.profiles = profiles
+    prepare_spawn(spawner, {})
+    manager = ClusterManager(config_paths=[], environ=spawner.environment)
+    assert manager.cluster_templates["cms"].title == "CMS"

@@ -7,6 +7,7 @@ import {
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+import { daskPlugin } from './dask/plugin';
 import { gpuPlugin } from './gpu/plugin';
 import { sciencelabIcon } from './icons';
 import { SciencelabSidebar } from './sidebar/sidebar';
@@ -73,4 +74,4 @@ async function loadRank(settingRegistry: ISettingRegistry | null): Promise<numbe
   }
 }
 
-export default [plugin, gpuPlugin];
+export default [plugin, daskPlugin, gpuPlugin];

@@ -12,11 +12,14 @@ export class SciencelabRequestError extends Error {
    * @param message - What went wrong, shown as is in the UI.
    * @param status - HTTP status of the response, `0` when the server could not be reached.
    * @param url - The URL that was requested.
+   * @param details - The rest of the server's JSON error body, e.g. the `field` and `value` of a
+   *   refused option.
    */
   constructor(
     message: string,
     readonly status: number,
-    readonly url: string
+    readonly url: string,
+    readonly details: Readonly<Record<string, unknown>> = {}
   ) {
     super(message);
     this.name = 'SciencelabRequestError';
@@ -29,6 +32,7 @@ export class SciencelabRequestError extends Error {
  * @param endPoint - Path below `<baseUrl>/sciencelab/api/`, e.g. `info`.
  * @param init - Request options, e.g. `{ method: 'POST', body: JSON.stringify(...) }`.
  * @param settings - Server connection settings; the page's settings by default.
+ * @returns The decoded body; `undefined` for 204 No Content.
  * @throws {SciencelabRequestError} when the server cannot be reached, answers with an error
  *   status, or answers with a body that is not JSON.
  */
@@ -67,8 +71,13 @@ export async function requestAPI<T>(
     throw new SciencelabRequestError(
       serverMessage(body) ?? describeFailure(response, url),
       response.status,
-      url
+      url,
+      typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {}
     );
+  }
+  if (response.status === 204) {
+    // No Content (e.g. a DELETE): nothing to decode.
+    return undefined as T;
   }
   if (!isJSON) {
     throw new SciencelabRequestError(

@@ -12,6 +12,36 @@ export namespace CommandIDs {
    * Reveal the ScienceLab panel in the left sidebar.
    */
   export const openPanel = 'sciencelab:open-panel';
+
+  /**
+   * Create a Dask cluster: `{template, options}`, or no arguments to open the form.
+   */
+  export const createCluster = 'sciencelab:create-cluster';
+
+  /**
+   * Scale a cluster: `{id, workers}` or `{id, minimum, maximum}` (adaptive).
+   */
+  export const scaleCluster = 'sciencelab:scale-cluster';
+
+  /**
+   * Shut a cluster down, `{id}`, after confirmation (the `confirmShutdown` setting).
+   */
+  export const shutdownCluster = 'sciencelab:shutdown-cluster';
+
+  /**
+   * Insert the code connecting a client to cluster `{id}` into the active notebook or console.
+   */
+  export const insertClusterCode = 'sciencelab:insert-cluster-code';
+
+  /**
+   * Open the dashboard of cluster `{id}` in a lab tab, or one plot of it: `{id, plot}`.
+   */
+  export const openClusterDashboard = 'sciencelab:open-cluster-dashboard';
+
+  /**
+   * Show the scheduler and worker logs of cluster `{id}`.
+   */
+  export const showClusterLogs = 'sciencelab:show-cluster-logs';
 }
 
 /**

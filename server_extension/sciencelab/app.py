@@ -5,6 +5,8 @@ import os
 from jupyter_server.extension.application import ExtensionApp
 
 from . import gpu
+from .dask.handlers import make_handlers as make_dask_handlers
+from .dask.manager import ClusterManager
 from .handlers import make_handlers
 from .info import make_info
 
@@ -13,18 +15,30 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
     """Registers ScienceLab's REST API under `<base_url>/sciencelab/api/`."""
 
     name = "sciencelab"
+    classes = [ClusterManager]
 
     def initialize_settings(self):
         # The info document cannot change while the server runs: compute it once.
         self.settings["sciencelab_info"] = make_info(os.environ, {"gpu_monitor": self.gpu_monitor})
+        # Raises TemplateError (naming file, template and field) when a template is broken.
+        self.settings["sciencelab_dask"] = ClusterManager(
+            parent=self,
+            base_url=self.serverapp.base_url,
+            kernel_specs=self.serverapp.kernel_spec_manager.get_all_specs(),
+        )
         if self.gpu_monitor:
             self.settings[gpu.SAMPLER_SETTING] = gpu.make_sampler(self, self.serverapp)
 
     def initialize_handlers(self):
         self.handlers.extend(make_handlers())
+        self.handlers.extend(make_dask_handlers())
         if self.gpu_monitor:
             self.handlers.extend(gpu.make_handlers())
 
+    async def _start_jupyter_server_extension(self, serverapp):
+        await self.settings["sciencelab_dask"].start()
+
     async def stop_extension(self):
+        await self.settings["sciencelab_dask"].stop()
         if gpu.SAMPLER_SETTING in self.settings:
             await self.settings[gpu.SAMPLER_SETTING].stop()

@@ -7,7 +7,7 @@ from ._version import __version__
 
 # Capabilities that later ScienceLab releases switch on; the lab extension adds a section for each
 # one that is on.
-FEATURES = {"dask_clusters": False, "gpu_monitor": False, "session_sharing": False}
+FEATURES = {"dask_clusters": True, "gpu_monitor": False, "session_sharing": False}
 
 # The profile record a ScienceLab spawner puts in the server's environment, as JSON. Its format is
 # written down where it is produced: `sciencelab_spawner/profile_record.py` (hub side).

@@ -141,6 +141,7 @@ class Profile:
     cvmfs: MultiOption | None = None
     s3: MultiOption | None = None
     collaborative: CollaborativeOption | None = None
+    dask_config: str | None = None
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tolerations: tuple[Mapping, ...] = ()
@@ -400,6 +401,7 @@ class _ConfigBuilder:
             cvmfs=self._optional_multi(entry.get("cvmfs"), self.cvmfs, "cvmfs_repositories", f"{where}, cvmfs"),
             s3=self._optional_multi(entry.get("s3"), self.s3, "s3_buckets", f"{where}, s3"),
             collaborative=collaborative,
+            dask_config=entry.get("dask_config"),
             environment=MappingProxyType(dict(entry.get("environment", {}))),
             node_selector=MappingProxyType(dict(entry.get("node_selector", {}))),
             tolerations=tuple(MappingProxyType(dict(t)) for t in entry.get("tolerations", ())),

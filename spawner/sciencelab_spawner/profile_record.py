@@ -21,6 +21,9 @@ declared nothing)::
 
 `devices` lists the GPU UUIDs the local spawner assigned; it is empty where the scheduler assigns
 them (Kubernetes).
+
+A profile with `dask_config` also gets `SCIENCELAB_DASK_CONFIG_FILE`, the path of a Dask
+configuration YAML whose `sciencelab.clusters` templates the server's Dask cluster manager offers.
 """
 
 from collections.abc import Sequence
@@ -28,6 +31,7 @@ from collections.abc import Sequence
 from .user_options import ResolvedProfile
 
 PROFILE_RECORD_ENV = "SCIENCELAB_PROFILE"
+DASK_CONFIG_FILE_ENV = "SCIENCELAB_DASK_CONFIG_FILE"
 PROFILE_RECORD_VERSION = 1
 
 

@@ -11,7 +11,7 @@ from traitlets.config import Configurable
 
 from .gpu_quota import GpuHolding, check_gpu_quota
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config
-from .profile_record import PROFILE_RECORD_ENV, make_profile_record
+from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, make_profile_record
 from .profile_source import profile_file
 from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
@@ -202,10 +202,10 @@ class ProfileSpawnerMixin(Configurable):
             for name in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
                 if getattr(size, name) is not None:
                     setattr(self, name, getattr(size, name))
-        self.set_profile_environment({
-            **resolved.environment,
-            PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices)),
-        })
+        handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices))}
+        if resolved.dask_config:
+            handover[DASK_CONFIG_FILE_ENV] = resolved.dask_config
+        self.set_profile_environment({**resolved.environment, **handover})
 
     def set_profile_environment(self, environment: dict[str, str]):
         """Give the server `environment`, word for word, over the admin's `environment`.

@@ -88,6 +88,7 @@ class ResolvedProfile:
     cvmfs: tuple[CvmfsRepository, ...] = ()
     s3: tuple[S3Bucket, ...] = ()
     collaborative: bool = False
+    dask_config: str | None = None
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tolerations: tuple[Mapping, ...] = ()
@@ -386,6 +387,7 @@ def _resolve(config: ProfileConfig, profile: Profile, schema: dict, options: dic
                     if c.value in cvmfs),
         s3=tuple(config.s3_buckets[c.value] for c in (profile.s3.choices if profile.s3 else ()) if c.value in s3),
         collaborative=collaborative,
+        dask_config=profile.dask_config,
         environment=profile.environment,
         node_selector=profile.node_selector,
         tolerations=profile.tolerations,

@@ -60,6 +60,22 @@ describe('requestAPI', () => {
     expect((error as SciencelabRequestError).message).toBe('Profile "huge" is not offered on this hub');
   });
 
+  it('keeps the rest of the error body, such as the field of a refused option', async () => {
+    const body = { message: 'workers: 9 is out of bounds; choose 0 to 4 workers', field: 'workers', value: 9 };
+    const { settings } = settingsAnswering(jsonResponse(body, 400));
+
+    const error = (await requestAPI('dask/clusters', { method: 'POST' }, settings).catch(
+      (e: unknown) => e
+    )) as SciencelabRequestError;
+    expect([error.status, error.message, error.details]).toEqual([400, body.message, body]);
+  });
+
+  it('returns nothing for 204 No Content', async () => {
+    const { settings } = settingsAnswering(new Response(null, { status: 204 }));
+
+    await expect(requestAPI('dask/clusters/abc', { method: 'DELETE' }, settings)).resolves.toBeUndefined();
+  });
+
   it('explains a 404 without a message as a missing server extension', async () => {
     const { settings } = settingsAnswering(new Response('<html>Not Found</html>', { status: 404 }));
 
