@@ -23,7 +23,7 @@ BENCH_PEERS_VENV := $(SCIENCELAB_CACHE_DIR)/bench-peers-venv
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-batch bench-gpu bench-dask clean
+.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -49,6 +49,9 @@ bench-profiles: install ## Profile resolution and form rendering with 50 profile
 
 docs: install ## Regenerate docs/profiles-reference.md from the profile schema and the spawner settings
 	$(VENV)/bin/python -m sciencelab_spawner.profile_docs > docs/profiles-reference.md
+
+bench-kube: install $(STAMPS)/kube-apiserver ## Kubernetes spawner vs stock KubeSpawner: resolution, form with 100 GPU nodes, spawn-to-ready
+	$(VENV)/bin/python bench/kube_spawner.py $(BENCH_ARGS)
 
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)

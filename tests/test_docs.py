@@ -1,8 +1,10 @@
 """The docs stay true: the generated reference is current and every profile file they show is valid."""
 
 import re
+import textwrap
 
 import pytest
+import yaml
 
 from sciencelab_spawner.profile_config import load_profiles_yaml, profiles_schema
 from sciencelab_spawner.profile_docs import REFERENCE_SETTINGS, make_profiles_reference
@@ -29,3 +31,17 @@ def test_profile_files_in_the_docs_are_valid(document):
 
 def test_admin_guide_shows_the_example_file_whole():
     assert EXAMPLE_FILE.read_text() in (REPO / "docs" / "admin-profiles.md").read_text()
+
+
+def test_kubernetes_guide_shows_valid_manifests_and_the_rbac_the_tests_grant():
+    from .k8s.apiserver import HUB_CLUSTER_RULES, HUB_NAMESPACED_RULES
+    from .k8s.schema import validate_strictly
+
+    text = (REPO / "docs" / "admin-kubernetes.md").read_text()
+    assert EXAMPLE_FILE.read_text() in text
+    manifests = [manifest for block in YAML_BLOCK.findall(text) if "kind:" in block
+                 for manifest in yaml.safe_load_all(textwrap.dedent(block))]
+    for manifest in manifests:
+        validate_strictly(manifest)
+    rules = {manifest["kind"]: manifest["rules"] for manifest in manifests if "rules" in manifest}
+    assert rules == {"Role": HUB_NAMESPACED_RULES, "ClusterRole": HUB_CLUSTER_RULES}

@@ -8,6 +8,7 @@ In `jupyterhub_config.py`::
 """
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from .profile_config import ProfileConfigError, load_profiles_yaml, make_profile_config
-from .service import GPU_INVENTORY_ENV, PROFILES_FILE_ENV, PROFILES_JSON_ENV
+from .service import GPU_INVENTORY_ENV, KUBE_NAMESPACE_ENV, PROFILES_FILE_ENV, PROFILES_JSON_ENV
 
 SERVICE_NAME = "sciencelab"
 SERVICE_ROLE = "sciencelab-service"
@@ -26,13 +27,21 @@ SERVICE_SCOPES = ["list:users", "read:users:groups", "read:servers", "admin:serv
 # `Spawner.server_token_scopes` says otherwise.
 SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
 # spawner kind -> (JupyterHub entry point, traitlets class name, GPU inventory the service reads)
-SPAWNERS = {"local": ("sciencelab-local", "LocalProfileSpawner", "local")}
+SPAWNERS = {
+    "local": ("sciencelab-local", "LocalProfileSpawner", "local"),
+    "kubernetes": ("sciencelab-kube", "KubeProfileSpawner", "kubernetes"),
+}
+# How a Kubernetes client finds the API server (kubeconfig, or in-cluster): JupyterHub starts
+# services with few of its own variables, so these are handed over explicitly.
+KUBE_CLIENT_ENV = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 
 
 def make_service(port: int, *, profiles_file: str | None = None, profiles: object = None,
-                 gpu_inventory: str = "local", python: str = sys.executable) -> dict:
-    """The hub-managed `sciencelab` service on 127.0.0.1:`port`, reading the spawner's profiles."""
-    environment = {GPU_INVENTORY_ENV: gpu_inventory}
+                 gpu_inventory: str = "local", python: str = sys.executable,
+                 environment: dict[str, str] | None = None) -> dict:
+    """The hub-managed `sciencelab` service on 127.0.0.1:`port`, reading the spawner's profiles;
+    `environment` is added to the service's (the Kubernetes client's settings)."""
+    environment = {**(environment or {}), GPU_INVENTORY_ENV: gpu_inventory}
     if profiles_file:
         environment[PROFILES_FILE_ENV] = profiles_file
     else:
@@ -94,11 +103,15 @@ def check_profiles(profiles_file: str | None, profiles: object):
 
 
 def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: str | None = None,
-                         profiles: object = None, service_port: int = 10101, server_services: Sequence[str] = (),
-                         check: bool = True):
-    """Configure hub `c` for ScienceLab: the spawner with its profiles (a file, or `profiles`),
-    the `sciencelab` service on `service_port`, and its roles. Services and roles the admin
-    declared before the call are kept. With `check`, broken profiles stop the hub right here.
+                         profiles: object = None, service_port: int = 10101, namespace: str | None = None,
+                         server_services: Sequence[str] = (), check: bool = True):
+    """Configure hub `c` for ScienceLab: the spawner ("local" or "kubernetes") with its profiles (a
+    file, or `profiles`), the `sciencelab` service on `service_port`, and its roles. Services and
+    roles the admin declared before the call are kept. With `check`, broken profiles stop the hub
+    right here.
+
+    `namespace` is the Kubernetes namespace of the servers (default: KubeSpawner's, the hub pod's
+    own namespace); the service watches the same one for its GPU inventory.
 
     `server_services` names other hub services that users' servers call with their own token, such
     as a dask-gateway with JupyterHub authentication (`["dask-gateway"]`): users, and the
@@ -107,11 +120,19 @@ def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: st
     """
     if check:
         check_profiles(profiles_file, profiles)
+    if spawner not in SPAWNERS:
+        raise ValueError(f"configure_sciencelab: spawner {spawner!r} is not one of: {', '.join(SPAWNERS)}")
     if isinstance(server_services, str):
         raise ValueError(f"configure_sciencelab: server_services must be a list of service names, "
                          f"got the string {server_services!r}; write [{server_services!r}]")
     entry_point, class_name, gpu_inventory = SPAWNERS[spawner]
     c.JupyterHub.spawner_class = entry_point
+    service_environment = {}
+    if spawner == "kubernetes":
+        service_environment = {name: os.environ[name] for name in KUBE_CLIENT_ENV if name in os.environ}
+        if namespace is not None:
+            c[class_name].namespace = namespace
+            service_environment[KUBE_NAMESPACE_ENV] = namespace
     if profiles_file:
         c[class_name].profiles_file = profiles_file
     elif profiles is not None:
@@ -121,7 +142,7 @@ def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: st
     services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
                 if s.get("name") != SERVICE_NAME]
     services.append(make_service(service_port, profiles_file=profiles_file, profiles=profiles,
-                                 gpu_inventory=gpu_inventory))
+                                 gpu_inventory=gpu_inventory, environment=service_environment))
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = make_roles(c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [],
                                          server_services)

@@ -8,6 +8,7 @@ import textwrap
 
 from traitlets import HasTraits
 
+from .kube import KubeProfileSpawner
 from .local import LocalProfileSpawner
 from .profile_config import profiles_schema
 from .user_options import OPTION_DESCRIPTIONS, OPTION_TITLES
@@ -125,6 +126,11 @@ def _description(schema: dict, spec: dict) -> str:
 REFERENCE_SETTINGS = [
     ("Local spawner settings (`jupyterhub_config.py`)", LocalProfileSpawner,
      ["profiles_file", "profiles", "run_as_hub_user", "home_dir_template"]),
+    ("Kubernetes spawner settings (`jupyterhub_config.py`; docs/admin-kubernetes.md)", KubeProfileSpawner,
+     ["cvmfs_mode", "cvmfs_storage_class", "cvmfs_pvc_name", "cvmfs_host_path", "s3_mount", "s3_csi_driver",
+      "s3_csi_volume_attributes", "s3_mount_root", "s3_credentials_dir", "s3_credentials_source",
+      "s3_credentials_secret_template", "s3_auth_state_key", "group_folders", "group_folder_storage_class",
+      "group_folder_capacity", "group_folders_root", "gpu_tolerations"]),
 ]
 
 

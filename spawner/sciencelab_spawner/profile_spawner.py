@@ -205,7 +205,14 @@ class ProfileSpawnerMixin(Configurable):
         handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices))}
         if resolved.dask_config:
             handover[DASK_CONFIG_FILE_ENV] = resolved.dask_config
-        self.environment = {**self.environment, **resolved.environment, **handover}
+        self.set_profile_environment({**resolved.environment, **handover})
+
+    def set_profile_environment(self, environment: dict[str, str]):
+        """Give the server `environment`, word for word, over the admin's `environment`.
+
+        Subclasses whose base class rewrites `environment` (KubeSpawner formats it) override this.
+        """
+        self.environment = {**self.environment, **environment}
 
     async def progress(self):
         if self.sciencelab_profile is not None:
@@ -260,7 +267,9 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_gpu_claim = None
         self.sciencelab_profile = None
         for name, value in self._admin_settings.items():
-            setattr(self, name, value)
+            # Only what changed: setting a trait validates it, which is not free.
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     def _remember_options(self, options: dict):
         self._accepted_options = options

@@ -11,15 +11,18 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
+from kubespawner.clients import load_config
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
 
 from .gpu_quota import user_gpu_limit
+from .kube_inventory import gpu_status, shared_gpu_inventory
 from .local_gpus import local_gpu_status, read_gpu_inventory
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config, profiles_schema
 from .profile_spawner import STATE_KEY
@@ -35,7 +38,12 @@ from .user_options import (
 # How the hub tells the service where its profiles are (set by `hub_config.make_service`).
 PROFILES_FILE_ENV = "SCIENCELAB_PROFILES_FILE"
 PROFILES_JSON_ENV = "SCIENCELAB_PROFILES_JSON"
-GPU_INVENTORY_ENV = "SCIENCELAB_GPU_INVENTORY"  # "local": this machine's NVML; "none"
+# "local": this machine's NVML; "kubernetes": the service's own watch of the cluster's nodes and
+# pods; "none"
+GPU_INVENTORY_ENV = "SCIENCELAB_GPU_INVENTORY"
+KUBE_NAMESPACE_ENV = "SCIENCELAB_KUBE_NAMESPACE"  # the servers' namespace, with "kubernetes"
+# Where a pod finds its own namespace; KubeSpawner's default namespace, when none is configured.
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 log = logging.getLogger("sciencelab.service")
 
@@ -142,6 +150,10 @@ class ProfilesHandler(APIHandler):
         if self.settings["gpu_inventory"] == "local":
             claimed = {device for _, state in claims for device in state.get("gpu_devices", ())}
             gpu_free, gpu_problem = local_gpu_status(config, read_gpu_inventory(), claimed)
+        elif self.settings["gpu_inventory"] == "kubernetes":
+            inventory = shared_gpu_inventory(self.settings["kube_namespace"])
+            await inventory.ready()
+            gpu_free, gpu_problem = gpu_status(config, inventory)
         held = sum(state.get("gpu_count", 0) for user, state in claims if user == name)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(make_profiles_document(config, groups, gpu_free, gpu_problem, held)))
@@ -156,6 +168,15 @@ class ProfilesSchemaHandler(APIHandler):
         self.finish(json.dumps(profiles_schema()))
 
 
+def kube_namespace(environ: dict[str, str]) -> str:
+    """The namespace the hub's servers run in: as configured, else KubeSpawner's default."""
+    if environ.get(KUBE_NAMESPACE_ENV):
+        return environ[KUBE_NAMESPACE_ENV]
+    if SERVICE_ACCOUNT_NAMESPACE.exists():
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    return "default"
+
+
 def make_app(environ: dict[str, str]) -> web.Application:
     prefix = environ["JUPYTERHUB_SERVICE_PREFIX"]
     return web.Application(
@@ -168,6 +189,7 @@ def make_app(environ: dict[str, str]) -> web.Application:
         profile_source=ProfileSource(environ),
         hub_client=HubClient(environ["JUPYTERHUB_API_URL"], environ["JUPYTERHUB_API_TOKEN"]),
         gpu_inventory=environ.get(GPU_INVENTORY_ENV, "none"),
+        kube_namespace=kube_namespace(environ),
     )
 
 
@@ -182,9 +204,17 @@ def main():
         sys.exit(1)
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     app.listen(url.port, url.hostname)
+    if app.settings["gpu_inventory"] == "kubernetes":
+        # The cluster's answers come from a watch started now, not from a call per request.
+        load_config()
+        IOLoop.current().add_callback(lambda: shared_gpu_inventory(app.settings["kube_namespace"]).ready())
     log.info("ScienceLab service at %s%s", os.environ["JUPYTERHUB_SERVICE_URL"],
              os.environ["JUPYTERHUB_SERVICE_PREFIX"])
-    IOLoop.current().start()
+    try:
+        IOLoop.current().start()
+    except KeyboardInterrupt:
+        # Ctrl-C on the hub reaches its whole process group; the hub stops us too.
+        log.info("ScienceLab service stopped")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ as one JSON Schema (`make_options_schema`) that drives validation here, the spaw
 profiles API. Everything is pure: config, options and the user's groups in, a value or an error out.
 """
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from types import MappingProxyType
 
 from jsonschema import Draft202012Validator
@@ -290,8 +292,20 @@ def _resolve_profile(config, profiles, options, refuse_or_forget) -> Profile:
     return default
 
 
+@lru_cache(maxsize=4096)
+def _valid_json(schema: str, value: str) -> bool:
+    """Whether JSON `value` is valid against JSON `schema`: a pure function, so it is memoized
+    (every spawn checks the same few choices against the same few schemas)."""
+    return Draft202012Validator(json.loads(schema)).is_valid(json.loads(value))
+
+
 def _option_error(config, profile, groups, key, value, schema) -> UserOptionsError | None:
     """Why `value` is not valid for option `key` of `profile`, or None when it is."""
+    try:
+        if _valid_json(json.dumps(schema, sort_keys=True), json.dumps(value, sort_keys=True)):
+            return None
+    except (TypeError, ValueError):  # not JSON: the full check below names the problem
+        pass
     error = best_match(Draft202012Validator(schema).iter_errors(value))
     if error is None:
         return None
