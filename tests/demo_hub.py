@@ -2,7 +2,6 @@
 
 import contextlib
 import html
-import json
 import os
 import re
 import secrets
@@ -10,23 +9,21 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-import websocket
 
 from sciencelab_spawner.demo import free_port
 
+from .server_kernel import ServerKernel, running_kernel
 from .service_process import wait_until_answering
 
 REPO = Path(__file__).resolve().parent.parent
 SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
 START_TIMEOUT = 90  # seconds; a cold hub on a busy 2-core machine
 SPAWN_TIMEOUT = 180
-KERNEL_TIMEOUT = 120  # seconds for a kernel to answer one cell
 XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
 # JupyterHub's spawn form carries its XSRF token in the action URL.
 SPAWN_FORM_ACTION = re.compile(r'<form[^>]*id="spawn_form"[^>]*action="([^"]+)"', re.S)
@@ -137,23 +134,12 @@ class DemoHub:
             time.sleep(0.2)
 
     @contextlib.contextmanager
-    def kernel(self, user: str, server: str = "") -> Iterator["ServerKernel"]:
+    def kernel(self, user: str, server: str = "") -> Iterator[ServerKernel]:
         """A python3 kernel started by `user`'s running server (so with the server's environment),
         reached through the proxy with `user`'s token; shut down afterwards."""
         prefix = f"/user/{user}/{server}/api/kernels" if server else f"/user/{user}/api/kernels"
-        response = self.request("POST", prefix, user, json={"name": "python3"})
-        response.raise_for_status()
-        kernel_id = response.json()["id"]
-        try:
-            channels = websocket.create_connection(
-                f"ws://127.0.0.1:{self.port}{prefix}/{kernel_id}/channels",
-                header=[f"Authorization: token {self.token(user)}"], timeout=KERNEL_TIMEOUT)
-            try:
-                yield ServerKernel(channels)
-            finally:
-                channels.close()
-        finally:
-            self.request("DELETE", f"{prefix}/{kernel_id}", user)
+        with running_kernel(f"{self.url}{prefix}", self.token(user), "python3") as kernel:
+            yield kernel
 
     def browser_session(self, user: str) -> requests.Session:
         """A logged-in session with `user`'s cookies, as a browser without JavaScript has."""
@@ -177,42 +163,3 @@ class DemoHub:
         response = session.get(f"{self.url}{path}", timeout=60)
         response.raise_for_status()
         return response.text
-
-
-class ServerKernel:
-    """A kernel of a single-user server, spoken to over its `channels` WebSocket (Jupyter's JSON
-    message protocol), as JupyterLab does."""
-
-    def __init__(self, channels: websocket.WebSocket):
-        self.channels = channels
-        self.session = uuid.uuid4().hex
-
-    def run(self, code: str, timeout: float = KERNEL_TIMEOUT) -> str:
-        """Execute `code`; return its stdout, or fail with the kernel's traceback."""
-        msg_id = uuid.uuid4().hex
-        self.channels.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": self.session,
-                       "username": "tests", "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
-        output, status, idle = [], None, False
-        deadline = time.monotonic() + timeout
-        while status is None or not idle:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the kernel did not finish in {timeout}s; output so far: {''.join(output)}")
-            message = json.loads(self.channels.recv())
-            if message.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = message["msg_type"], message["content"]
-            if kind == "stream":
-                output.append(content["text"])
-            elif kind == "error":
-                output.append("\n".join(content["traceback"]))
-            elif kind == "execute_reply":
-                status = content["status"]
-            elif kind == "status" and content["execution_state"] == "idle":
-                idle = True
-        assert status == "ok", "".join(output)
-        return "".join(output)

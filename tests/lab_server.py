@@ -5,18 +5,21 @@ settings and root folders live under `state_dir`, so nothing of the machine's ow
 leaks in.
 """
 
+import contextlib
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
 from sciencelab_spawner.demo import free_port
 
+from .server_kernel import ServerKernel, running_kernel
 from .service_process import wait_until_answering
 
 JUPYTER = Path(sys.executable).parent / "jupyter"
@@ -90,6 +93,12 @@ class LabServer:
         """`method` on `path` (from the server root), with `body` as JSON, with the token."""
         return requests.request(method, f"{self.url}/{path.lstrip('/')}", json=body, timeout=timeout,
                                 headers={"Authorization": f"token {self.token}"})
+
+    @contextlib.contextmanager
+    def kernel(self, name: str) -> Iterator[ServerKernel]:
+        """A kernel of kernelspec `name` started by this server, as a notebook's; shut down afterwards."""
+        with running_kernel(f"{self.url}/api/kernels", self.token, name) as kernel:
+            yield kernel
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
