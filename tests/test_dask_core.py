@@ -4,10 +4,11 @@ import ast
 import sys
 
 import pytest
-from sciencelab.dask.backends.local import main_script_modules
+from sciencelab.dask.backends.local import main_script_modules, make_worker_spec
 from sciencelab.dask.clusters import ClusterRecord, ClusterView, WorkerInfo, make_cluster_json, workers_from_identity
 from sciencelab.dask.connect import Call, ConnectRecipe, client_recipe, make_connect_code
 from sciencelab.dask.errors import LimitError, OptionError
+from sciencelab.dask.interpreters import ProbeResult, worker_interpreter_problem
 from sciencelab.dask.limits import Limits, Usage, check_limits, resolve_limits
 from sciencelab.dask.manager import ClusterManager
 from sciencelab.dask.options import ClusterOptions, make_option_schema, validate_options, validate_scaling
@@ -15,8 +16,10 @@ from sciencelab.dask.templates import (
     GIB,
     Bounds,
     Environment,
+    Interpreter,
     MachineResources,
     TemplateError,
+    kernel_interpreter,
     local_environments,
     make_default_templates,
     make_machine_resources,
@@ -110,18 +113,87 @@ def test_dask_style_dashed_keys_are_accepted():
     assert template.idle_timeout.default == 5
 
 
-def test_local_environments_are_the_kernels_on_the_servers_python():
-    specs = {
-        "python3": {"spec": {"argv": ["python", "-m", "ipykernel_launcher"], "display_name": "Python 3"}},
-        "pinned": {"spec": {"argv": [sys.executable, "-m", "ipykernel_launcher"], "display_name": "Pinned"}},
-        "lcg": {"spec": {"argv": ["/cvmfs/sft.cern.ch/lcg/bin/python3", "-m", "ipykernel"], "display_name": "LCG"}},
+def _kernel(argv0: str, display_name: str) -> dict:
+    return {"spec": {"argv": [argv0, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                     "display_name": display_name, "language": "python"}}
+
+
+@pytest.mark.parametrize(("argv0", "command"), [
+    ("python", "/srv/venv/bin/python"),  # jupyter_client starts the server's interpreter for these
+    ("python3", "/srv/venv/bin/python"),
+    (f"python3.{sys.version_info[1]}", "/srv/venv/bin/python"),
+    ("python3.99", "python3.99"),  # another Python, found on PATH when located
+    ("/opt/conda/envs/hep/bin/python", "/opt/conda/envs/hep/bin/python"),
+    ("/opt/py/bin/python3.13", "/opt/py/bin/python3.13"),
+    ("/srv/venv/bin/xpython", None),
+    ("/opt/lcg/bin/start-kernel.sh", None),
+    ("conda", None),
+    ("R", None),
+    ("", None),
+])
+def test_kernel_interpreter_resolves_argv0_as_jupyter_client_does(argv0, command):
+    assert kernel_interpreter(_kernel(argv0, "K")["spec"], "/srv/venv/bin/python") == command
+
+
+def test_local_environments_are_the_kernels_interpreters_the_servers_first():
+    server = Interpreter("/srv/venv/bin/python", "/srv/venv")
+    interpreters = {
+        "/srv/venv/bin/python": server,
+        "/srv/venv/bin/python3": Interpreter("/srv/venv/bin/python3", "/srv/venv"),
+        "/opt/conda/envs/hep/bin/python": Interpreter("/opt/conda/envs/hep/bin/python", "/opt/conda/envs/hep"),
+        "python3.99": Interpreter("/usr/bin/python3.99", "/usr"),
     }
-    assert local_environments(specs, sys.executable) == [
-        Environment(name="pinned", title="Pinned", value=sys.executable, kernels=("pinned",)),
-        Environment(name="python3", title="Python 3", value=sys.executable, kernels=("python3",)),
+    specs = {
+        "python3": _kernel("python", "Python 3"),
+        "pinned": _kernel("/srv/venv/bin/python3", "Pinned"),
+        "hep": _kernel("/opt/conda/envs/hep/bin/python", "HEP"),
+        "system": _kernel("python3.99", "System Python"),
+        "removed": _kernel("/opt/removed/bin/python", "Removed"),  # not found: not offered
+        "ir": _kernel("R", "R"),
+        "lcg": _kernel("/opt/lcg/bin/start-kernel.sh", "LCG"),
+    }
+    assert local_environments(specs, server, interpreters) == [
+        Environment(name="pinned", title="Pinned", value="/srv/venv/bin/python", kernels=("pinned",)),
+        Environment(name="python3", title="Python 3", value="/srv/venv/bin/python", kernels=("python3",)),
+        Environment(name="hep", title="HEP", value="/opt/conda/envs/hep/bin/python", kernels=("hep",)),
+        Environment(name="system", title="System Python", value="/usr/bin/python3.99", kernels=("system",)),
     ]
-    assert local_environments({}, sys.executable) == [
-        Environment(name="server", title="This server's Python", value=sys.executable)]
+    assert local_environments({"ir": _kernel("R", "R")}, server, interpreters) == [
+        Environment(name="server", title="This server's Python", value="/srv/venv/bin/python")]
+
+
+OTHER = Environment(name="py-other", title="Other", value="/opt/other/bin/python", kernels=("py-other",))
+
+
+@pytest.mark.parametrize(("probe", "problem"), [
+    (ProbeResult(python="3.11.7", distributed="2026.8.0"), None),
+    (ProbeResult(python="3.12.1", distributed="2025.1.0"),
+     "environment 'py-other': /opt/other/bin/python has distributed 2025.1.0; the server has 2026.8.0; "
+     "install distributed==2026.8.0 there or choose another environment (python3)"),
+    (ProbeResult(python="3.12.1", distributed=None),
+     "environment 'py-other': /opt/other/bin/python does not have distributed; the server has 2026.8.0; "
+     "install distributed==2026.8.0 there or choose another environment (python3)"),
+    (ProbeResult(failure="cannot be run (No such file or directory)"),
+     "environment 'py-other': /opt/other/bin/python cannot be run (No such file or directory); "
+     "choose another environment (python3)"),
+])
+def test_worker_interpreter_problem_names_environment_interpreter_and_what_is_missing(probe, problem):
+    assert worker_interpreter_problem(OTHER, probe, "2026.8.0", ["python3", "py-other"]) == problem
+
+
+def test_an_interpreter_with_no_alternative_sends_the_user_to_the_admin():
+    assert worker_interpreter_problem(OTHER, ProbeResult(failure="did not answer within 30 s", timed_out=True),
+                                      "2026.8.0", ["py-other"]) == (
+        "environment 'py-other': /opt/other/bin/python did not answer within 30 s; ask your admin")
+
+
+def test_worker_spec_is_a_nanny_as_local_cluster_starts_it():
+    assert make_worker_spec(3, nthreads=2, memory_limit=2**30, host="127.0.0.1", resources={"GPU": 1}) == {
+        "cls": "distributed.Nanny",
+        "opts": {"name": 3, "nthreads": 2, "memory_limit": 2**30, "host": "127.0.0.1", "death_timeout": 60,
+                 "resources": {"GPU": 1}},
+    }
+    assert "resources" not in make_worker_spec(0, 1, 2**29, "127.0.0.1", None)["opts"]
 
 
 def test_option_schema_offers_only_what_the_user_may_choose():

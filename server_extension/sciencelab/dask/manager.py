@@ -26,10 +26,12 @@ from .backends import BACKENDS, BackendUnavailable, ClusterBackend, ClusterHandl
 from .clusters import ClusterRecord, ClusterView, make_cluster_json, make_discovered_json
 from .connect import make_connect_code
 from .errors import BackendError, ClusterError, ClusterGone, NotAllowedError, NotFoundError, OptionError
+from .interpreters import locate_interpreter, locate_kernel_interpreters
 from .limits import Usage, check_limits, resolve_limits
 from .options import make_option_schema, validate_options, validate_scaling
 from .templates import (
     ClusterTemplate,
+    Interpreter,
     TemplateError,
     local_environments,
     make_default_templates,
@@ -118,8 +120,8 @@ class ClusterManager(LoggingConfigurable):
                  environ: Mapping[str, str] | None = None, config_paths: Sequence[str] | None = None, **kwargs):
         """Load and check the templates; raise `TemplateError` naming file, template and field if one is broken.
 
-        :param kernel_specs: the server's kernel specs (`KernelSpecManager.get_all_specs()`): the
-            environments of `local` templates.
+        :param kernel_specs: the server's kernel specs (`KernelSpecManager.get_all_specs()`): their
+            interpreters are the environments of `local` templates.
         :param config_paths: the Dask config search path (`dask.config.paths` by default).
         """
         super().__init__(**kwargs)
@@ -174,8 +176,10 @@ class ClusterManager(LoggingConfigurable):
                     backend_schemas[backend] = load_backend(backend).settings_schema
                 except BackendUnavailable as error:
                     raise TemplateError(f"{origins.get(name)}: template '{name}': backend: {error}") from error
-        cluster_templates = make_templates(templates, origins, backend_schemas,
-                                           local_environments(kernel_specs, sys.executable))
+        # An embedded interpreter has no executable to find; its prefix is its software.
+        server = locate_interpreter(sys.executable) or Interpreter(sys.executable, sys.prefix)
+        environments = local_environments(kernel_specs, server, locate_kernel_interpreters(kernel_specs, server.path))
+        cluster_templates = make_templates(templates, origins, backend_schemas, environments)
         limits = make_limits({**section.get("limits", {}), **self.limits}, "sciencelab.clusters.limits")
         return cluster_templates, limits
 

@@ -10,6 +10,7 @@ the template and the field. With no template configured at all, ``make_default_t
 
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -229,7 +230,7 @@ def make_templates(
     :param templates: template name -> the merged template mapping (Dask config, hub file, traitlets).
     :param origins: template name -> where it was defined, for error messages (a file, a variable).
     :param backend_schemas: backend name -> JSON Schema of its admin-only `backend_settings`.
-    :param local_environments: what the `local` backend can run: the kernels on the server's Python.
+    :param local_environments: what the `local` backend can run: the kernels' interpreters (`local_environments`).
     :raises TemplateError: naming origin, template and field of the first problem found.
     """
     result = {}
@@ -321,22 +322,57 @@ def _check_schema(schema: dict, instance, prefix: str, fail: Callable[[str, str]
         fail(where or "top level", error.message)
 
 
-def local_environments(kernel_specs: Mapping, server_python: str) -> list[Environment]:
-    """The environments a `local` template offers: the kernels that run the server's own Python.
+@dataclass(frozen=True)
+class Interpreter:
+    """A Python interpreter a kernel starts: `path` runs it; `environment` is the directory of the
+    software it runs (its virtual environment, else its installation prefix). Two paths with the same
+    environment run the same packages: `/usr/bin/python3` and `/usr/bin/python3.11`, say."""
 
-    Local workers are child processes of the server, so they run its interpreter; a kernel on
-    another interpreter would drift from its workers and is not offered. `kernel_specs` is
-    `KernelSpecManager.get_all_specs()`; like jupyter_client, `python`, `python3` and `python3.X`
-    in a kernel's argv mean the server's interpreter.
+    path: str
+    environment: str
+
+
+# What jupyter_client starts as the server's own interpreter (`KernelManager.format_kernel_cmd`),
+# and the file names of Python interpreters elsewhere (`python`, `python3`, `python3.12`).
+_PYTHON_ALIASES = {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}
+_PYTHON_NAME = re.compile(r"python[0-9]*(\.[0-9]+)?")
+
+
+def kernel_interpreter(spec: Mapping, server_python: str) -> str | None:
+    """The interpreter command a kernelspec starts, resolved as jupyter_client resolves its `argv[0]`.
+
+    `python`, `python3` and `python3.X` mean the server's interpreter; another command counts only
+    when it is named like a Python interpreter. None for the rest (another language, a wrapper
+    script, `conda run`, xeus-python): what their workers would need cannot be told without running
+    them, so such kernels are not offered.
     """
-    version = sys.version_info
-    same_as_server = {"python", f"python{version[0]}", f"python{version[0]}.{version[1]}"}
-    environments = []
+    argv = spec.get("argv") or [""]
+    command = argv[0]
+    if command in _PYTHON_ALIASES:
+        return server_python
+    return command if _PYTHON_NAME.fullmatch(os.path.basename(command)) else None
+
+
+def local_environments(kernel_specs: Mapping, server: Interpreter,
+                       interpreters: Mapping[str, Interpreter]) -> list[Environment]:
+    """The environments a `local` template offers: one per kernel whose interpreter can run a worker.
+
+    Kernels on the server's own software come first (the first is the default): their workers
+    start from the server's fork server, the fast path. Kernels on another interpreter follow; their
+    workers are processes of that interpreter, so a notebook's client and its workers run the same
+    packages. `kernel_specs` is `KernelSpecManager.get_all_specs()`; `interpreters` maps each
+    kernel's command (`kernel_interpreter`) to where it was found (a command not found is left out).
+    An environment's `value` is the interpreter its workers run: the server's own for its software.
+    """
+    own, other = [], []
     for name, kernel in sorted(kernel_specs.items()):
         spec = kernel.get("spec", {})
-        argv = spec.get("argv") or [""]
-        interpreter = server_python if argv[0] in same_as_server else argv[0]
-        if os.path.realpath(interpreter) == os.path.realpath(server_python):
-            environments.append(Environment(name=name, title=spec.get("display_name", name), value=server_python,
-                                            kernels=(name,)))
-    return environments or [Environment(name="server", title="This server's Python", value=server_python)]
+        command = kernel_interpreter(spec, server.path)
+        interpreter = interpreters.get(command) if command is not None else None
+        if interpreter is None:
+            continue
+        same = interpreter.environment == server.environment
+        (own if same else other).append(Environment(
+            name=name, title=spec.get("display_name", name), value=server.path if same else interpreter.path,
+            kernels=(name,)))
+    return own + other or [Environment(name="server", title="This server's Python", value=server.path)]
