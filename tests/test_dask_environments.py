@@ -21,12 +21,14 @@ from pathlib import Path
 import distributed
 import psutil
 import pytest
+from playwright.sync_api import expect
 from sciencelab.dask.backends.local import LocalBackend, make_worker_spec
 from sciencelab.dask.clusters import ClusterRecord
 from sciencelab.dask.interpreters import locate_interpreter
 from sciencelab.dask.templates import Interpreter, make_templates
 from sciencelab_spawner.demo import free_port
 
+from .conftest import LAB_TIMEOUT_MS
 from .dask_clusters import create_cluster, wait_for_workers
 from .lab_server import LabServer
 
@@ -39,6 +41,7 @@ TEMPLATES = {
 }
 # Seconds for the processes of a closed or reaped worker to exit.
 EXIT_TIMEOUT = 30
+WORKERS_TIMEOUT_MS = 120_000
 
 
 def make_virtual_environment(path: Path, share_packages: bool) -> Path:
@@ -227,3 +230,47 @@ def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, sched
         if nanny.poll() is None:
             nanny.kill()
         nanny.wait()
+
+
+@pytest.fixture
+def lab(tmp_path, other_python):
+    """A real `jupyter lab` on 127.0.0.1 with the `py-other` kernelspec next to `python3` and a local
+    template; stopped after the test."""
+    server = LabServer(tmp_path / "lab", config={"ClusterManager": {"templates": TEMPLATES}})
+    write_kernelspec(server.data_dir, "py-other", other_python, "Python (other)")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.browser
+def test_the_form_preselects_the_environment_of_the_active_notebook(lab, page):
+    page.goto(f"{lab.url}/lab?token={lab.token}")
+    launcher = page.locator(".jp-LauncherCard[data-category='Notebook']")
+    launcher.filter(has_text="Python (other)").click(timeout=LAB_TIMEOUT_MS)
+    expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=LAB_TIMEOUT_MS)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(
+        timeout=LAB_TIMEOUT_MS)
+
+    page.locator('.jp-SideBar [data-id="sciencelab-panel"]').click()
+    section = page.locator(".sciencelab-DaskSection")
+    section.get_by_role("button", name="New cluster").click()
+    expect(section.locator("select#root_environment option:checked")).to_have_text("Python (other)")
+    section.get_by_role("button", name="Create", exact=True).click()
+    card = section.locator(".sciencelab-DaskCluster")
+    expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("1 of 1 workers connected",
+                                                                 timeout=WORKERS_TIMEOUT_MS)
+
+    # The notebook's client and the workers run the same interpreter.
+    card.get_by_role("button", name="Insert code").click()
+    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").filter(has_text="Client(")
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-OutputArea-output")).to_contain_text("Client", timeout=60_000)
+    page.keyboard.type("import sys; print(set(client.run(lambda: sys.executable).values()) == {sys.executable})")
+    page.keyboard.press("Shift+Enter")
+    expect(page.locator(".jp-OutputArea-output").filter(has_text="True")).to_have_count(1, timeout=60_000)
+
+    card.get_by_role("button", name="Shut down").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Shut down").click()
+    expect(section.locator(".sciencelab-DaskCluster")).to_have_count(0, timeout=60_000)

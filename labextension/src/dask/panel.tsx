@@ -8,9 +8,10 @@
 import { FormComponent, ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { JSONObject, ReadonlyJSONObject } from '@lumino/coreutils';
+import { ISignal } from '@lumino/signaling';
 import type { IChangeEvent } from '@rjsf/core';
 import type { ErrorSchema } from '@rjsf/utils';
-import React, { useState } from 'react';
+import React, { useEffect, useState } from 'react';
 
 import { SciencelabRequestError } from '../request';
 import { formatBytes } from '../sidebar/profile';
@@ -44,6 +45,10 @@ export interface IDaskPanelOptions {
    * The kernel of the active notebook or console, to preselect the matching environment.
    */
   activeKernel: () => string | null;
+  /**
+   * Emits the active kernel's name when it changes: a notebook just opened has no kernel yet.
+   */
+  activeKernelChanged: ISignal<unknown, string | null>;
 }
 
 /**
@@ -155,12 +160,39 @@ function NewClusterForm(
   );
   const template = model.template(name);
   const [formData, setFormData] = useState<ReadonlyJSONObject>(() => initialOptions(template, activeKernel()));
+  // Until the user picks an environment, the form follows the active notebook's kernel.
+  const [environmentPicked, setEnvironmentPicked] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<ErrorSchema<ReadonlyJSONObject>>({});
 
+  useEffect(() => {
+    const properties = (template?.schema.properties ?? {}) as JSONObject;
+    if (environmentPicked || !template || !('environment' in properties)) {
+      return;
+    }
+    const follow = (_: unknown, kernel: string | null): void => {
+      const environment = defaultEnvironment(template, kernel);
+      if (environment) {
+        setFormData(data => ({ ...data, environment }));
+      }
+    };
+    props.activeKernelChanged.connect(follow);
+    return () => {
+      props.activeKernelChanged.disconnect(follow);
+    };
+  }, [template, environmentPicked, props.activeKernelChanged]);
+
+  const changeOptions = (next: ReadonlyJSONObject): void => {
+    if (next.environment !== formData.environment) {
+      setEnvironmentPicked(true);
+    }
+    setFormData(next);
+  };
+
   const chooseTemplate = (next: string): void => {
     setName(next);
+    setEnvironmentPicked(false);
     setFormData(initialOptions(model.template(next), activeKernel()));
     setError(null);
     setFieldErrors({});
@@ -219,7 +251,7 @@ function NewClusterForm(
         <FormComponent
           schema={template.schema}
           formData={formData}
-          onChange={(event: IChangeEvent<ReadonlyJSONObject>) => setFormData(event.formData ?? {})}
+          onChange={(event: IChangeEvent<ReadonlyJSONObject>) => changeOptions(event.formData ?? {})}
           validator={serverSideValidator}
           extraErrors={fieldErrors}
           showErrorList={false}

@@ -5,6 +5,7 @@ import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/a
 import { Dialog, ICommandPalette, ISessionContext, MainAreaWidget, showDialog } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ReadonlyJSONObject, ReadonlyPartialJSONObject } from '@lumino/coreutils';
+import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { CommandIDs, ISciencelabSidebar } from '../tokens';
@@ -53,11 +54,15 @@ export const daskPlugin: JupyterFrontEndPlugin<void> = {
     }
     const settings = { ...DEFAULT_SETTINGS };
     const model = new DaskClustersModel();
+    const activeKernel = (): string | null => activeSession(labShell)?.session?.kernel?.name ?? null;
+    const activeKernelChanged = new Signal<ILabShell, string | null>(labShell);
+    watchActiveKernel(labShell, () => activeKernelChanged.emit(activeKernel()));
     const section = new DaskSection({
       model,
       commands: app.commands,
       defaultTemplate: () => settings.defaultTemplate,
-      activeKernel: () => activeSession(labShell)?.session?.kernel?.name ?? null
+      activeKernel,
+      activeKernelChanged
     });
     sidebar.addSection(section, { rank: SECTION_RANK });
 
@@ -222,4 +227,18 @@ function addCommands(
 function activeSession(labShell: ILabShell): ISessionContext | null {
   const widget = labShell.currentWidget as (Widget & { sessionContext?: ISessionContext }) | null;
   return widget?.sessionContext ?? null;
+}
+
+/**
+ * Call `changed` when the active notebook or console changes, or its kernel does (a new notebook
+ * gets its kernel a moment after it shows).
+ */
+function watchActiveKernel(labShell: ILabShell, changed: () => void): void {
+  let watched: ISessionContext | null = null;
+  labShell.currentChanged.connect(() => {
+    watched?.kernelChanged.disconnect(changed);
+    watched = activeSession(labShell);
+    watched?.kernelChanged.connect(changed);
+    changed();
+  });
 }

@@ -1,6 +1,7 @@
 import { CommandRegistry } from '@lumino/commands';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { MessageLoop } from '@lumino/messaging';
+import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import { act } from 'react';
 
@@ -18,13 +19,14 @@ interface ISetup {
   section: DaskSection;
   model: DaskClustersModel;
   executed: Array<[string, ReadonlyPartialJSONObject]>;
+  kernelChanged: Signal<object, string | null>;
 }
 
 /**
  * The section on a model with the given clusters; commands record their calls, and creating a
  * cluster with `refuse` set fails as the server refuses an option (400 naming the field).
  */
-async function setup(clusters = [cluster()], refuse = false): Promise<ISetup> {
+async function setup(clusters = [cluster()], refuse = false, kernel: string | null = 'lcg-kernel'): Promise<ISetup> {
   const model = new DaskClustersModel({ api: memoryAPI(clusters), openUpdates: noUpdates });
   await model.start(1);
   const commands = new CommandRegistry();
@@ -39,17 +41,19 @@ async function setup(clusters = [cluster()], refuse = false): Promise<ISetup> {
       }
     });
   }
+  const kernelChanged = new Signal<object, string | null>(model);
   const section = new DaskSection({
     model,
     commands,
     defaultTemplate: () => '',
-    activeKernel: () => 'lcg-kernel'
+    activeKernel: () => kernel,
+    activeKernelChanged: kernelChanged
   });
   await act(async () => {
     Widget.attach(section, document.body);
     MessageLoop.sendMessage(section, Widget.Msg.UpdateRequest);
   });
-  return { section, model, executed };
+  return { section, model, executed, kernelChanged };
 }
 
 function click(element: Element | null): Promise<void> {
@@ -119,6 +123,25 @@ describe('DaskSection', () => {
         }
       ]
     ]);
+  });
+
+  it("follows the notebook's kernel once it starts, until the user picks an environment", async () => {
+    current = await setup([], false, null);
+    const { section, kernelChanged } = current;
+    await click(button(section, 'New cluster'));
+    const environment = section.node.querySelector('select#root_environment') as HTMLSelectElement;
+    expect(environment.selectedOptions[0].textContent).toBe('Python 3');
+
+    await act(async () => kernelChanged.emit('lcg-kernel'));
+    expect(environment.selectedOptions[0].textContent).toBe('LCG 105');
+
+    await act(async () => {
+      environment.value = environment.options[0].value;
+      environment.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    expect(environment.selectedOptions[0].textContent).toBe('Python 3');
+    await act(async () => kernelChanged.emit('lcg-kernel'));
+    expect(environment.selectedOptions[0].textContent).toBe('Python 3');
   });
 
   it("shows the server's refusal at the field it names", async () => {
