@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from sciencelab_spawner.kube_objects import unprivileged_problems
 
 from ..option_oracle import expected_status
-from ..test_user_options_fuzz import JUNK_KEYS, KEYS, mutated_options, valid_options, value
+from ..rest_spawn_fuzz import check_rest_spawn, rest_spawns
 from .hub import KubeHub, remove_namespace_objects, wait_for
 from .node_agent import FakeNode, NodeAgent, gpu_node, local_commands
 from .schema import validate_strictly
@@ -231,38 +230,15 @@ RAW = yaml.safe_load(PROFILES.read_text())
 GROUPS = {"alice": ["gpu-users"], "bob": []}
 
 
-@st.composite
-def rest_spawns(draw) -> tuple[str, dict]:
-    """(user, options), about one in sixteen valid: a valid one starts a pod and JupyterLab (seconds),
-    an invalid one is refused at once, and invalid ones are what this test is about."""
-    user = draw(st.sampled_from(["alice", "bob"]))
-    if draw(st.integers(min_value=0, max_value=15)) == 0:
-        return user, draw(valid_options(RAW))
-    invalid = st.one_of(mutated_options(RAW),
-                        st.dictionaries(st.sampled_from(KEYS + JUNK_KEYS), value, min_size=1, max_size=4))
-    return user, draw(invalid.filter(lambda options: expected_status(options, GROUPS[user], RAW) != 200))
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(rest_spawns())
+@given(rest_spawns(RAW, GROUPS, valid_one_in=16))
 def test_rest_spawns_agree_with_the_oracle(kube_hub, spawn):
     user, options = spawn
     expected = expected_status(options, GROUPS[user], RAW)
     if expected == 200 and user == "bob" and options.get("s3"):
         expected = 403  # bob has no S3 credentials
-    response = kube_hub.request("POST", f"/hub/api/users/{user}/server", user, json=options)
-    try:
-        assert response.status_code < 500, response.text
-        if expected == 200:
-            assert response.status_code in (201, 202), (options, response.text)
-        else:
-            assert response.status_code == expected, (options, response.text)
-            assert response.json()["message"]
-            assert kube_hub.kube(f"{NS}/pods/jupyter-{user}") is None
-    finally:
-        if response.status_code in (201, 202):
-            kube_hub.wait_until_ready(user)
-            kube_hub.stop_server(user)
+    if check_rest_spawn(kube_hub, user, options, expected) not in (201, 202):
+        assert kube_hub.kube(f"{NS}/pods/jupyter-{user}") is None
 
 
 def test_no_refusal_logged_a_traceback(kube_hub):
