@@ -4,6 +4,7 @@ import asyncio
 import time
 
 import psutil
+from playwright.sync_api import expect
 
 from .lab_server import LabServer
 
@@ -70,3 +71,15 @@ def dask_worker_processes(root: psutil.Process) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             pass
     return workers
+
+
+def run_connect_code(page, card):
+    """In the browser: insert the cluster card's connect code into the open notebook and run it, so
+    the notebook's `client` is connected to that cluster."""
+    card.get_by_role("button", name="Insert code").click()
+    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").filter(has_text="Client(")
+    expect(cell).to_have_count(1)
+    expect(cell).to_contain_text("from dask.distributed import Client")
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-OutputArea-output")).to_contain_text("Client", timeout=60_000)

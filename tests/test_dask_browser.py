@@ -7,6 +7,7 @@ notebook, run a computation there, see the result, shut the cluster down.
 import pytest
 from playwright.sync_api import expect
 
+from .dask_clusters import run_connect_code
 from .lab_server import LabServer
 from .conftest import LAB_TIMEOUT_MS
 
@@ -57,13 +58,7 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
     expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("2 of 2 workers connected", timeout=WORKERS_TIMEOUT_MS)
 
     # Insert the connect code into the notebook, run it, then compute on the cluster.
-    card.get_by_role("button", name="Insert code").click()
-    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").filter(has_text="Client(")
-    expect(cell).to_have_count(1)
-    expect(cell).to_contain_text("from dask.distributed import Client")
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    expect(cell.locator(".jp-OutputArea-output")).to_contain_text("Client", timeout=60_000)
+    run_connect_code(page, card)
 
     page.keyboard.type("print(sum(client.gather(client.map(lambda x: x * x, range(10)))))")
     page.keyboard.press("Shift+Enter")

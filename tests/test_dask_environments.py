@@ -29,7 +29,7 @@ from sciencelab.dask.templates import Interpreter, make_templates
 from sciencelab_spawner.demo import free_port
 
 from .conftest import LAB_TIMEOUT_MS
-from .dask_clusters import create_cluster, wait_for_workers
+from .dask_clusters import create_cluster, run_connect_code, wait_for_workers
 from .lab_server import LabServer
 
 TEMPLATES = {
@@ -262,11 +262,7 @@ def test_the_form_preselects_the_environment_of_the_active_notebook(lab, page):
                                                                  timeout=WORKERS_TIMEOUT_MS)
 
     # The notebook's client and the workers run the same interpreter.
-    card.get_by_role("button", name="Insert code").click()
-    cell = page.locator(".jp-NotebookPanel .jp-CodeCell").filter(has_text="Client(")
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    expect(cell.locator(".jp-OutputArea-output")).to_contain_text("Client", timeout=60_000)
+    run_connect_code(page, card)
     page.keyboard.type("import sys; print(set(client.run(lambda: sys.executable).values()) == {sys.executable})")
     page.keyboard.press("Shift+Enter")
     expect(page.locator(".jp-OutputArea-output").filter(has_text="True")).to_have_count(1, timeout=60_000)
