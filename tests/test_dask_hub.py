@@ -3,12 +3,16 @@ templates restricted to JupyterHub groups, and a real dask-gateway-server that k
 that hub (dask-gateway's own `JupyterHubAuthenticator`, the gateway a service of the hub).
 """
 
+import asyncio
+import re
 import secrets
 import textwrap
 import time
 
 import pytest
 import yaml
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 from .demo_hub import DemoHub
 from .gateway_server import GatewayServer, HubService
@@ -142,3 +146,33 @@ def test_templates_follow_the_users_jupyterhub_groups(dask_hub, user, templates)
     else:
         assert (asked.status_code, asked.json()["message"]) == (
             403, "template: 'gpu-users-only' is only for members of gpu-users; choose one of: gateway")
+
+
+async def bokeh_acknowledges(url: str, headers: dict, token: str) -> bool:
+    """Whether Bokeh's server answers the session WebSocket at `url` (its ACK is the first message)."""
+    socket = await websocket_connect(HTTPRequest(url, headers=headers), subprotocols=["bokeh", token])
+    try:
+        return await asyncio.wait_for(socket.read_message(), 30) is not None
+    finally:
+        socket.close()
+
+
+def test_dashboard_is_reachable_through_the_hub_with_its_websocket(dask_hub):
+    hub, _ = dask_hub
+    created = dask_api(hub, "POST", "alice", "clusters", json={"template": "gpu-users-only", "options": {"workers": 0}})
+    assert created.status_code == 201, created.text
+    cluster = created.json()
+    try:
+        dashboard = cluster["dashboard_url"]
+        assert re.fullmatch(r"/user/alice/proxy/\d+/status", dashboard), dashboard
+        # Through the hub's proxy and alice's server (jupyter-server-proxy): the page, then the Bokeh
+        # WebSocket its plots open at `<page>/ws`, with the session token from the page.
+        page = hub.request("GET", dashboard, "alice")
+        assert page.status_code == 200 and "bokeh" in page.text.lower(), page.text[:500]
+        token = re.search(r'"token":\s*"([^"]+)"', page.text).group(1)
+        headers = {"Authorization": f"token {hub.token('alice')}"}
+        assert asyncio.run(bokeh_acknowledges(f"ws://127.0.0.1:{hub.port}{dashboard}/ws", headers, token))
+        # Bob's token does not open alice's dashboard.
+        assert hub.request("GET", dashboard, "bob", allow_redirects=False).status_code in (302, 403)
+    finally:
+        assert dask_api(hub, "DELETE", "alice", f"clusters/{cluster['id']}").status_code == 204
