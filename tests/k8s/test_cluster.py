@@ -3,13 +3,13 @@
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 from kubernetes_validate import latest_version
 
 from .fixtures import A100
+from .hub import wait_for
 from .node_agent import gpu_node
 from .schema import validate_strictly
 
@@ -56,15 +56,6 @@ def make_sleeper(name: str, limits: dict, product: str | None = None) -> dict:
         affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
             {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}]}]}}}
     return make_pod(name, ["-c", "import time; time.sleep(600)"], resources={"limits": limits}, affinity=affinity)
-
-
-def wait_for(condition, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
