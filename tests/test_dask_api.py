@@ -151,6 +151,27 @@ async def test_websocket_pushes_the_users_clusters(dask_api, jp_ws_fetch):
     await wait_until(_none_left, 30, "worker processes to exit")
 
 
+async def test_refreshing_runs_only_while_a_cluster_runs_or_a_panel_listens(dask_api, jp_ws_fetch, jp_serverapp):
+    manager = jp_serverapp.web_app.settings["sciencelab_dask"]
+    await manager.start()
+    assert not manager.refreshing, "an idle server should not wake up every second"
+
+    socket = await jp_ws_fetch("sciencelab", "api", "dask", "clusters", "updates")
+    await socket.read_message()
+    assert manager.refreshing
+    socket.close()
+    await wait_until(lambda: _stopped_refreshing(manager), 10, "refreshing to stop without listeners")
+
+    status, cluster = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 0}})
+    assert status == 201 and manager.refreshing
+    await dask_api(f"clusters/{cluster['id']}", "DELETE")
+    await wait_until(lambda: _stopped_refreshing(manager), 10, "refreshing to stop without clusters")
+
+
+async def _stopped_refreshing(manager) -> bool:
+    return not manager.refreshing
+
+
 async def test_dashboard_is_proxied_with_its_bokeh_websocket(dask_api, jp_fetch, jp_http_port, jp_base_url,
                                                               jp_auth_header):
     status, cluster = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 0}})

@@ -144,6 +144,7 @@ class ClusterManager(LoggingConfigurable):
         self._started: asyncio.Task | None = None
         self._preparing: list[asyncio.Task] = []
         self._refresher: asyncio.Task | None = None
+        self._stopping = False
 
     # ---- configuration ------------------------------------------------------------------------
 
@@ -239,7 +240,7 @@ class ClusterManager(LoggingConfigurable):
             self._clusters[record.id] = self._managed(record, backend, handle)
             self.log.info("Reattached cluster %s (%s)", record.id, record.backend)
         self._write_records()
-        self._refresher = asyncio.ensure_future(self._refresh_loop())
+        self._ensure_refreshing()
 
     async def _prepare(self, backend: ClusterBackend):
         try:
@@ -249,6 +250,7 @@ class ClusterManager(LoggingConfigurable):
 
     async def stop(self):
         """The server stops: shut down clusters that cannot outlive it, let go of the others."""
+        self._stopping = True
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -355,6 +357,7 @@ class ClusterManager(LoggingConfigurable):
             # Recorded before the backend starts anything, so a crash in between leaves a trace.
             self._clusters[record.id] = managed
             self._write_records()
+            self._ensure_refreshing()
         async with managed.lock:
             try:
                 if adopt is None:
@@ -428,6 +431,7 @@ class ClusterManager(LoggingConfigurable):
         key = id(send)
         self._subscribers[key] = (user, groups, send)
         send(self._clusters_json(user, groups))
+        self._ensure_refreshing()
         return lambda: self._subscribers.pop(key, None)
 
     # ---- internals ----------------------------------------------------------------------------
@@ -512,8 +516,19 @@ class ClusterManager(LoggingConfigurable):
         )
         managed.record.backend_state = managed.backend.backend_state(handle)
 
+    @property
+    def refreshing(self) -> bool:
+        """Whether clusters are refreshed every `refresh_interval`: only while one runs or a panel listens."""
+        return self._refresher is not None and not self._refresher.done()
+
+    def _ensure_refreshing(self):
+        if not self._stopping and self._started is not None and not self.refreshing:
+            self._refresher = asyncio.ensure_future(self._refresh_loop())
+
     async def _refresh_loop(self):
-        while True:
+        # Only while a cluster runs or a panel listens: an idle server should not wake up every
+        # second for nothing. A new cluster or subscriber starts the loop again.
+        while self._clusters or self._subscribers:
             await asyncio.sleep(self.refresh_interval)
             try:
                 await self.refresh()
