@@ -5,7 +5,9 @@ its kernels and sessions, /proc, WebSocket clients.
 """
 
 import asyncio
+import base64
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ from .fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gp
 INTERVAL = 0.2  # the fastest allowed, so the tests wait little
 LINGER = 0.5
 MESSAGE_TIMEOUT = 10
+TEXT_OPCODE, CLOSE_OPCODE, PING_OPCODE = 0x1, 0x8, 0x9  # RFC 6455
 
 FIT = KernelRef("k-1", "python3", "analysis/fit.ipynb")
 PLOT = KernelRef("k-2", "python3", None)
@@ -292,6 +295,68 @@ async def test_stream_sends_the_current_sample_then_each_tick_at_one_nvml_cost(f
     assert (fake_nvml.module.calls - calls) == calls_per_tick * (sampler.ticks - ticks)
     for client in [first, *others]:
         client.close()
+
+
+async def open_silent_websocket(port: int, path: str, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A WebSocket client that reads frames and never answers a ping, as a vanished laptop would."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Authorization: token {token}\r\n\r\n".encode())
+    response = await reader.readuntil(b"\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return reader, writer
+
+
+async def read_opcodes_until_closed(reader: asyncio.StreamReader) -> list[int]:
+    """The opcodes of the frames the server sends, up to its close frame or the end of the stream."""
+    opcodes = []
+    while not opcodes or opcodes[-1] != CLOSE_OPCODE:
+        try:
+            header = await reader.readexactly(2)
+        except asyncio.IncompleteReadError:
+            break
+        length = header[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2))
+        elif length == 127:
+            length = int.from_bytes(await reader.readexactly(8))
+        await reader.readexactly(length)
+        opcodes.append(header[0] & 0x0F)
+    return opcodes
+
+
+async def read_all(ws, samples: list):
+    while (message := await ws.read_message()) is not None:
+        samples.append(json.loads(message))
+
+
+async def test_pings_ride_on_the_samples_and_a_client_that_never_pongs_is_closed(
+        fake_nvml, jp_ws_fetch, jp_serverapp, jp_http_port, jp_base_url):
+    # jupyter_server's WebSocket settings, in milliseconds, shortened so the test waits little.
+    jp_serverapp.web_app.settings.update(ws_ping_interval=400, ws_ping_timeout=1000)
+    answering = await jp_ws_fetch("sciencelab", "api", "gpu", "stream")
+    # Tornado's client reads the next frame, and so answers a ping, only once the last message was read.
+    samples = []
+    listening = asyncio.create_task(read_all(answering, samples))
+    silent, writer = await open_silent_websocket(jp_http_port, f"{jp_base_url}sciencelab/api/gpu/stream",
+                                                 jp_serverapp.identity_provider.token)
+
+    opcodes = await asyncio.wait_for(read_opcodes_until_closed(silent), MESSAGE_TIMEOUT)
+    writer.close()
+    assert opcodes[0] == TEXT_OPCODE and PING_OPCODE in opcodes and opcodes[-1] == CLOSE_OPCODE
+    # A ping goes out with a sample, in the same write, never on a timer of its own.
+    assert all(opcode == TEXT_OPCODE for opcode, after in zip(opcodes, opcodes[1:]) if after == PING_OPCODE)
+
+    # The client that answers the pings is still fed after the silent one was dropped.
+    dropped = time.time()
+    while not samples or samples[-1]["time"] < dropped + 1:
+        assert not listening.done(), "the server closed the GPU stream of a client that answers pings"
+        assert time.time() < dropped + MESSAGE_TIMEOUT, "no GPU sample after the silent client was dropped"
+        await asyncio.sleep(INTERVAL)
+    answering.close()
+    await listening
 
 
 async def test_sampling_pauses_without_listeners_and_resumes_on_demand(fake_nvml, jp_fetch, jp_ws_fetch, sampler):

@@ -188,12 +188,13 @@ class GpuSampler:
             started = time.monotonic()
             try:
                 kernels = await self._find_kernels()
-                sample = await loop.run_in_executor(self._executor, self.read_sample, kernels)
+                sample, message = await loop.run_in_executor(self._executor, self.read_message, kernels)
             except Exception as error:
                 # A bug of ours must not end the stream: say so in the panel, log the traceback.
                 self._log.exception("GPU sampler tick failed")
                 sample = make_unavailable(time.time(), f"The GPU monitor failed: {error!r}; see the server log.")
-            self._publish(sample)
+                message = json.dumps(sample).encode()
+            self._publish(sample, message)
             self._reconfigured.clear()
             try:
                 await asyncio.wait_for(self._reconfigured.wait(), self.interval - (time.monotonic() - started))
@@ -201,16 +202,21 @@ class GpuSampler:
                 pass
         self._log.debug("GPU sampler paused: nobody listens")
 
-    def _publish(self, sample: dict):
+    def _publish(self, sample: dict, message: bytes):
         self.ticks += 1
         self._latest = sample
-        self._latest_message = json.dumps(sample).encode()
+        self._latest_message = message
         self._history.append(make_history_point(sample))
         self._ticked.set()
         for listener in list(self._listeners):
             listener(self._latest_message)
 
     # Everything below runs on the sampler's thread.
+
+    def read_message(self, kernels: dict[int, KernelRef]) -> tuple[dict, bytes]:
+        """A tick's sample and its JSON for the listeners, encoded here rather than on the event loop."""
+        sample = self.read_sample(kernels)
+        return sample, json.dumps(sample).encode()
 
     def read_sample(self, kernels: dict[int, KernelRef]) -> dict:
         """One tick's work on the sampler's thread: NVML, /proc and the pure core (bench/ times it)."""
