@@ -94,7 +94,7 @@ def test_profiles_api_answers_each_user_with_their_profiles(demo_hub):
         "small", "medium"]
     assert alice["gpu_quota"] == {"max_gpus": 2, "held": 0}
     assert bob["gpu_quota"] == {"max_gpus": 1, "held": 0}
-    assert alice["gpu_problem"].startswith("NVML: ")
+    assert alice["gpu_problem"].startswith("no GPU on this machine (NVML: ")
     schema = demo_hub.request("GET", "/services/sciencelab/api/profiles/schema", "bob").json()
     assert schema["title"] == "ScienceLab profiles"
 

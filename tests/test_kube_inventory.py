@@ -1,7 +1,17 @@
 """The GPU ledger's counts from Node and Pod objects, event by event. No cluster."""
 
-from sciencelab_spawner.kube_inventory import GpuAvailability, GpuLedger, node_gpus, pod_gpus
-from sciencelab_spawner.profile_config import GpuModel
+from types import SimpleNamespace
+
+from sciencelab_spawner.kube_inventory import (
+    GpuAvailability,
+    GpuLedger,
+    KubeGpuInventory,
+    gpu_status,
+    node_gpus,
+    pod_gpus,
+)
+from sciencelab_spawner.profile_config import GpuModel, make_profile_config
+from sciencelab_spawner.spawn_form import make_options_form
 
 A100 = GpuModel("a100", "A100", node_label="NVIDIA-A100-SXM4-80GB")
 H100 = GpuModel("h100", "H100", node_label="NVIDIA-H100-80GB-HBM3")
@@ -102,3 +112,14 @@ def test_a_new_listing_replaces_everything():
     assert ledger.availability(A100).free == 0
     ledger.replace_pods([])
     assert ledger.availability(A100).free == 4 and not ledger.is_bound("sciencelab/alice")
+
+
+def test_an_inventory_not_read_yet_says_so_in_the_form_rather_than_no_gpu():
+    config = make_profile_config({"gpu_models": {"a100": {"display_name": "A100", "node_label": "NVIDIA-A100"}},
+                                  "profiles": [{"slug": "gpu", "display_name": "GPU", "gpu": {"model": "a100"}}]}, "test")
+    # The watches never started: the API is not called before `ready()`.
+    inventory = KubeGpuInventory("jupyter", SimpleNamespace(list_node=None, list_namespaced_pod=None))
+    free, problem = gpu_status(config, inventory)
+    assert (free, problem) == ({}, "the cluster's GPUs cannot be counted right now (the GPU inventory is still loading)")
+    assert ('<p class="sciencelab-gpu-free small text-danger mb-1">The cluster&#x27;s GPUs cannot be counted right now '
+            "(the GPU inventory is still loading)</p>") in make_options_form(config, frozenset(), {}, free, problem)

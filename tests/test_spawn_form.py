@@ -64,7 +64,7 @@ def test_form_ignores_remembered_choices_no_longer_offered():
 
 
 def test_form_says_when_there_is_no_gpu_and_when_nothing_is_allowed():
-    form = make_options_form(CONFIG, frozenset(), {}, {}, gpu_problem="NVML: Driver Not Loaded")
+    form = make_options_form(CONFIG, frozenset(), {}, {}, gpu_problem="no GPU on this machine (NVML: Driver Not Loaded)")
     assert '<p class="sciencelab-gpu-free small text-danger mb-1">No GPU on this machine (NVML: Driver Not Loaded)</p>' \
         in form
     only_secret = make_profile_config([{"slug": "s", "display_name": "S", "allowed_groups": ["x"]}], "test")

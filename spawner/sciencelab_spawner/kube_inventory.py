@@ -245,7 +245,7 @@ def gpu_status(config: ProfileConfig, inventory: KubeGpuInventory, pending: Iter
     """(free, total) per GPU model of `config`, or why the inventory cannot say (the form and the
     profiles API show it)."""
     if inventory.problem:
-        return {}, inventory.problem
+        return {}, f"the cluster's GPUs cannot be counted right now ({inventory.problem})"
     pending = list(pending)
     return {name: (available.free, available.total)
             for name, model in config.gpu_models.items()

@@ -53,19 +53,23 @@ def gpu_availability(inventory: GpuInventory, model: GpuModel, claimed: Collecti
     return sum(d.uuid not in claimed for d in matching), len(matching)
 
 
+def no_gpu_reason(inventory: GpuInventory) -> str:
+    """Why a spawn gets no GPU here, for people: the machine has none, and what NVML said."""
+    return f"no GPU on this machine ({inventory.problem})" if inventory.problem else "no GPU on this machine"
+
+
 def local_gpu_status(config: ProfileConfig, inventory: GpuInventory,
                      claimed: Collection[str]) -> tuple[dict[str, tuple[int, int]], str | None]:
     """(free, total) per GPU model of `config`, and why there are no GPUs at all (else None)."""
     if not inventory.devices:
-        return {}, inventory.problem or "no NVIDIA GPU found"
+        return {}, no_gpu_reason(inventory)
     return {name: gpu_availability(inventory, model, claimed) for name, model in config.gpu_models.items()}, None
 
 
 def pick_gpus(inventory: GpuInventory, model: GpuModel, count: int, claimed: Collection[str]) -> tuple[str, ...]:
     """The UUIDs of `count` free devices of `model`, in NVML order; raises `GpuUnavailableError`."""
     if not inventory.devices:
-        reason = f"no GPU on this machine ({inventory.problem})" if inventory.problem else "no GPU on this machine"
-        raise GpuUnavailableError("gpu_model", model.name, f"{reason}; choose a profile without GPUs",
+        raise GpuUnavailableError("gpu_model", model.name, f"{no_gpu_reason(inventory)}; choose a profile without GPUs",
                                   problem="is not available")
     free = [d.uuid for d in inventory.devices if device_matches(d, model) and d.uuid not in claimed]
     if len(free) < count:

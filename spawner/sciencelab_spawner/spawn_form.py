@@ -56,7 +56,7 @@ def make_options_form(
 
     `remembered` (the options of the last accepted spawn) pre-selects the user's last choices where
     they are still offered; `gpu_free` maps GPU model names to (free, total), and `gpu_problem`
-    says why there are no GPUs at all.
+    says why there are no GPUs at all, in the words of where the GPUs come from (NVML or the cluster).
     """
     profiles = visible_profiles(config, groups)
     if not profiles:
@@ -163,8 +163,8 @@ def _gpu_free_line(config: ProfileConfig, profile: Profile, gpu_free: Mapping[st
     if profile.gpu_model is None:
         return ""
     if gpu_problem is not None:
-        return (f'<p class="sciencelab-gpu-free small text-danger mb-1">No GPU on this machine '
-                f"({escape(gpu_problem)})</p>")
+        sentence = gpu_problem[:1].upper() + gpu_problem[1:]
+        return f'<p class="sciencelab-gpu-free small text-danger mb-1">{escape(sentence)}</p>'
     parts = []
     for choice in profile.gpu_model.choices:
         model = config.gpu_models[choice.value]
