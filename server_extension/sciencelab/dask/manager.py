@@ -522,7 +522,7 @@ class ClusterManager(LoggingConfigurable):
         return self._refresher is not None and not self._refresher.done()
 
     def _ensure_refreshing(self):
-        if not self._stopping and self._started is not None and not self.refreshing:
+        if not self._stopping and not self.refreshing:
             self._refresher = asyncio.ensure_future(self._refresh_loop())
 
     async def _refresh_loop(self):
