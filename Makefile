@@ -23,12 +23,23 @@ BENCH_PEERS_VENV := $(SCIENCELAB_CACHE_DIR)/bench-peers-venv
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask clean
+.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
 
-test: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver ## Every test tier: unit, real hub, browser, batch pools, k8s, TypeScript
+lint: install ## ruff (lint and format) for Python, ESLint and Prettier for TypeScript; `make format` fixes what it can
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	npx eslint --max-warnings 0 .
+	npx prettier --check .
+
+format: install ## Apply ruff's and Prettier's fixes and layout
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	npx prettier --write .
+
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, TypeScript
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 

@@ -32,21 +32,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dask_jobqueue import HTCondorCluster, SLURMCluster  # noqa: E402
-from distributed import Client  # noqa: E402
+from dask_jobqueue import HTCondorCluster, SLURMCluster
+from distributed import Client
 
-from tests.batch import wait_until  # noqa: E402
-from tests.batch.htcondor import HTCondorPool  # noqa: E402
-from tests.batch.slurm import SlurmCluster  # noqa: E402
-from tests.lab_server import LabServer  # noqa: E402
+from tests.batch import wait_until
+from tests.batch.htcondor import HTCondorPool
+from tests.batch.slurm import SlurmCluster
+from tests.lab_server import LabServer
 
 QUEUED_JOBS = 500
 QUERY_REPEATS = 5
 POLL = 0.1  # seconds between two GETs while waiting for the worker: as often as Client.wait_for_workers looks
 LOOPBACK = {"interface": "lo", "scheduler_options": {"dashboard_address": "127.0.0.1:0"}}
 # What a state refresh asks HTCondor for: the job, its state, and the reasons it is not running.
-CONDOR_Q_ATTRIBUTES = ("ClusterId,ProcId,JobStatus,LastRejMatchReason,HoldReason,HoldReasonCode,HoldReasonSubCode,"
-                       "ExitCode,ExitBySignal,ExitSignal,RemoveReason")
+CONDOR_Q_ATTRIBUTES = (
+    "ClusterId,ProcId,JobStatus,LastRejMatchReason,HoldReason,HoldReasonCode,HoldReasonSubCode,"
+    "ExitCode,ExitBySignal,ExitSignal,RemoveReason"
+)
 SQUEUE_FORMAT = "JobID:|,State:|,Reason:|,exit_code:|"
 
 
@@ -54,9 +56,11 @@ def batch_template(backend: str, log_directory: Path, **settings) -> dict:
     """The bench worker (1 core, 1 GiB) as a template; up to 500 workers of up to 1000 GiB."""
     return {
         "backend": backend,
-        "options": {"workers": {"default": 1, "minimum": 0, "maximum": QUEUED_JOBS},
-                    "memory": {"default": 1, "minimum": 1, "maximum": 1000},
-                    "walltime": {"default": 10, "minimum": 10, "maximum": 10}},
+        "options": {
+            "workers": {"default": 1, "minimum": 0, "maximum": QUEUED_JOBS},
+            "memory": {"default": 1, "minimum": 1, "maximum": 1000},
+            "walltime": {"default": 10, "minimum": 10, "maximum": 10},
+        },
         "backend_settings": {"log_directory": str(log_directory), "interface": "lo", **settings},
     }
 
@@ -102,14 +106,30 @@ def median_seconds(call) -> float:
 def refresh_with_queued_jobs(server: LabServer, template: str, options: dict, bare_query, list_jobs):
     """(median GET of a cluster with 500 queued workers, median bare query, jobs seen) in seconds."""
     start = time.perf_counter()
-    response = server.request("POST", "sciencelab/api/dask/clusters",
-                              {"template": template, "options": {"workers": QUEUED_JOBS, **options}}, timeout=300)
+    response = server.request(
+        "POST",
+        "sciencelab/api/dask/clusters",
+        {"template": template, "options": {"workers": QUEUED_JOBS, **options}},
+        timeout=300,
+    )
     response.raise_for_status()
     path = f"sciencelab/api/dask/clusters/{response.json()['id']}"
     try:
-        wait_until(lambda: len([w for w in server.request("GET", path, timeout=300).json()["worker_list"]
-                                if w["job_id"] and w["reason"] not in (None, "Submitted")]) == QUEUED_JOBS,
-                   600, f"{QUEUED_JOBS} queued jobs with their state", interval=1)
+        wait_until(
+            lambda: (
+                len(
+                    [
+                        w
+                        for w in server.request("GET", path, timeout=300).json()["worker_list"]
+                        if w["job_id"] and w["reason"] not in (None, "Submitted")
+                    ]
+                )
+                == QUEUED_JOBS
+            ),
+            600,
+            f"{QUEUED_JOBS} queued jobs with their state",
+            interval=1,
+        )
         print(f"{template}: {QUEUED_JOBS} jobs submitted and queued in {time.perf_counter() - start:.0f} s")
         seen = len(list_jobs())
         # The template's query_interval is 0: every GET queries the batch system.
@@ -137,26 +157,44 @@ def main():
             condor_logs, slurm_logs = pool.job_directory("bench"), Path(tmp) / "slurm-logs"
             slurm_logs.mkdir()
             env = slurm.env(pool.env())
-            server = LabServer(Path(tmp) / "server", app="server", env=env, config={"ClusterManager": {"templates": {
-                "htcondor": batch_template("htcondor", condor_logs, disk=100 / 1024),
-                "slurm": batch_template("slurm", slurm_logs),
-                # For the state refresh: a query at every GET, SLURM's jobs held.
-                "htcondor-500": batch_template("htcondor", condor_logs, disk=100 / 1024, query_interval=0),
-                "slurm-500": batch_template("slurm", slurm_logs, job_extra_directives=["--hold"], query_interval=0),
-            }}}).start()
+            server = LabServer(
+                Path(tmp) / "server",
+                app="server",
+                env=env,
+                config={
+                    "ClusterManager": {
+                        "templates": {
+                            "htcondor": batch_template("htcondor", condor_logs, disk=100 / 1024),
+                            "slurm": batch_template("slurm", slurm_logs),
+                            # For the state refresh: a query at every GET, SLURM's jobs held.
+                            "htcondor-500": batch_template("htcondor", condor_logs, disk=100 / 1024, query_interval=0),
+                            "slurm-500": batch_template(
+                                "slurm", slurm_logs, job_extra_directives=["--hold"], query_interval=0
+                            ),
+                        }
+                    }
+                },
+            ).start()
             os.environ.update({"PATH": env["PATH"], "SLURM_CONF": env["SLURM_CONF"]})  # for the direct peers
 
             ways = {
                 "HTCondor": {
                     "ours": lambda: ours_to_first_worker(server, "htcondor", pool.jobs),
-                    "HTCondorCluster": lambda: create_to_first_worker(lambda: HTCondorCluster(
-                        cores=1, memory="1GiB", disk="100MiB", log_directory=str(condor_logs), **LOOPBACK), pool.jobs),
+                    "HTCondorCluster": lambda: create_to_first_worker(
+                        lambda: HTCondorCluster(
+                            cores=1, memory="1GiB", disk="100MiB", log_directory=str(condor_logs), **LOOPBACK
+                        ),
+                        pool.jobs,
+                    ),
                 },
                 "SLURM": {
                     "ours": lambda: ours_to_first_worker(server, "slurm", slurm.jobs),
-                    "SLURMCluster": lambda: create_to_first_worker(lambda: SLURMCluster(
-                        cores=1, memory="1GiB", walltime="00:10:00", log_directory=str(slurm_logs), **LOOPBACK),
-                        slurm.jobs),
+                    "SLURMCluster": lambda: create_to_first_worker(
+                        lambda: SLURMCluster(
+                            cores=1, memory="1GiB", walltime="00:10:00", log_directory=str(slurm_logs), **LOOPBACK
+                        ),
+                        slurm.jobs,
+                    ),
                 },
             }
             timings = {system: {label: [] for label in peers} for system, peers in ways.items()}
@@ -168,29 +206,47 @@ def main():
                     order = list(peers) if round_ % 2 == 0 else list(reversed(peers))
                     for label in order:
                         timings[system][label].append(peers[label]())
-                print(f"round {round_ + 1}: " + "; ".join(
-                    ", ".join(f"{system} {label} {values[-1]:.2f} s" for label, values in timings[system].items())
-                    for system in ways), flush=True)
+                print(
+                    f"round {round_ + 1}: "
+                    + "; ".join(
+                        ", ".join(f"{system} {label} {values[-1]:.2f} s" for label, values in timings[system].items())
+                        for system in ways
+                    ),
+                    flush=True,
+                )
             for system, by_label in timings.items():
-                (ours_label, ours_values), (peer, peer_values) = by_label.items()
+                (_ours_label, ours_values), (peer, peer_values) = by_label.items()
                 for label, values in by_label.items():
-                    print(f"{system} {label}: create-to-first-worker median {statistics.median(values):.2f} s "
-                          f"(rounds: {', '.join(f'{v:.2f}' for v in values)})")
+                    print(
+                        f"{system} {label}: create-to-first-worker median {statistics.median(values):.2f} s "
+                        f"(rounds: {', '.join(f'{v:.2f}' for v in values)})"
+                    )
                 ratio = statistics.median(ours_values) / statistics.median(peer_values)
-                paired = statistics.median(a / b for a, b in zip(ours_values, peer_values))
-                print(f"{system} ours / {peer}: ratio of medians {ratio:.3f}, median of per-round ratios "
-                      f"{paired:.3f} (goal <= 1.1)")
+                paired = statistics.median(a / b for a, b in zip(ours_values, peer_values, strict=True))
+                print(
+                    f"{system} ours / {peer}: ratio of medians {ratio:.3f}, median of per-round ratios "
+                    f"{paired:.3f} (goal <= 1.1)"
+                )
 
             condor_q = ["condor_q", "-allusers", "-json", "-attributes", CONDOR_Q_ATTRIBUTES]
             refresh, query, seen = refresh_with_queued_jobs(
-                server, "htcondor-500", {"memory": 1000}, lambda: pool.tool(*condor_q), pool.jobs)
-            print(f"HTCondor, {seen} idle jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
-                  f"its one condor_q alone median {query * 1000:.0f} ms")
+                server, "htcondor-500", {"memory": 1000}, lambda: pool.tool(*condor_q), pool.jobs
+            )
+            print(
+                f"HTCondor, {seen} idle jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
+                f"its one condor_q alone median {query * 1000:.0f} ms"
+            )
             refresh, query, seen = refresh_with_queued_jobs(
-                server, "slurm-500", {}, lambda: slurm.tool("squeue", "--noheader", "--states=all",
-                                                              f"--Format={SQUEUE_FORMAT}"), slurm.jobs)
-            print(f"SLURM, {seen} held jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
-                  f"its one squeue alone median {query * 1000:.0f} ms")
+                server,
+                "slurm-500",
+                {},
+                lambda: slurm.tool("squeue", "--noheader", "--states=all", f"--Format={SQUEUE_FORMAT}"),
+                slurm.jobs,
+            )
+            print(
+                f"SLURM, {seen} held jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
+                f"its one squeue alone median {query * 1000:.0f} ms"
+            )
     finally:
         if server is not None:
             server.stop()

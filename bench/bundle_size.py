@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import require_peers_venv  # noqa: E402
+from peers import require_peers_venv
 
 REPO = Path(__file__).resolve().parent.parent
 OURS = REPO / "server_extension" / "sciencelab" / "labextension"

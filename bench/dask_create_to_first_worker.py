@@ -29,23 +29,36 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peers import require_peers_venv  # noqa: E402
-from tests.lab_server import LabServer  # noqa: E402
+from peers import require_peers_venv
+
+from tests.lab_server import LabServer
 
 POLL = 0.01  # seconds between two GETs while waiting for the worker
 WORKER = {"threads": 1, "memory_gib": 1}
-OURS_CONFIG = {"ClusterManager": {"templates": {"bench": {
-    "backend": "local",
-    "options": {"workers": {"default": 1, "minimum": 0, "maximum": 1},
-                "memory": {"default": WORKER["memory_gib"], "minimum": WORKER["memory_gib"],
-                           "maximum": WORKER["memory_gib"]}},
-}}}}
+OURS_CONFIG = {
+    "ClusterManager": {
+        "templates": {
+            "bench": {
+                "backend": "local",
+                "options": {
+                    "workers": {"default": 1, "minimum": 0, "maximum": 1},
+                    "memory": {
+                        "default": WORKER["memory_gib"],
+                        "minimum": WORKER["memory_gib"],
+                        "maximum": WORKER["memory_gib"],
+                    },
+                },
+            }
+        }
+    }
+}
 # dask-labextension's cluster factory: the same LocalCluster, one worker from the start.
 LABEXTENSION_ENV = {
     "DASK_LABEXTENSION__FACTORY__MODULE": "dask.distributed",
     "DASK_LABEXTENSION__FACTORY__CLASS": "LocalCluster",
-    "DASK_LABEXTENSION__FACTORY__KWARGS": repr({"n_workers": 1, "threads_per_worker": WORKER["threads"],
-                                                "memory_limit": f"{WORKER['memory_gib']}GiB"}),
+    "DASK_LABEXTENSION__FACTORY__KWARGS": repr(
+        {"n_workers": 1, "threads_per_worker": WORKER["threads"], "memory_limit": f"{WORKER['memory_gib']}GiB"}
+    ),
 }
 
 
@@ -91,15 +104,26 @@ def main():
     peer_jupyter = require_peers_venv() / "bin" / "jupyter"
 
     peer = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "local_cluster_peer.py"),
-         json.dumps({"threads_per_worker": WORKER["threads"], "memory_limit": f"{WORKER['memory_gib']}GiB"})],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        [
+            sys.executable,
+            str(Path(__file__).parent / "local_cluster_peer.py"),
+            json.dumps({"threads_per_worker": WORKER["threads"], "memory_limit": f"{WORKER['memory_gib']}GiB"}),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     with tempfile.TemporaryDirectory(prefix="sciencelab-bench-") as tmp:
         servers = {
             "ours": LabServer(Path(tmp) / "ours", config=OURS_CONFIG, app="server"),
             "dask-labextension": LabServer(
-                Path(tmp) / "labextension", app="server", jupyter=peer_jupyter, env=LABEXTENSION_ENV,
-                config={"ServerApp": {"jpserver_extensions": {"dask_labextension": True}}}),
+                Path(tmp) / "labextension",
+                app="server",
+                jupyter=peer_jupyter,
+                env=LABEXTENSION_ENV,
+                config={"ServerApp": {"jpserver_extensions": {"dask_labextension": True}}},
+            ),
         }
         ways = {
             "ours": lambda: ours(servers["ours"]),
@@ -116,8 +140,10 @@ def main():
                 order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
                 for label in order:
                     timings[label].append(ways[label]())
-                print(f"round {round_ + 1:2d}: " + ", ".join(f"{label} {timings[label][-1]:.3f} s" for label in ways),
-                      flush=True)
+                print(
+                    f"round {round_ + 1:2d}: " + ", ".join(f"{label} {timings[label][-1]:.3f} s" for label in ways),
+                    flush=True,
+                )
         except requests.HTTPError as error:
             sys.exit(f"{error}: {error.response.text}")
         finally:
@@ -130,7 +156,7 @@ def main():
         print(f"{label}: median {statistics.median(values):.3f} s, range {min(values):.3f}-{max(values):.3f} s")
     for peer, goal in (("LocalCluster", " (goal <= 1.1)"), ("dask-labextension", "")):
         ratio = statistics.median(timings["ours"]) / statistics.median(timings[peer])
-        paired = statistics.median(a / b for a, b in zip(timings["ours"], timings[peer]))
+        paired = statistics.median(a / b for a, b in zip(timings["ours"], timings[peer], strict=True))
         print(f"ours / {peer}: ratio of medians {ratio:.3f}, median of per-round ratios {paired:.3f}{goal}")
 
 

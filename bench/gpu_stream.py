@@ -14,7 +14,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from tornado.httpclient import HTTPRequest
@@ -22,14 +21,19 @@ from tornado.websocket import websocket_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.fake_gpus import GIB, FakeNvml, make_gpu  # noqa: E402
-from tests.lab_server import LabServer  # noqa: E402
+from tests.fake_gpus import GIB, FakeNvml, make_gpu
+from tests.lab_server import LabServer
 
 GPUS = 8
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Only the extension under test on each server; the rest of the stack is the same on both.
-OTHER_EXTENSIONS = {"jupyterlab": False, "jupyter_lsp": False, "notebook_shim": False, "jupyter_server_terminals": False,
-                    "jupyter_resource_usage": False}
+OTHER_EXTENSIONS = {
+    "jupyterlab": False,
+    "jupyter_lsp": False,
+    "notebook_shim": False,
+    "jupyter_server_terminals": False,
+    "jupyter_resource_usage": False,
+}
 PEERS = {
     "sciencelab": ({"sciencelab": True, "jupyterlab_nvdashboard": False}, "/sciencelab/api/gpu/stream"),
     "nvdashboard": ({"sciencelab": False, "jupyterlab_nvdashboard": True}, "/nvdashboard/gpu_resource"),
@@ -45,8 +49,10 @@ def cpu_seconds(pid: int) -> float:
 async def feed(server: LabServer, path: str, clients: int, duration: float) -> tuple[float, int]:
     """CPU seconds the server spent while `clients` sockets listened for `duration` s, and messages received."""
     url = f"ws://127.0.0.1:{server.port}{path}"
-    sockets = [await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {server.token}"}))
-               for _ in range(clients)]
+    sockets = [
+        await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {server.token}"}))
+        for _ in range(clients)
+    ]
     received = [0] * clients
 
     async def listen(index: int):
@@ -79,8 +85,12 @@ def main():
         environ = fake.environ
         environ["PYTHONPATH"] = os.pathsep.join([environ["PYTHONPATH"], args.peer_path])
         servers = {
-            label: LabServer(Path(tmp) / label, app="server", env=environ,
-                             config={"ServerApp": {"jpserver_extensions": {**OTHER_EXTENSIONS, **extensions}}})
+            label: LabServer(
+                Path(tmp) / label,
+                app="server",
+                env=environ,
+                config={"ServerApp": {"jpserver_extensions": {**OTHER_EXTENSIONS, **extensions}}},
+            )
             for label, (extensions, _) in PEERS.items()
         }
         cpu = {label: [] for label in PEERS}
@@ -91,8 +101,11 @@ def main():
                 for label in [*PEERS, *reversed(PEERS)]:  # ABBA
                     used, messages = asyncio.run(feed(servers[label], PEERS[label][1], args.clients, args.duration))
                     cpu[label].append(used)
-                    print(f"round {round_ + 1} {label:12s}: {used:6.2f} s CPU for {messages} messages "
-                          f"({messages / args.duration / args.clients:.2f} Hz per client)", flush=True)
+                    print(
+                        f"round {round_ + 1} {label:12s}: {used:6.2f} s CPU for {messages} messages "
+                        f"({messages / args.duration / args.clients:.2f} Hz per client)",
+                        flush=True,
+                    )
         finally:
             for server in servers.values():
                 server.stop()

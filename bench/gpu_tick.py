@@ -18,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sciencelab.gpu.sampler import GpuSampler, import_pynvml  # noqa: E402
-from sciencelab.gpu.samples import KernelRef  # noqa: E402
-from tests.fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gpu, write_host_status  # noqa: E402
+from sciencelab.gpu.sampler import GpuSampler, import_pynvml
+from sciencelab.gpu.samples import KernelRef
+
+from tests.fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gpu, write_host_status
 
 GPUS = 8
 
@@ -45,8 +46,16 @@ def make_sampler(load_nvml, host_proc: str = "/proc") -> GpuSampler:
     async def no_kernels():
         return {}
 
-    return GpuSampler(interval=1, history_seconds=900, idle_threshold=5, idle_duration=600, linger=0,
-                      find_kernels=no_kernels, host_proc=host_proc, load_nvml=load_nvml)
+    return GpuSampler(
+        interval=1,
+        history_seconds=900,
+        idle_threshold=5,
+        idle_duration=600,
+        linger=0,
+        find_kernels=no_kernels,
+        host_proc=host_proc,
+        load_nvml=load_nvml,
+    )
 
 
 def main():
@@ -82,8 +91,12 @@ def main():
     gpus = len(first["gpus"])
     named = sum(row["owner"] == "kernel" for gpu in first["gpus"] for row in gpu["processes"])
     print(f"sampler tick, {label} ({gpus} GPUs, {named} processes named by notebook), {args.ticks} ticks:")
-    print(f"  wall: median {statistics.median(walls) * 1e3:.3f} ms, p95 {sorted(walls)[int(0.95 * len(walls))] * 1e3:.3f} ms")
-    print(f"  CPU:  mean {statistics.fmean(cpus) * 1e3:.3f} ms per tick = {statistics.fmean(cpus) * 100:.3f}% of one core at 1 Hz")
+    print(
+        f"  wall: median {statistics.median(walls) * 1e3:.3f} ms, p95 {sorted(walls)[int(0.95 * len(walls))] * 1e3:.3f} ms"
+    )
+    print(
+        f"  CPU:  mean {statistics.fmean(cpus) * 1e3:.3f} ms per tick = {statistics.fmean(cpus) * 100:.3f}% of one core at 1 Hz"
+    )
 
 
 if __name__ == "__main__":

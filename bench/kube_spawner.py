@@ -33,9 +33,9 @@ from kubernetes_asyncio.config import kube_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.k8s.apiserver import NAMESPACE, KubeApiServer  # noqa: E402
-from tests.k8s.hub import KubeHub, kube_hub_config, remove_namespace_objects  # noqa: E402
-from tests.k8s.node_agent import FakeNode, NodeAgent, gpu_node, local_commands  # noqa: E402
+from tests.k8s.apiserver import NAMESPACE, KubeApiServer
+from tests.k8s.hub import KubeHub, kube_hub_config, remove_namespace_objects
+from tests.k8s.node_agent import FakeNode, NodeAgent, gpu_node, local_commands
 
 CHOICES = 10
 PROFILES = 50
@@ -45,25 +45,41 @@ MIG = "nvidia.com/mig-1g.10gb"
 
 # --- the two equivalent configurations -----------------------------------------------------------
 
+
 def make_profiles() -> dict:
     """ScienceLab's profile document: catalogs, then 50 profiles choosing from them."""
     names = [f"{index:02d}" for index in range(CHOICES)]
     return {
         "images": {f"image-{n}": {"image": f"registry.example.org/analysis-{n}:2026.11"} for n in names},
-        "sizes": {f"size-{n}": {"cpu_guarantee": 0.5, "cpu_limit": int(n) + 1, "mem_guarantee": "1G",
-                                "mem_limit": f"{int(n) + 2}G"} for n in names},
-        "gpu_models": {"a100": {"node_label": GPU_PRODUCTS["a100"]}, "h100": {"node_label": GPU_PRODUCTS["h100"]},
-                       "mig": {"resource": MIG}},
+        "sizes": {
+            f"size-{n}": {
+                "cpu_guarantee": 0.5,
+                "cpu_limit": int(n) + 1,
+                "mem_guarantee": "1G",
+                "mem_limit": f"{int(n) + 2}G",
+            }
+            for n in names
+        },
+        "gpu_models": {
+            "a100": {"node_label": GPU_PRODUCTS["a100"]},
+            "h100": {"node_label": GPU_PRODUCTS["h100"]},
+            "mig": {"resource": MIG},
+        },
         "cvmfs_repositories": {f"repo{n}.cern.ch": {} for n in names},
         "s3_buckets": {f"bucket-{n}": {"endpoint": "https://s3.example.org", "bucket": f"bucket-{n}"} for n in names},
-        "profiles": [{
-            "slug": f"profile-{index}", "display_name": f"Profile {index}", "description": "A benchmark profile.",
-            "image": {"choices": [f"image-{n}" for n in names]},
-            "size": {"choices": [f"size-{n}" for n in names]},
-            "gpu": {"model": {"choices": ["a100", "h100", "mig"]}, "count": {"min": 0, "max": 1, "default": 0}},
-            "cvmfs": {"choices": [f"repo{n}.cern.ch" for n in names]},
-            "s3": {"choices": [f"bucket-{n}" for n in names]},
-        } for index in range(PROFILES)],
+        "profiles": [
+            {
+                "slug": f"profile-{index}",
+                "display_name": f"Profile {index}",
+                "description": "A benchmark profile.",
+                "image": {"choices": [f"image-{n}" for n in names]},
+                "size": {"choices": [f"size-{n}" for n in names]},
+                "gpu": {"model": {"choices": ["a100", "h100", "mig"]}, "count": {"min": 0, "max": 1, "default": 0}},
+                "cvmfs": {"choices": [f"repo{n}.cern.ch" for n in names]},
+                "s3": {"choices": [f"bucket-{n}" for n in names]},
+            }
+            for index in range(PROFILES)
+        ],
     }
 
 
@@ -77,37 +93,98 @@ def make_stock_profile_list() -> list[dict]:
         return [{"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}]}]
 
     options = {
-        "image": {"display_name": "Image", "choices": {
-            f"image-{n}": {"display_name": f"image-{n}",
-                           "kubespawner_override": {"image": f"registry.example.org/analysis-{n}:2026.11"}}
-            for n in names}},
-        "size": {"display_name": "Size", "choices": {
-            f"size-{n}": {"display_name": f"size-{n}", "kubespawner_override": {
-                "cpu_guarantee": 0.5, "cpu_limit": int(n) + 1, "mem_guarantee": "1G", "mem_limit": f"{int(n) + 2}G"}}
-            for n in names}},
-        "gpu": {"display_name": "GPU", "choices": {
-            "none": {"display_name": "none", "kubespawner_override": {}},
-            **{model: {"display_name": model, "kubespawner_override": {
-                "extra_resource_limits": {"nvidia.com/gpu": "1"}, "node_affinity_required": affinity(product),
-                "tolerations": gpu_toleration}} for model, product in GPU_PRODUCTS.items()},
-            "mig": {"display_name": "mig", "kubespawner_override": {
-                "extra_resource_limits": {MIG: "1"}, "tolerations": gpu_toleration}},
-        }},
-        "cvmfs": {"display_name": "CVMFS", "choices": {
-            f"repo{n}.cern.ch": {"display_name": f"repo{n}.cern.ch", "kubespawner_override": {
-                "volumes": {"cvmfs": {"name": "cvmfs", "persistentVolumeClaim": {"claimName": "cvmfs"}}},
-                "volume_mounts": {"cvmfs": {"name": "cvmfs", "mountPath": f"/cvmfs/repo{n}.cern.ch",
-                                            "subPath": f"repo{n}.cern.ch", "readOnly": True,
-                                            "mountPropagation": "HostToContainer"}}}}
-            for n in names}},
-        "s3": {"display_name": "S3", "choices": {
-            f"bucket-{n}": {"display_name": f"bucket-{n}", "kubespawner_override": {
-                "volumes": {"s3": {"name": "s3", "persistentVolumeClaim": {"claimName": f"{{pod_name}}-s3-{n}"}}},
-                "volume_mounts": {"s3": {"name": "s3", "mountPath": f"/s3/bucket-{n}"}}}}
-            for n in names}},
+        "image": {
+            "display_name": "Image",
+            "choices": {
+                f"image-{n}": {
+                    "display_name": f"image-{n}",
+                    "kubespawner_override": {"image": f"registry.example.org/analysis-{n}:2026.11"},
+                }
+                for n in names
+            },
+        },
+        "size": {
+            "display_name": "Size",
+            "choices": {
+                f"size-{n}": {
+                    "display_name": f"size-{n}",
+                    "kubespawner_override": {
+                        "cpu_guarantee": 0.5,
+                        "cpu_limit": int(n) + 1,
+                        "mem_guarantee": "1G",
+                        "mem_limit": f"{int(n) + 2}G",
+                    },
+                }
+                for n in names
+            },
+        },
+        "gpu": {
+            "display_name": "GPU",
+            "choices": {
+                "none": {"display_name": "none", "kubespawner_override": {}},
+                **{
+                    model: {
+                        "display_name": model,
+                        "kubespawner_override": {
+                            "extra_resource_limits": {"nvidia.com/gpu": "1"},
+                            "node_affinity_required": affinity(product),
+                            "tolerations": gpu_toleration,
+                        },
+                    }
+                    for model, product in GPU_PRODUCTS.items()
+                },
+                "mig": {
+                    "display_name": "mig",
+                    "kubespawner_override": {"extra_resource_limits": {MIG: "1"}, "tolerations": gpu_toleration},
+                },
+            },
+        },
+        "cvmfs": {
+            "display_name": "CVMFS",
+            "choices": {
+                f"repo{n}.cern.ch": {
+                    "display_name": f"repo{n}.cern.ch",
+                    "kubespawner_override": {
+                        "volumes": {"cvmfs": {"name": "cvmfs", "persistentVolumeClaim": {"claimName": "cvmfs"}}},
+                        "volume_mounts": {
+                            "cvmfs": {
+                                "name": "cvmfs",
+                                "mountPath": f"/cvmfs/repo{n}.cern.ch",
+                                "subPath": f"repo{n}.cern.ch",
+                                "readOnly": True,
+                                "mountPropagation": "HostToContainer",
+                            }
+                        },
+                    },
+                }
+                for n in names
+            },
+        },
+        "s3": {
+            "display_name": "S3",
+            "choices": {
+                f"bucket-{n}": {
+                    "display_name": f"bucket-{n}",
+                    "kubespawner_override": {
+                        "volumes": {
+                            "s3": {"name": "s3", "persistentVolumeClaim": {"claimName": f"{{pod_name}}-s3-{n}"}}
+                        },
+                        "volume_mounts": {"s3": {"name": "s3", "mountPath": f"/s3/bucket-{n}"}},
+                    },
+                }
+                for n in names
+            },
+        },
     }
-    return [{"slug": f"profile-{index}", "display_name": f"Profile {index}", "description": "A benchmark profile.",
-             "profile_options": options} for index in range(PROFILES)]
+    return [
+        {
+            "slug": f"profile-{index}",
+            "display_name": f"Profile {index}",
+            "description": "A benchmark profile.",
+            "profile_options": options,
+        }
+        for index in range(PROFILES)
+    ]
 
 
 def make_requests(count: int, seed: int = 1) -> list[tuple[dict, dict]]:
@@ -117,23 +194,37 @@ def make_requests(count: int, seed: int = 1) -> list[tuple[dict, dict]]:
     for _ in range(count):
         profile, image, size, repo, bucket = (rng.randrange(PROFILES), *(rng.randrange(CHOICES) for _ in range(4)))
         gpu = rng.choice(["none", "a100", "h100", "mig"])
-        ours = {"profile": f"profile-{profile}", "image": f"image-{image:02d}", "size": f"size-{size:02d}",
-                "cvmfs": [f"repo{repo:02d}.cern.ch"], "s3": [f"bucket-{bucket:02d}"]}
+        ours = {
+            "profile": f"profile-{profile}",
+            "image": f"image-{image:02d}",
+            "size": f"size-{size:02d}",
+            "cvmfs": [f"repo{repo:02d}.cern.ch"],
+            "s3": [f"bucket-{bucket:02d}"],
+        }
         if gpu != "none":
             ours.update(gpu_model=gpu, gpu_count=1)
-        stock = {"profile": f"profile-{profile}", "image": f"image-{image:02d}", "size": f"size-{size:02d}",
-                 "gpu": gpu, "cvmfs": f"repo{repo:02d}.cern.ch", "s3": f"bucket-{bucket:02d}"}
+        stock = {
+            "profile": f"profile-{profile}",
+            "image": f"image-{image:02d}",
+            "size": f"size-{size:02d}",
+            "gpu": gpu,
+            "cvmfs": f"repo{repo:02d}.cern.ch",
+            "s3": f"bucket-{bucket:02d}",
+        }
         requests.append((ours, stock))
     return requests
 
 
 # --- 1 and 2: in this process, with KubeSpawner's client on the test API server -------------------
 
+
 def bench_nodes() -> list[FakeNode]:
     """100 GPU nodes: 50 with 8 A100, 30 with 8 H100, 20 A100 nodes cut into 7 MIG slices each."""
-    return ([gpu_node(f"a100-{index}", GPU_PRODUCTS["a100"], gpus=8) for index in range(50)]
-            + [gpu_node(f"h100-{index}", GPU_PRODUCTS["h100"], gpus=8) for index in range(30)]
-            + [gpu_node(f"mig-{index}", GPU_PRODUCTS["a100"], gpus=0, **{MIG: "7"}) for index in range(20)])
+    return (
+        [gpu_node(f"a100-{index}", GPU_PRODUCTS["a100"], gpus=8) for index in range(50)]
+        + [gpu_node(f"h100-{index}", GPU_PRODUCTS["h100"], gpus=8) for index in range(30)]
+        + [gpu_node(f"mig-{index}", GPU_PRODUCTS["a100"], gpus=0, **{MIG: "7"}) for index in range(20)]
+    )
 
 
 def create_bound_pods(credentials, nodes: list[FakeNode], count: int):
@@ -146,10 +237,23 @@ def create_bound_pods(credentials, nodes: list[FakeNode], count: int):
         if index % 3 == 0:
             resource = MIG if node.name.startswith("mig") else "nvidia.com/gpu"
             limits[resource] = "1"
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"load-{index}", "labels": {"app": "load"}},
-               "spec": {"nodeName": node.name, "restartPolicy": "Never", "containers": [
-                   {"name": "main", "image": "python:3.11-slim", "command": ["sleep", "infinity"],
-                    "resources": {"limits": limits}}]}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"load-{index}", "labels": {"app": "load"}},
+            "spec": {
+                "nodeName": node.name,
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "python:3.11-slim",
+                        "command": ["sleep", "infinity"],
+                        "resources": {"limits": limits},
+                    }
+                ],
+            },
+        }
         admin.post(f"{credentials.url}/api/v1/namespaces/{NAMESPACE}/pods", json=pod, timeout=60).raise_for_status()
 
     with ThreadPoolExecutor(8) as pool:
@@ -157,8 +261,11 @@ def create_bound_pods(credentials, nodes: list[FakeNode], count: int):
     # The agent reports each pod Running; measure once it is done, not while it competes for the CPU.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        running = admin.get(f"{credentials.url}/api/v1/namespaces/{NAMESPACE}/pods", timeout=60,
-                            params={"fieldSelector": "status.phase=Running", "labelSelector": "app=load"}).json()
+        running = admin.get(
+            f"{credentials.url}/api/v1/namespaces/{NAMESPACE}/pods",
+            timeout=60,
+            params={"fieldSelector": "status.phase=Running", "labelSelector": "app=load"},
+        ).json()
         if len(running["items"]) >= count:
             return
         time.sleep(2)
@@ -181,14 +288,14 @@ def count_api_requests() -> Counter:
 
 
 def make_user(name: str, groups=()):
-    return SimpleNamespace(name=name, id=1, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups],
-                           spawners={})
+    return SimpleNamespace(
+        name=name, id=1, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups], spawners={}
+    )
 
 
 async def first_listing() -> float:
     """Seconds until the process's GPU inventory has listed the nodes and pods (and caught up)."""
     from kubespawner.clients import load_config
-
     from sciencelab_spawner.kube_inventory import shared_gpu_inventory
 
     load_config()
@@ -201,15 +308,26 @@ async def first_listing() -> float:
 
 async def bench_resolution(profiles_path: Path, rounds: int, per_round: int):
     from kubespawner import KubeSpawner
-
     from sciencelab_spawner.kube import KubeProfileSpawner
 
-    ours = KubeProfileSpawner(_mock=True, user=make_user("alice"), namespace=NAMESPACE, cmd=["jupyterhub-singleuser"],
-                              profiles_file=str(profiles_path), s3_credentials_source="auth_state")
-    stock = KubeSpawner(_mock=True, user=make_user("bob"), namespace=NAMESPACE, cmd=["jupyterhub-singleuser"],
-                        profile_list=make_stock_profile_list(), storage_pvc_ensure=True,
-                        volumes={"home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}},
-                        volume_mounts={"home": {"name": "home", "mountPath": "/home/jovyan"}})
+    ours = KubeProfileSpawner(
+        _mock=True,
+        user=make_user("alice"),
+        namespace=NAMESPACE,
+        cmd=["jupyterhub-singleuser"],
+        profiles_file=str(profiles_path),
+        s3_credentials_source="auth_state",
+    )
+    stock = KubeSpawner(
+        _mock=True,
+        user=make_user("bob"),
+        namespace=NAMESPACE,
+        cmd=["jupyterhub-singleuser"],
+        profile_list=make_stock_profile_list(),
+        storage_pvc_ensure=True,
+        volumes={"home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}},
+        volume_mounts={"home": {"name": "home", "mountPath": "/home/jovyan"}},
+    )
     await ours.gpu_inventory.ready()
     auth_state = {"s3_credentials": {"access_key_id": "AK", "secret_access_key": "SK"}}
 
@@ -242,21 +360,26 @@ async def bench_resolution(profiles_path: Path, rounds: int, per_round: int):
                     await spawn_stock(stock_options)
             elapsed = (time.perf_counter() - started) / len(requests) * 1000
             timings["KubeProfileSpawner" if who == "ours" else "KubeSpawner profile_list"].append(elapsed)
-    print("\n1. resolution + pod manifest, 50 profiles x 4 options of 10 choices + GPU model "
-          f"({rounds} rounds of {per_round} requests, ABBA)")
+    print(
+        "\n1. resolution + pod manifest, 50 profiles x 4 options of 10 choices + GPU model "
+        f"({rounds} rounds of {per_round} requests, ABBA)"
+    )
     for label, values in timings.items():
-        print(f"   {label}: median {statistics.median(values):.2f} ms per spawn "
-              f"(range {min(values):.2f}-{max(values):.2f})")
+        print(
+            f"   {label}: median {statistics.median(values):.2f} ms per spawn "
+            f"(range {min(values):.2f}-{max(values):.2f})"
+        )
     ratio = statistics.median(timings["KubeProfileSpawner"]) / statistics.median(timings["KubeSpawner profile_list"])
-    paired = statistics.median(a / b for a, b in zip(*timings.values()))
+    paired = statistics.median(a / b for a, b in zip(*timings.values(), strict=True))
     print(f"   ratio of medians (ours / stock): {ratio:.3f}; median of per-round ratios: {paired:.3f} (goal <= 1.0)")
 
 
 async def bench_form(profiles_path: Path, renders: int, counts: Counter):
     from sciencelab_spawner.kube import KubeProfileSpawner
 
-    spawner = KubeProfileSpawner(_mock=True, user=make_user("alice", ["gpu-users"]), namespace=NAMESPACE,
-                                 profiles_file=str(profiles_path))
+    spawner = KubeProfileSpawner(
+        _mock=True, user=make_user("alice", ["gpu-users"]), namespace=NAMESPACE, profiles_file=str(profiles_path)
+    )
     free = spawner.gpu_status(spawner.profile_config)[0]
     await spawner.render_options_form()  # warm-up
     before = sum(counts.values())
@@ -269,14 +392,18 @@ async def bench_form(profiles_path: Path, renders: int, counts: Counter):
     timings.sort()
     print(f"\n2. spawn form, 50 profiles, live inventory of 100 GPU nodes and 2000 pods ({renders} renders)")
     print(f"   free/total per model: {free}")
-    print(f"   per render: median {statistics.median(timings):.2f} ms, 95th percentile "
-          f"{timings[int(len(timings) * 0.95)]:.2f} ms, form {len(form) // 1024} KiB (goal < 50 ms)")
+    print(
+        f"   per render: median {statistics.median(timings):.2f} ms, 95th percentile "
+        f"{timings[int(len(timings) * 0.95)]:.2f} ms, form {len(form) // 1024} KiB (goal < 50 ms)"
+    )
     print(f"   Kubernetes API requests per render: {requests / renders:g} (goal 0)")
 
 
 # --- 3: two hubs ---------------------------------------------------------------------------------
 
-STOCK_CONFIG = kube_hub_config(spawner="KubeSpawner") + """
+STOCK_CONFIG = (
+    kube_hub_config(spawner="KubeSpawner")
+    + """
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = "sciencelab"
 c.KubeSpawner.pod_name_template = "stock-{user_server}"
@@ -291,6 +418,7 @@ c.KubeSpawner.cpu_limit = 1
 c.KubeSpawner.mem_guarantee = "128M"
 c.KubeSpawner.mem_limit = "1G"
 """
+)
 SPAWN_PROFILES = """\
 images: {python: {image: "ghcr.io/sciencelab/user-python:2026.11"}}
 sizes: {small: {cpu_guarantee: 0.1, cpu_limit: 1, mem_guarantee: 128M, mem_limit: 1G}}
@@ -324,8 +452,10 @@ def bench_spawn(credentials, tmp: Path, rounds: int):
             for label in order:
                 hub, user_options = peers[label]
                 timings[label].append(spawn_to_ready(hub, "alice", user_options))
-            print(f"   round {round_ + 1}: " + ", ".join(f"{label} {timings[label][-1]:.2f} s" for label in peers),
-                  flush=True)
+            print(
+                f"   round {round_ + 1}: " + ", ".join(f"{label} {timings[label][-1]:.2f} s" for label in peers),
+                flush=True,
+            )
     finally:
         for hub, _ in peers.values():
             hub.stop()
@@ -334,14 +464,20 @@ def bench_spawn(credentials, tmp: Path, rounds: int):
     for label, values in timings.items():
         print(f"   {label}: median {statistics.median(values):.2f} s (range {min(values):.2f}-{max(values):.2f})")
     ours, stock = timings["KubeProfileSpawner"], timings["KubeSpawner"]
-    print(f"   ratio of medians (ours / stock): {statistics.median(ours) / statistics.median(stock):.3f}; "
-          f"median of per-round ratios: {statistics.median(a / b for a, b in zip(ours, stock)):.3f}")
+    print(
+        f"   ratio of medians (ours / stock): {statistics.median(ours) / statistics.median(stock):.3f}; "
+        f"median of per-round ratios: {statistics.median(a / b for a, b in zip(ours, stock, strict=True)):.3f}"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["resolution", "form", "spawn"], action="append",
-                        help="run only these measurements (default: all three)")
+    parser.add_argument(
+        "--only",
+        choices=["resolution", "form", "spawn"],
+        action="append",
+        help="run only these measurements (default: all three)",
+    )
     parser.add_argument("--rounds", type=int, default=10, help="ABBA rounds of 1. and 3. (default: 10, 3. uses half)")
     parser.add_argument("--requests", type=int, default=200, help="requests per round of 1. (default: 200)")
     parser.add_argument("--renders", type=int, default=200, help="form renders of 2. (default: 200)")
@@ -366,8 +502,7 @@ def main():
                     if "form" in only:
                         started = time.perf_counter()
                         create_bound_pods(credentials, agent.nodes, 2000)
-                        print(f"(2000 pods created and Running in {time.perf_counter() - started:.1f} s)",
-                              flush=True)
+                        print(f"(2000 pods created and Running in {time.perf_counter() - started:.1f} s)", flush=True)
                     counts = count_api_requests()
                     loop = asyncio.new_event_loop()
                     listed = loop.run_until_complete(first_listing())

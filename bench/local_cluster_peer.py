@@ -17,8 +17,9 @@ POLL = 0.01
 
 async def first_worker(kwargs: dict) -> float:
     start = time.perf_counter()
-    cluster = await LocalCluster(n_workers=1, host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                 asynchronous=True, **kwargs)
+    cluster = await LocalCluster(
+        n_workers=1, host="127.0.0.1", dashboard_address="127.0.0.1:0", asynchronous=True, **kwargs
+    )
     while not cluster.scheduler_info["workers"]:
         await asyncio.sleep(POLL)
     elapsed = time.perf_counter() - start

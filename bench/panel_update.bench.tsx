@@ -45,7 +45,10 @@ function measure(model: DaskClustersModel, label: string): number {
 }
 
 it(`updates the Dask section with ${WORKERS} workers`, async () => {
-  const model = new DaskClustersModel({ api: memoryAPI([largeCluster(WORKERS)]), openUpdates: noUpdates });
+  const model = new DaskClustersModel({
+    api: memoryAPI([largeCluster(WORKERS)]),
+    openUpdates: noUpdates
+  });
   await model.start(1);
   const section = new DaskSection({
     model,
@@ -56,7 +59,9 @@ it(`updates the Dask section with ${WORKERS} workers`, async () => {
   Widget.attach(section, document.body);
   MessageLoop.sendMessage(section, Widget.Msg.UpdateRequest);
   await new Promise(resolve => setTimeout(resolve, 100)); // the first render is asynchronous
-  expect(section.node.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('1000 of 1000 workers connected');
+  expect(section.node.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe(
+    '1000 of 1000 workers connected'
+  );
 
   measure(model, 'worker table closed');
   (section.node.querySelector('.sciencelab-DaskWorkerTable') as HTMLDetailsElement).open = true;

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sciencelab_spawner.profile_config import make_profile_config  # noqa: E402
-from sciencelab_spawner.spawn_form import make_options_form  # noqa: E402
-from sciencelab_spawner.user_options import resolve_user_options  # noqa: E402
+from sciencelab_spawner.profile_config import make_profile_config
+from sciencelab_spawner.spawn_form import make_options_form
+from sciencelab_spawner.user_options import resolve_user_options
 
 PROFILES = 50
 CHOICES = 10
@@ -40,17 +40,19 @@ def make_large_config(edit: int = 0):
         return [{"value": v, "allowed_groups": ["physics"]} if i % 3 == 2 else v for i, v in enumerate(values)]
 
     for p in range(PROFILES):
-        config["profiles"].append({
-            "slug": f"profile-{p}",
-            "display_name": f"Profile {p}",
-            "description": f"A profile of the benchmark, edit {edit}.",
-            "image": {"choices": choices(names)},
-            "size": {"choices": choices(names)},
-            "gpu": {"model": {"choices": choices(names)}, "count": {"min": 1, "max": 4}},
-            "cvmfs": {"choices": choices([f"{n}.cern.ch" for n in names])},
-            "s3": {"choices": choices(names)},
-            "collaborative": {"choices": [False, True]},
-        })
+        config["profiles"].append(
+            {
+                "slug": f"profile-{p}",
+                "display_name": f"Profile {p}",
+                "description": f"A profile of the benchmark, edit {edit}.",
+                "image": {"choices": choices(names)},
+                "size": {"choices": choices(names)},
+                "gpu": {"model": {"choices": choices(names)}, "count": {"min": 1, "max": 4}},
+                "cvmfs": {"choices": choices([f"{n}.cern.ch" for n in names])},
+                "s3": {"choices": choices(names)},
+                "collaborative": {"choices": [False, True]},
+            }
+        )
     return make_profile_config(config, "benchmark")
 
 
@@ -74,15 +76,27 @@ def main():
     load = per_call(lambda: make_large_config(next(edits)), 5)
     config = make_large_config()
     groups = frozenset({"physics"})
-    options = {"profile": "profile-49", "image": "c2", "size": "c5", "gpu_model": "c8", "gpu_count": 2,
-               "cvmfs": ["c0.cern.ch", "c9.cern.ch"], "s3": ["c1"], "collaborative": False}
+    options = {
+        "profile": "profile-49",
+        "image": "c2",
+        "size": "c5",
+        "gpu_model": "c8",
+        "gpu_count": 2,
+        "cvmfs": ["c0.cern.ch", "c9.cern.ch"],
+        "s3": ["c1"],
+        "collaborative": False,
+    }
     spawn = per_call(lambda: resolve_user_options(config, options, groups), args.repeat)
     refused = per_call(lambda: _refused(config, {**options, "image": "c2-evil"}, groups), args.repeat)
     render = per_call(lambda: make_options_form(config, groups, options, {"c8": (3, 8)}), args.repeat // 4)
 
     print(f"{PROFILES} profiles x {CHOICES} choices per option (7 options each)")
-    for label, times in [("load and check the profile file", load), ("resolve a spawn (accepted)", spawn),
-                         ("resolve a spawn (refused)", refused), ("render the spawn form", render)]:
+    for label, times in [
+        ("load and check the profile file", load),
+        ("resolve a spawn (accepted)", spawn),
+        ("resolve a spawn (refused)", refused),
+        ("render the spawn form", render),
+    ]:
         print(f"{label}: median {statistics.median(times) * 1e3:.2f} ms, max {max(times) * 1e3:.2f} ms")
     print(f"form size: {len(make_options_form(config, groups, options, {})) / 1024:.0f} KiB")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.demo_hub import DemoHub  # noqa: E402
+from tests.demo_hub import DemoHub
 
 BASELINE_CONFIG = """\
 import os
@@ -64,8 +64,10 @@ def main():
                 for label in order:
                     hub, user_options = peers[label]
                     timings[label].append(spawn_to_ready(hub, "alice", user_options))
-                print(f"round {round_ + 1:2d}: " + ", ".join(f"{label} {timings[label][-1]:.2f} s" for label in peers),
-                      flush=True)
+                print(
+                    f"round {round_ + 1:2d}: " + ", ".join(f"{label} {timings[label][-1]:.2f} s" for label in peers),
+                    flush=True,
+                )
         finally:
             for hub, _ in peers.values():
                 hub.stop()
@@ -75,7 +77,7 @@ def main():
     ours, theirs = timings["LocalProfileSpawner"], timings["SimpleLocalProcessSpawner"]
     print(f"ratio of medians (ours / JupyterHub's): {statistics.median(ours) / statistics.median(theirs):.3f}")
     # Each round's two spawns ran back to back, so their ratio cancels slow drift of the machine.
-    paired = statistics.median(a / b for a, b in zip(ours, theirs))
+    paired = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
     print(f"median of per-round ratios: {paired:.3f}  (goal <= 1.05)")
 
 

@@ -112,9 +112,17 @@ def dask_api(jp_fetch):
     """Call `sciencelab/api/dask/<path>` of the in-process server; returns (status, decoded JSON or None)."""
 
     async def call(path: str, method: str = "GET", body=None):
-        response = await jp_fetch("sciencelab", "api", "dask", *path.split("/"), method=method,
-                                  body=None if body is None else json.dumps(body), raise_error=False,
-                                  allow_nonstandard_methods=True, request_timeout=120)
+        response = await jp_fetch(
+            "sciencelab",
+            "api",
+            "dask",
+            *path.split("/"),
+            method=method,
+            body=None if body is None else json.dumps(body),
+            raise_error=False,
+            allow_nonstandard_methods=True,
+            request_timeout=120,
+        )
         return response.code, json.loads(response.body) if response.body else None
 
     return call

@@ -66,7 +66,8 @@ def dask_worker_processes(root: psutil.Process) -> list[psutil.Process]:
         try:
             parent = process.parent()
             if "spawn_main" in " ".join(process.cmdline()) or (
-                    parent is not None and "multiprocessing.forkserver" in " ".join(parent.cmdline())):
+                parent is not None and "multiprocessing.forkserver" in " ".join(parent.cmdline())
+            ):
                 workers.append(process)
         except psutil.NoSuchProcess:
             pass

@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
-
 from sciencelab_spawner.demo import free_port
 
 from .server_kernel import ServerKernel, running_kernel
@@ -36,8 +35,9 @@ class DemoHub:
     `profiles` its `profiles.yaml`, and `env` is added to the hub's environment.
     """
 
-    def __init__(self, state_dir: Path, extra_config: str = "", profiles: str | None = None,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, state_dir: Path, extra_config: str = "", profiles: str | None = None, env: dict[str, str] | None = None
+    ):
         self.state_dir = state_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -59,12 +59,24 @@ class DemoHub:
         # The demo finds JupyterHub's proxy on PATH; `npm ci` puts it in node_modules/.bin.
         env["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{env['PATH']}"
         # `--name=value`: a generated password may start with '-', which argparse would take for an option.
-        command = [str(SCIENCELAB_COMMAND), "demo", f"--port={self.port}", f"--state-dir={self.state_dir}",
-                   f"--password={self.password}", f"--admin-password={self.admin_password}"]
+        command = [
+            str(SCIENCELAB_COMMAND),
+            "demo",
+            f"--port={self.port}",
+            f"--state-dir={self.state_dir}",
+            f"--password={self.password}",
+            f"--admin-password={self.admin_password}",
+        ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until_answering(self.process, lambda: requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200,
-                             START_TIMEOUT, "the demo hub", self.log_tail, interval=0.3)
+        wait_until_answering(
+            self.process,
+            lambda: requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200,
+            START_TIMEOUT,
+            "the demo hub",
+            self.log_tail,
+            interval=0.3,
+        )
         return self
 
     def stop(self):
@@ -101,8 +113,13 @@ class DemoHub:
         headers = {"Authorization": f"token {self.token(user)}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.url}{path}", headers=headers, timeout=60, **kwargs)
 
-    def spawn(self, user: str, user_options: dict | None, server: str = "", as_user: str | None = None,
-              ) -> requests.Response:
+    def spawn(
+        self,
+        user: str,
+        user_options: dict | None,
+        server: str = "",
+        as_user: str | None = None,
+    ) -> requests.Response:
         """Ask for `user`'s `server` (None: a POST without a body, as the admin page's Start button);
         returns the hub's answer once the server is ready or refused."""
         body = {} if user_options is None else {"json": user_options}
@@ -146,13 +163,17 @@ class DemoHub:
         session = requests.Session()
         login = session.get(f"{self.url}/hub/login", timeout=30)
         password = self.admin_password if user == "admin" else self.password
-        response = session.post(f"{self.url}/hub/login", timeout=30, data={
-            "username": user, "password": password, "_xsrf": XSRF_FIELD.search(login.text).group(1)})
+        response = session.post(
+            f"{self.url}/hub/login",
+            timeout=30,
+            data={"username": user, "password": password, "_xsrf": XSRF_FIELD.search(login.text).group(1)},
+        )
         response.raise_for_status()
         return session
 
-    def submit_spawn_form(self, session: requests.Session, user: str, fields: dict,
-                          server: str = "") -> requests.Response:
+    def submit_spawn_form(
+        self, session: requests.Session, user: str, fields: dict, server: str = ""
+    ) -> requests.Response:
         """GET the spawn form of `user`'s `server`, then POST `fields` with it, as the browser does."""
         page = self.spawn_form(session, user, server)
         action = html.unescape(SPAWN_FORM_ACTION.search(page).group(1))

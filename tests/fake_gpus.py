@@ -41,8 +41,10 @@ class FakeNvml:
     @property
     def environ(self) -> dict[str, str]:
         """What a server process in another process needs to use the stub with this state."""
-        return {"FAKE_PYNVML_STATE": str(self.path), "PYTHONPATH": os.pathsep.join(
-            [str(FAKE_NVML_DIR), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        return {
+            "FAKE_PYNVML_STATE": str(self.path),
+            "PYTHONPATH": os.pathsep.join([str(FAKE_NVML_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        }
 
     def set(self, gpus: list[dict], **fields):
         temporary = self.path.with_suffix(".tmp")
@@ -62,5 +64,6 @@ def write_host_status(host_proc: Path, host_pid: int, local_pid: int):
     """What a host's /proc shows of a container process: `NSpid: <host pid> <pid in the container>`."""
     folder = host_proc / str(host_pid)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "status").write_text(f"Name:\tpython\nTgid:\t{host_pid}\nPid:\t{host_pid}\nNSpid:\t{host_pid}\t{local_pid}\n")
-
+    (folder / "status").write_text(
+        f"Name:\tpython\nTgid:\t{host_pid}\nPid:\t{host_pid}\nNSpid:\t{host_pid}\t{local_pid}\n"
+    )

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psutil
 import requests
-
 from sciencelab_spawner.demo import free_port
 
 from .service_process import wait_until_answering
@@ -89,20 +88,37 @@ class GatewayServer:
         self.address = f"http://127.0.0.1:{self.http_port}"
         self.proxy_address = f"gateway://127.0.0.1:{self.tcp_port}"
         self.config_path = state_dir / "dask_gateway_config.py"
-        auth = SIMPLE_AUTH if hub is None else JUPYTERHUB_AUTH.format(
-            api_url=hub.api_url, api_token=hub.api_token, service_name=hub.name)
-        self.config_path.write_text(CONFIG.format(api_port=api_port, http_port=self.http_port, tcp_port=self.tcp_port,
-                                                  clusters=str(state_dir / "clusters"), dask=str(DASK)) + auth)
+        auth = (
+            SIMPLE_AUTH
+            if hub is None
+            else JUPYTERHUB_AUTH.format(api_url=hub.api_url, api_token=hub.api_token, service_name=hub.name)
+        )
+        self.config_path.write_text(
+            CONFIG.format(
+                api_port=api_port,
+                http_port=self.http_port,
+                tcp_port=self.tcp_port,
+                clusters=str(state_dir / "clusters"),
+                dask=str(DASK),
+            )
+            + auth
+        )
         self.config_path.chmod(0o600)  # it may hold the gateway's hub API token
         self.log_path = state_dir / "gateway.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "GatewayServer":
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([str(GATEWAY), "-f", str(self.config_path)], cwd=self.state_dir,
-                                            stdout=log, stderr=subprocess.STDOUT)
-        wait_until_answering(self.process, lambda: requests.get(f"{self.address}/api/health", timeout=2).ok,
-                             START_TIMEOUT, "dask-gateway-server", self.log_tail)
+            self.process = subprocess.Popen(
+                [str(GATEWAY), "-f", str(self.config_path)], cwd=self.state_dir, stdout=log, stderr=subprocess.STDOUT
+            )
+        wait_until_answering(
+            self.process,
+            lambda: requests.get(f"{self.address}/api/health", timeout=2).ok,
+            START_TIMEOUT,
+            "dask-gateway-server",
+            self.log_tail,
+        )
         return self
 
     def clusters(self, user: str | None = None, *, token: str | None = None) -> list[dict]:

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
-
 from sciencelab_spawner.demo import free_port
 
 from .server_kernel import ServerKernel, running_kernel
@@ -37,8 +36,15 @@ class LabServer:
     a server restarted by its user; the log of every run is appended to `state_dir/server.log`.
     """
 
-    def __init__(self, state_dir: Path, config: dict | None = None, app: str = "lab", env: dict | None = None,
-                 args: list[str] = (), jupyter: Path = JUPYTER):
+    def __init__(
+        self,
+        state_dir: Path,
+        config: dict | None = None,
+        app: str = "lab",
+        env: dict | None = None,
+        args: list[str] = (),
+        jupyter: Path = JUPYTER,
+    ):
         self.state_dir = state_dir
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -50,8 +56,13 @@ class LabServer:
         self.data_dir = state_dir / "data"
         self.root_dir = state_dir / "root"
         self._env = env or {}
-        for folder in (self.data_dir, self.root_dir, state_dir / "config", state_dir / "runtime",
-                       state_dir / "workspaces"):
+        for folder in (
+            self.data_dir,
+            self.root_dir,
+            state_dir / "config",
+            state_dir / "runtime",
+            state_dir / "workspaces",
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         (state_dir / "config" / "jupyter_server_config.json").write_text(json.dumps(config or {}))
         for name, settings in NO_NEWS_SETTINGS.items():
@@ -61,22 +72,39 @@ class LabServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "LabServer":
-        env = {**os.environ, **self._env,
-               "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),
-               "JUPYTER_DATA_DIR": str(self.data_dir),
-               "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime"),
-               "JUPYTERLAB_SETTINGS_DIR": str(self.state_dir / "settings"),
-               "JUPYTERLAB_WORKSPACES_DIR": str(self.state_dir / "workspaces")}
-        command = [str(self.jupyter), self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
-                   "--port-retries=0", f"--IdentityProvider.token={self.token}",
-                   f"--ServerApp.root_dir={self.root_dir}", *self.args]
+        env = {
+            **os.environ,
+            **self._env,
+            "JUPYTER_CONFIG_DIR": str(self.state_dir / "config"),
+            "JUPYTER_DATA_DIR": str(self.data_dir),
+            "JUPYTER_RUNTIME_DIR": str(self.state_dir / "runtime"),
+            "JUPYTERLAB_SETTINGS_DIR": str(self.state_dir / "settings"),
+            "JUPYTERLAB_WORKSPACES_DIR": str(self.state_dir / "workspaces"),
+        }
+        command = [
+            str(self.jupyter),
+            self.app,
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={self.port}",
+            "--port-retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            *self.args,
+        ]
         if os.geteuid() == 0:
             command.append("--allow-root")
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-        wait_until_answering(self.process, lambda: self.request("GET", "api/status").status_code == 200,
-                             START_TIMEOUT, f"jupyter {self.app}", self.log_tail)
+            self.process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        wait_until_answering(
+            self.process,
+            lambda: self.request("GET", "api/status").status_code == 200,
+            START_TIMEOUT,
+            f"jupyter {self.app}",
+            self.log_tail,
+        )
         return self
 
     def stop(self, sig: int = signal.SIGTERM):
@@ -91,8 +119,13 @@ class LabServer:
 
     def request(self, method: str, path: str, body=None, timeout: float = 60) -> requests.Response:
         """`method` on `path` (from the server root), with `body` as JSON, with the token."""
-        return requests.request(method, f"{self.url}/{path.lstrip('/')}", json=body, timeout=timeout,
-                                headers={"Authorization": f"token {self.token}"})
+        return requests.request(
+            method,
+            f"{self.url}/{path.lstrip('/')}",
+            json=body,
+            timeout=timeout,
+            headers={"Authorization": f"token {self.token}"},
+        )
 
     @contextlib.contextmanager
     def kernel(self, name: str) -> Iterator[ServerKernel]:

@@ -9,7 +9,12 @@ import yaml
 from .profile_examples import EXAMPLE_FILE
 
 RAW = yaml.safe_load(EXAMPLE_FILE.read_text())  # the default: docs/examples/profiles.yaml
-SINGLE_KEYS = {"image": ("image",), "size": ("size",), "gpu_model": ("gpu", "model"), "collaborative": ("collaborative",)}
+SINGLE_KEYS = {
+    "image": ("image",),
+    "size": ("size",),
+    "gpu_model": ("gpu", "model"),
+    "collaborative": ("collaborative",),
+}
 MULTI_KEYS = {"cvmfs": ("cvmfs",), "s3": ("s3",)}
 
 
@@ -74,7 +79,9 @@ def _option_status(profile: dict, key: str, value, groups: set[str]) -> int:
         count = lookup(profile, ("gpu", "count"))
         if not isinstance(count, dict) or count.get("min", 1) == count["max"]:
             return 400
-        whole = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
         return 200 if whole and count.get("min", 1) <= value <= count["max"] else 400
     if key in SINGLE_KEYS:
         choices = choices_of(lookup(profile, SINGLE_KEYS[key]))

@@ -14,8 +14,9 @@ def rest_spawns(draw, raw: dict, groups: dict[str, list[str]], valid_one_in: int
     user = draw(st.sampled_from(sorted(groups)))
     if draw(st.integers(min_value=1, max_value=valid_one_in)) == 1:
         return user, draw(valid_options(raw))
-    invalid = st.one_of(mutated_options(raw),
-                        st.dictionaries(st.sampled_from(KEYS + JUNK_KEYS), value, min_size=1, max_size=4))
+    invalid = st.one_of(
+        mutated_options(raw), st.dictionaries(st.sampled_from(KEYS + JUNK_KEYS), value, min_size=1, max_size=4)
+    )
     return user, draw(invalid.filter(lambda options: expected_status(options, groups[user], raw) != 200))
 
 

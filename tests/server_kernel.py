@@ -24,7 +24,9 @@ def running_kernel(kernels_url: str, token: str, name: str) -> Iterator["ServerK
     try:
         channels = websocket.create_connection(
             f"ws{kernels_url.removeprefix('http')}/{kernel_id}/channels",
-            header=[f"Authorization: token {token}"], timeout=KERNEL_TIMEOUT)
+            header=[f"Authorization: token {token}"],
+            timeout=KERNEL_TIMEOUT,
+        )
         try:
             yield ServerKernel(channels)
         finally:
@@ -44,13 +46,32 @@ class ServerKernel:
     def run(self, code: str, timeout: float = KERNEL_TIMEOUT) -> str:
         """Execute `code`; return its stdout, or fail with the kernel's traceback."""
         msg_id = uuid.uuid4().hex
-        self.channels.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": self.session,
-                       "username": "tests", "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "buffers": [], "channel": "shell",
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
+        self.channels.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "session": self.session,
+                        "username": "tests",
+                        "version": "5.3",
+                        "date": "",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "buffers": [],
+                    "channel": "shell",
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         output, status, idle = [], None, False
         deadline = time.monotonic() + timeout
         while status is None or not idle:

@@ -7,8 +7,14 @@ from collections.abc import Callable
 import requests
 
 
-def wait_until_answering(process: subprocess.Popen, probe: Callable[[], bool], timeout: float, name: str,
-                         log_tail: Callable[[], str], interval: float = 0.2):
+def wait_until_answering(
+    process: subprocess.Popen,
+    probe: Callable[[], bool],
+    timeout: float,
+    name: str,
+    log_tail: Callable[[], str],
+    interval: float = 0.2,
+):
     """Call `probe()` every `interval` seconds until it is true.
 
     Fails with the service's log when `process` exits first or `timeout` seconds pass; a refused

@@ -2,7 +2,6 @@
 
 import pytest
 from playwright.sync_api import expect
-
 from sciencelab import __version__
 
 from .conftest import LAB_TIMEOUT_MS

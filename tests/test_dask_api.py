@@ -50,8 +50,13 @@ async def test_templates_list_schemas_and_hide_group_templates(dask_api):
     assert [t["name"] for t in templates] == ["small"]  # no JupyterHub here, hence no groups
     small = templates[0]
     assert small["schema"]["properties"]["workers"] == {
-        "type": "integer", "title": "Workers", "description": "0 to 3 workers", "minimum": 0, "maximum": 3,
-        "default": 1}
+        "type": "integer",
+        "title": "Workers",
+        "description": "0 to 3 workers",
+        "minimum": 0,
+        "maximum": 3,
+        "default": 1,
+    }
     assert small["available"] and "python3" in [e["name"] for e in small["environments"]]
 
 
@@ -61,8 +66,9 @@ async def test_local_cluster_lifecycle_with_real_workers(dask_api):
     cluster_id = cluster["id"]
     assert cluster["status"] == "running" and cluster["workers"]["requested"] == 2
     assert cluster["scheduler_address"].startswith("tcp://127.0.0.1:")
-    assert cluster["connect_code"] == (f"from dask.distributed import Client\n"
-                                       f"client = Client({cluster['scheduler_address']!r})\nclient\n")
+    assert cluster["connect_code"] == (
+        f"from dask.distributed import Client\nclient = Client({cluster['scheduler_address']!r})\nclient\n"
+    )
 
     async def two_running():
         _, body = await dask_api(f"clusters/{cluster_id}")
@@ -101,17 +107,30 @@ async def _none_left():
 
 async def test_errors_name_field_value_and_bounds(dask_api):
     assert await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 7}}) == (
-        400, {"message": "workers: 7 is out of bounds; choose 0 to 3 workers", "field": "workers", "value": 7})
+        400,
+        {"message": "workers: 7 is out of bounds; choose 0 to 3 workers", "field": "workers", "value": 7},
+    )
     assert await dask_api("clusters", "POST", {"template": "cms-only"}) == (
-        403, {"message": "template: 'cms-only' is only for members of cms; choose one of: small"})
+        403,
+        {"message": "template: 'cms-only' is only for members of cms; choose one of: small"},
+    )
     assert await dask_api("clusters", "POST", {"template": "no-such-template"}) == (
-        404, {"message": "template: 'no-such-template' is not a template you may use; choose one of: small"})
+        404,
+        {"message": "template: 'no-such-template' is not a template you may use; choose one of: small"},
+    )
     assert await dask_api("clusters", "POST", {"template": "small", "name": "x; rm -rf /"}) == (
-        400, {"message": "name: not a field of a cluster request; send template, options (or adopt)",
-              "field": "name", "value": "x; rm -rf /"})
+        400,
+        {
+            "message": "name: not a field of a cluster request; send template, options (or adopt)",
+            "field": "name",
+            "value": "x; rm -rf /",
+        },
+    )
     assert (await dask_api("clusters", "POST", ["small"]))[0] == 400
     assert await dask_api("clusters/0123abcd") == (
-        404, {"message": "cluster: no cluster '0123abcd' of yours; list them with GET sciencelab/api/dask/clusters"})
+        404,
+        {"message": "cluster: no cluster '0123abcd' of yours; list them with GET sciencelab/api/dask/clusters"},
+    )
     assert (await dask_api("clusters/0123abcd", "PATCH", {"workers": 1}))[0] == 404
     assert (await dask_api("clusters/0123abcd", "DELETE"))[0] == 404
     assert (await dask_api("clusters/0123abcd/logs"))[0] == 404
@@ -122,11 +141,17 @@ async def test_limits_refuse_a_cluster_too_many(dask_api):
     second = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 3}})
     assert (first[0], second[0]) == (201, 201)
     status, body = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 0}})
-    assert (status, body["message"]) == (403, "clusters: this cluster would use 3 clusters in all, above your limit "
-                                              "of 2 (default); you use 2 now. Shut down or scale down a cluster first.")
+    assert (status, body["message"]) == (
+        403,
+        "clusters: this cluster would use 3 clusters in all, above your limit "
+        "of 2 (default); you use 2 now. Shut down or scale down a cluster first.",
+    )
     status, body = await dask_api(f"clusters/{first[1]['id']}", "PATCH", {"workers": 2})
-    assert (status, body["message"]) == (403, "workers: this scaling would use 5 workers in all, above your limit "
-                                              "of 4 (default); you use 3 now. Shut down or scale down a cluster first.")
+    assert (status, body["message"]) == (
+        403,
+        "workers: this scaling would use 5 workers in all, above your limit "
+        "of 4 (default); you use 3 now. Shut down or scale down a cluster first.",
+    )
     for created in (first, second):
         assert (await dask_api(f"clusters/{created[1]['id']}", "DELETE"))[0] == 204
     await wait_until(_none_left, 30, "worker processes to exit")
@@ -172,13 +197,14 @@ async def _stopped_refreshing(manager) -> bool:
     return not manager.refreshing
 
 
-async def test_dashboard_is_proxied_with_its_bokeh_websocket(dask_api, jp_fetch, jp_http_port, jp_base_url,
-                                                              jp_auth_header):
+async def test_dashboard_is_proxied_with_its_bokeh_websocket(
+    dask_api, jp_fetch, jp_http_port, jp_base_url, jp_auth_header
+):
     status, cluster = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 0}})
     assert status == 201
     dashboard = cluster["dashboard_url"]
     assert re.fullmatch(rf"{re.escape(jp_base_url)}proxy/\d+/status", dashboard), dashboard
-    page = await jp_fetch(*dashboard[len(jp_base_url):].split("/"))
+    page = await jp_fetch(*dashboard[len(jp_base_url) :].split("/"))
     assert page.code == 200 and b"bokeh" in page.body.lower()
     # Bokeh's page opens `<page>/ws` with its session token as the WebSocket sub-protocol.
     token = re.search(rb'"token":\s*"([^"]+)"', page.body).group(1).decode()
@@ -191,8 +217,9 @@ async def test_dashboard_is_proxied_with_its_bokeh_websocket(dask_api, jp_fetch,
 
 
 async def test_idle_cluster_shuts_down_after_the_templates_timeout(dask_api):
-    status, cluster = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 1,
-                                                                                      "idle_timeout": 0.05}})
+    status, _cluster = await dask_api(
+        "clusters", "POST", {"template": "small", "options": {"workers": 1, "idle_timeout": 0.05}}
+    )
     assert status == 201
 
     async def gone():

@@ -6,6 +6,7 @@ can carry either are refused with a 400 naming the field, or change nothing in t
 """
 
 import json
+import re
 
 import pytest
 from dask_jobqueue.htcondor import HTCondorJob
@@ -51,17 +52,37 @@ ENVIRONMENTS = [{"name": "lcg-105", "title": "LCG 105", "value": PYTHON}]
 
 def batch_templates(log_directory, htcondor_settings=None, slurm_settings=None):
     schemas = {name: load_backend(name).settings_schema for name in BACKENDS}
-    return make_templates({
-        "condor": {"backend": "htcondor", "options": OPTIONS, "environments": ENVIRONMENTS,
-                   "backend_settings": {"log_directory": str(log_directory), "interface": "ib0",
-                                        "accounting_group": "group_cms.analysis",
-                                        "job_extra_directives": {"+JobFlavour": '"espresso"'},
-                                        **(htcondor_settings or {})}},
-        "hpc": {"backend": "slurm", "options": OPTIONS, "environments": ENVIRONMENTS,
-                "backend_settings": {"log_directory": str(log_directory), "partition": "short", "account": "cms",
-                                     "prologue": ["source /cvmfs/cms.cern.ch/cmsset_default.sh"],
-                                     "job_extra_directives": ["--qos=interactive"], **(slurm_settings or {})}},
-    }, {}, schemas)
+    return make_templates(
+        {
+            "condor": {
+                "backend": "htcondor",
+                "options": OPTIONS,
+                "environments": ENVIRONMENTS,
+                "backend_settings": {
+                    "log_directory": str(log_directory),
+                    "interface": "ib0",
+                    "accounting_group": "group_cms.analysis",
+                    "job_extra_directives": {"+JobFlavour": '"espresso"'},
+                    **(htcondor_settings or {}),
+                },
+            },
+            "hpc": {
+                "backend": "slurm",
+                "options": OPTIONS,
+                "environments": ENVIRONMENTS,
+                "backend_settings": {
+                    "log_directory": str(log_directory),
+                    "partition": "short",
+                    "account": "cms",
+                    "prologue": ["source /cvmfs/cms.cern.ch/cmsset_default.sh"],
+                    "job_extra_directives": ["--qos=interactive"],
+                    **(slurm_settings or {}),
+                },
+            },
+        },
+        {},
+        schemas,
+    )
 
 
 def submit_description(template, request, log_directory, tls=None) -> str:
@@ -80,7 +101,9 @@ def batch_script(template, request, log_directory, tls=None) -> str:
 
 def test_htcondor_submit_description(tmp_path):
     template = batch_templates(tmp_path)["condor"]
-    assert submit_description(template, {"cores": 4, "memory": 8, "gpus": 1, "walltime": 120}, tmp_path) == f"""\
+    assert (
+        submit_description(template, {"cores": 4, "memory": 8, "gpus": 1, "walltime": 120}, tmp_path)
+        == f"""\
 #!/usr/bin/env condor_submit
 
 MY.DaskWorkerName = "htcondor--$F(MY.JobId)--"
@@ -110,11 +133,13 @@ Executable = /bin/sh
 
 Queue
 """
+    )
 
 
 def test_htcondor_ships_the_temporary_certificate_with_each_job(tmp_path):
-    template = batch_templates(tmp_path, {"tls": True, "container_image": "docker://coffeateam/coffea-dask:latest",
-                                          "disk": 4})["condor"]
+    template = batch_templates(
+        tmp_path, {"tls": True, "container_image": "docker://coffeateam/coffea-dask:latest", "disk": 4}
+    )["condor"]
     tls = TlsFiles(cert=f"{tmp_path}/tls-{CLUSTER_ID}/cert.pem", key=f"{tmp_path}/tls-{CLUSTER_ID}/key.pem")
     lines = submit_description(template, {}, tmp_path, tls).splitlines()
     assert lines[10:11] + lines[17:28] == [
@@ -138,7 +163,9 @@ def test_htcondor_ships_the_temporary_certificate_with_each_job(tmp_path):
 
 def test_slurm_batch_script(tmp_path):
     template = batch_templates(tmp_path)["hpc"]
-    assert batch_script(template, {"cores": 4, "memory": 8, "gpus": 2, "walltime": 90}, tmp_path) == f"""\
+    assert (
+        batch_script(template, {"cores": 4, "memory": 8, "gpus": 2, "walltime": 90}, tmp_path)
+        == f"""\
 #!/usr/bin/env bash
 
 #SBATCH -J sciencelab-{CLUSTER_ID}
@@ -156,6 +183,7 @@ source /cvmfs/cms.cern.ch/cmsset_default.sh
 {PYTHON} -m distributed.cli.dask_worker {SCHEDULER} --name {CLUSTER_ID}-0 --nthreads 4 --memory-limit 8.00GiB \
 --nanny --death-timeout 60 --lifetime 5100s --resources GPU=2
 """
+    )
 
 
 def test_slurm_jobs_read_the_certificate_on_the_shared_file_system(tmp_path):
@@ -164,7 +192,8 @@ def test_slurm_jobs_read_the_certificate_on_the_shared_file_system(tmp_path):
     assert batch_script(template, {}, tmp_path, tls).splitlines()[-1] == (
         f"{PYTHON} -m distributed.cli.dask_worker {SCHEDULER} --name {CLUSTER_ID}-0 --nthreads 1 --memory-limit "
         f"2.00GiB --nanny --death-timeout 60 --lifetime 3300s --tls-ca-file {tls.cert} --tls-cert {tls.cert} "
-        f"--tls-key {tls.key} --protocol tls://")
+        f"--tls-key {tls.key} --protocol tls://"
+    )
 
 
 # What a hostile request puts into fields: extra submit commands, another queue statement, SBATCH
@@ -181,9 +210,25 @@ INJECTIONS = [
     "../../etc/passwd",
     "8\r\nallowed_job_duration = 999999",
 ]
-FIELDS = ["workers", "cores", "memory", "gpus", "walltime", "idle_timeout", "adaptive", "adapt_minimum",
-          "adapt_maximum", "environment", "+Requirements", "job_extra_directives", "partition", "queue",
-          "account", "log_directory", "prologue"]
+FIELDS = [
+    "workers",
+    "cores",
+    "memory",
+    "gpus",
+    "walltime",
+    "idle_timeout",
+    "adaptive",
+    "adapt_minimum",
+    "adapt_maximum",
+    "environment",
+    "+Requirements",
+    "job_extra_directives",
+    "partition",
+    "queue",
+    "account",
+    "log_directory",
+    "prologue",
+]
 
 
 @pytest.mark.parametrize("injection", INJECTIONS)
@@ -202,29 +247,46 @@ def test_injection_attempts_are_refused_and_change_nothing(tmp_path, injection):
         for body in ({"workers": injection}, {"adapt": {"minimum": 0, "maximum": injection}}):
             with pytest.raises(OptionError):
                 validate_scaling(templates["hpc"], body)
-    assert (submit_description(templates["condor"], {}, tmp_path), batch_script(templates["hpc"], {}, tmp_path)) \
-        == baseline
+    assert (
+        submit_description(templates["condor"], {}, tmp_path),
+        batch_script(templates["hpc"], {}, tmp_path),
+    ) == baseline
 
 
 def test_only_validated_numbers_and_listed_choices_reach_the_script(tmp_path):
     template = batch_templates(tmp_path)["condor"]
     options = validate_options(template, {"workers": 3, "cores": 2, "memory": 1.5, "walltime": 30})
-    assert options.to_json() == {"workers": 3, "cores": 2, "memory": 1.5, "gpus": 0, "idle_timeout": 60.0,
-                                 "walltime": 30, "adaptive": False, "adapt_minimum": 0, "adapt_maximum": 100,
-                                 "environment": "lcg-105"}
+    assert options.to_json() == {
+        "workers": 3,
+        "cores": 2,
+        "memory": 1.5,
+        "gpus": 0,
+        "idle_timeout": 60.0,
+        "walltime": 30,
+        "adaptive": False,
+        "adapt_minimum": 0,
+        "adapt_maximum": 100,
+        "environment": "lcg-105",
+    }
     description = submit_description(template, {"memory": 1.5}, tmp_path)
     assert "MY.DaskWorkerMemory = 1610612736" in description and "--memory-limit 1.50GiB" in description
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"partition": "short\n#SBATCH --uid=0"}, "backend_settings.partition: 'short\\n#SBATCH --uid=0' should not be "
-                                              "valid under {'pattern': '[\\\\r\\\\n]'}"),
-    ({"job_extra_directives": ["--qos=a\n#SBATCH --uid=0"]}, "backend_settings.job_extra_directives.0: "),
-    ({"job_extra_directives": ["qos=a"]}, "backend_settings.job_extra_directives.0: 'qos=a' does not match '^-'"),
-    ({"prologue": ["module load x\nrm -rf /"]}, "backend_settings.prologue.0: "),
-    ({"log_directory": "logs"}, "backend_settings.log_directory: 'logs' does not match '^/'"),
-    ({"queue": "short"}, "backend_settings: Additional properties are not allowed ('queue' was unexpected)"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"partition": "short\n#SBATCH --uid=0"},
+            "backend_settings.partition: 'short\\n#SBATCH --uid=0' should not be "
+            "valid under {'pattern': '[\\\\r\\\\n]'}",
+        ),
+        ({"job_extra_directives": ["--qos=a\n#SBATCH --uid=0"]}, "backend_settings.job_extra_directives.0: "),
+        ({"job_extra_directives": ["qos=a"]}, "backend_settings.job_extra_directives.0: 'qos=a' does not match '^-'"),
+        ({"prologue": ["module load x\nrm -rf /"]}, "backend_settings.prologue.0: "),
+        ({"log_directory": "logs"}, "backend_settings.log_directory: 'logs' does not match '^/'"),
+        ({"queue": "short"}, "backend_settings: Additional properties are not allowed ('queue' was unexpected)"),
+    ],
+)
 def test_admin_settings_that_could_break_a_batch_script_stop_the_start(tmp_path, settings, message):
     with pytest.raises(TemplateError) as error:
         batch_templates(tmp_path, slurm_settings=settings)
@@ -232,20 +294,29 @@ def test_admin_settings_that_could_break_a_batch_script_stop_the_start(tmp_path,
 
 
 def test_htcondor_directive_names_must_be_submit_commands(tmp_path):
-    with pytest.raises(TemplateError, match="template 'condor': backend_settings.job_extra_directives"):
+    with pytest.raises(TemplateError, match=re.escape("template 'condor': backend_settings.job_extra_directives")):
         batch_templates(tmp_path, {"job_extra_directives": {"queue 5\nexecutable": "/bin/sh"}})
 
 
 def test_walltime_is_an_option_of_batch_templates_only(tmp_path):
     templates = batch_templates(tmp_path)
     assert make_option_schema(templates["hpc"])["properties"]["walltime"] == {
-        "type": "integer", "title": "Walltime", "description": "10 to 1440 minutes per worker job",
-        "minimum": 10, "maximum": 1440, "default": 60}
+        "type": "integer",
+        "title": "Walltime",
+        "description": "10 to 1440 minutes per worker job",
+        "minimum": 10,
+        "maximum": 1440,
+        "default": 60,
+    }
     local = make_templates({"local": {"backend": "local"}}, {}, {"local": {}})["local"]
     assert "walltime" not in make_option_schema(local)["properties"]
     assert validate_options(local, {}).walltime is None and "walltime" not in validate_options(local, {}).to_json()
-    with pytest.raises(TemplateError, match="template 'local': options.walltime: the local backend has no walltime; "
-                                            "only htcondor, slurm templates do"):
+    with pytest.raises(
+        TemplateError,
+        match=re.escape(
+            "template 'local': options.walltime: the local backend has no walltime; only htcondor, slurm templates do"
+        ),
+    ):
         make_templates({"local": {"backend": "local", "options": {"walltime": {"maximum": 60}}}}, {}, {"local": {}})
 
 
@@ -256,7 +327,10 @@ def test_workers_retire_before_the_walltime():
 def test_scheduler_options():
     options = validate_options(batch_templates("/logs")["hpc"], {})
     assert make_scheduler_options(options, {"scheduler_host": "0.0.0.0"}) == {
-        "dashboard_address": "127.0.0.1:0", "host": "0.0.0.0", "idle_timeout": "3600s"}
+        "dashboard_address": "127.0.0.1:0",
+        "host": "0.0.0.0",
+        "idle_timeout": "3600s",
+    }
 
 
 def test_tls_connect_code():
@@ -265,43 +339,62 @@ def test_tls_connect_code():
         "security = Security(tls_ca_file='/l/cert.pem', tls_client_cert='/l/cert.pem', tls_client_key='/l/key.pem', "
         "require_encryption=True)\n"
         "client = Client('tls://10.0.0.5:8786', security=security)\n"
-        "client\n")
+        "client\n"
+    )
 
 
 def test_htcondor_job_states():
     assert htcondor_job_state({"JobStatus": 1}) == JobState("queued", "Idle")
     assert htcondor_job_state({"JobStatus": 1, "LastRejMatchReason": "no match found "}) == JobState(
-        "queued", "Idle", "HTCondor found no slot for it: no match found")
+        "queued", "Idle", "HTCondor found no slot for it: no match found"
+    )
     assert htcondor_job_state({"JobStatus": 2}) == JobState("running", "Running")
-    assert htcondor_job_state({"JobStatus": 5, "HoldReason": "Job exceeded memory", "HoldReasonCode": 34,
-                               "HoldReasonSubCode": 0}) == JobState(
-        "held", "Job exceeded memory", "HoldReasonCode 34, HoldReasonSubCode 0")
+    assert htcondor_job_state(
+        {"JobStatus": 5, "HoldReason": "Job exceeded memory", "HoldReasonCode": 34, "HoldReasonSubCode": 0}
+    ) == JobState("held", "Job exceeded memory", "HoldReasonCode 34, HoldReasonSubCode 0")
     assert htcondor_job_state({"JobStatus": 4, "ExitCode": 0}) == JobState("finished", "exit code 0")
     assert htcondor_job_state({"JobStatus": 4, "ExitCode": 127}) == JobState("failed", "exit code 127")
     assert htcondor_job_state({"JobStatus": 4, "ExitBySignal": True, "ExitSignal": 9}) == JobState(
-        "failed", "killed by signal 9")
+        "failed", "killed by signal 9"
+    )
     assert htcondor_job_state({"JobStatus": 3, "RemoveReason": "via condor_rm (by user alice)"}) == JobState(
-        "failed", "Removed", "via condor_rm (by user alice)")
+        "failed", "Removed", "via condor_rm (by user alice)"
+    )
 
 
 def test_condor_q_output():
     # condor_q prints nothing when no job matches, condor_history an empty list.
     assert parse_condor_jobs("") == parse_condor_jobs("[\n]\n") == {}
-    output = json.dumps([{"ClusterId": 12, "ProcId": 0, "JobStatus": 1},
-                         {"ClusterId": 13, "ProcId": 0, "JobStatus": 5, "HoldReason": "Error from slot1: x",
-                          "HoldReasonCode": 9, "HoldReasonSubCode": 0}])
+    output = json.dumps(
+        [
+            {"ClusterId": 12, "ProcId": 0, "JobStatus": 1},
+            {
+                "ClusterId": 13,
+                "ProcId": 0,
+                "JobStatus": 5,
+                "HoldReason": "Error from slot1: x",
+                "HoldReasonCode": 9,
+                "HoldReasonSubCode": 0,
+            },
+        ]
+    )
     assert parse_condor_jobs(output) == {
         "12.0": JobState("queued", "Idle"),
-        "13.0": JobState("held", "Error from slot1: x", "HoldReasonCode 9, HoldReasonSubCode 0")}
-    assert job_ids_constraint(["12.0", "13.1"]) == "(ClusterId == 12 && ProcId == 0) || (ClusterId == 13 && ProcId == 1)"
+        "13.0": JobState("held", "Error from slot1: x", "HoldReasonCode 9, HoldReasonSubCode 0"),
+    }
+    assert (
+        job_ids_constraint(["12.0", "13.1"]) == "(ClusterId == 12 && ProcId == 0) || (ClusterId == 13 && ProcId == 1)"
+    )
     with pytest.raises(ValueError):
         job_ids_constraint(["12.0 || true"])
 
 
 def test_slurm_job_states():
     # `squeue --noheader --Format=JobID:|,State:|,Reason:|,exit_code:|` as SLURM 22.05 prints it.
-    output = ("7|PENDING|Resources|0|\n8|PENDING|JobHeldUser|0|\n9|RUNNING|None|0|\n10|COMPLETED|None|0|\n"
-              "11|FAILED|NonZeroExitCode|768|\n12|TIMEOUT|TimeLimit|0|\n13|CANCELLED|None|0|\n14|PENDING|None|0|\n")
+    output = (
+        "7|PENDING|Resources|0|\n8|PENDING|JobHeldUser|0|\n9|RUNNING|None|0|\n10|COMPLETED|None|0|\n"
+        "11|FAILED|NonZeroExitCode|768|\n12|TIMEOUT|TimeLimit|0|\n13|CANCELLED|None|0|\n14|PENDING|None|0|\n"
+    )
     assert parse_squeue_jobs(output) == {
         "7": JobState("queued", "Resources", "PENDING (Resources)"),
         "8": JobState("held", "JobHeldUser", "PENDING (JobHeldUser)"),
@@ -317,20 +410,25 @@ def test_slurm_job_states():
 
 def test_a_refused_submission_is_a_failed_worker_with_the_batch_systems_words():
     # dask-jobqueue's RuntimeError for sbatch exiting 1 on an impossible memory request.
-    message = ("Command exited with non-zero exit code.\nExit code: 1\nCommand:\nsbatch /tmp/tmpx.sh\nstdout:\n\n"
-               "stderr:\nsbatch: error: Memory specification can not be satisfied\n"
-               "sbatch: error: Batch job submission failed: Requested node configuration is not available\n\n")
+    message = (
+        "Command exited with non-zero exit code.\nExit code: 1\nCommand:\nsbatch /tmp/tmpx.sh\nstdout:\n\n"
+        "stderr:\nsbatch: error: Memory specification can not be satisfied\n"
+        "sbatch: error: Batch job submission failed: Requested node configuration is not available\n\n"
+    )
     assert submission_refusal(message) == JobState(
-        "failed", "Memory specification can not be satisfied",
+        "failed",
+        "Memory specification can not be satisfied",
         "Memory specification can not be satisfied\n"
-        "Batch job submission failed: Requested node configuration is not available")
+        "Batch job submission failed: Requested node configuration is not available",
+    )
 
 
 def test_a_failed_jobs_detail_ends_with_its_error_log():
     log = "".join(f"line {n}\n" for n in range(30))
     state = with_log_tail(JobState("failed", "exit code 1", "FAILED (NonZeroExitCode)"), log)
     assert state.detail == "FAILED (NonZeroExitCode)\nLast lines of the error log:\n" + "\n".join(
-        f"line {n}" for n in range(20, 30))
+        f"line {n}" for n in range(20, 30)
+    )
     assert with_log_tail(JobState("failed", "exit code 1"), "") == JobState("failed", "exit code 1")
 
 
@@ -344,10 +442,17 @@ def test_workers_of_a_batch_cluster():
         WorkerJob("c-4", None, JobState("failed", "Memory specification can not be satisfied")),
     ]
     assert make_batch_workers(jobs, connected) == [
-        WorkerInfo(name="c-0", state="connected", address="tcp://10.0.0.7:4000", threads=2, job_id="12.0",
-                   log="job 12.0"),
-        WorkerInfo(name="c-1", state="queued", reason="Idle", detail="HTCondor found no slot for it: no match found",
-                   job_id="13.0", log="job 13.0"),
+        WorkerInfo(
+            name="c-0", state="connected", address="tcp://10.0.0.7:4000", threads=2, job_id="12.0", log="job 12.0"
+        ),
+        WorkerInfo(
+            name="c-1",
+            state="queued",
+            reason="Idle",
+            detail="HTCondor found no slot for it: no match found",
+            job_id="13.0",
+            log="job 13.0",
+        ),
         WorkerInfo(name="c-2", state="queued", reason="Submitted", job_id="14.0", log="job 14.0"),
         WorkerInfo(name="c-3", state="pending", reason="Submitting"),
         WorkerInfo(name="c-4", state="failed", reason="Memory specification can not be satisfied"),

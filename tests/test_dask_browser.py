@@ -7,9 +7,9 @@ notebook, run a computation there, see the result, shut the cluster down.
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import LAB_TIMEOUT_MS
 from .dask_clusters import run_connect_code
 from .lab_server import LabServer
-from .conftest import LAB_TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser]
 
@@ -39,8 +39,7 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
     page.goto(f"{lab.url}/lab?token={lab.token}")
     page.locator(".jp-LauncherCard[data-category='Notebook']").first.click(timeout=LAB_TIMEOUT_MS)
     expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=LAB_TIMEOUT_MS)
-    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(
-        timeout=LAB_TIMEOUT_MS)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=LAB_TIMEOUT_MS)
 
     page.locator('.jp-SideBar [data-id="sciencelab-panel"]').click()
     section = page.locator(".sciencelab-DaskSection")

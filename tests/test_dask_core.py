@@ -1,6 +1,7 @@
 """The pure core of the Dask cluster manager: templates, options, limits, cluster JSON, connect code."""
 
 import ast
+import re
 import sys
 
 import pytest
@@ -53,8 +54,9 @@ def cms_template():
 
 
 def test_machine_resources_prefer_the_spawners_limits():
-    assert make_machine_resources({"CPU_LIMIT": "2.5", "MEM_LIMIT": str(4 * GIB)}, 8, 16 * GIB) == \
-        MachineResources(cpus=2.5, memory=4 * GIB)
+    assert make_machine_resources({"CPU_LIMIT": "2.5", "MEM_LIMIT": str(4 * GIB)}, 8, 16 * GIB) == MachineResources(
+        cpus=2.5, memory=4 * GIB
+    )
     assert make_machine_resources({}, 8, 16 * GIB) == MachineResources(cpus=8, memory=16 * GIB)
     assert make_machine_resources({"CPU_LIMIT": "lots"}, 8, 16 * GIB) == MachineResources(cpus=8, memory=16 * GIB)
 
@@ -85,22 +87,37 @@ def test_template_is_built_with_defaults_for_what_the_admin_left_out():
     assert template.allows(["atlas", "cms"]) and not template.allows([])
 
 
-@pytest.mark.parametrize(("template", "message"), [
-    ({}, "template 'broken': top level: 'backend' is a required property"),
-    ({"backend": "yarn"}, "template 'broken': backend: 'yarn' is not a backend; choose one of: gateway, local"),
-    ({"backend": "local", "options": {"workers": {"maximum": "ten"}}},
-     "template 'broken': options.workers.maximum: 'ten' is not of type 'number'"),
-    ({"backend": "local", "options": {"workers": {"default": 9, "maximum": 4}}},
-     "template 'broken': options.workers: default 9 must lie between minimum 0 and maximum 4"),
-    ({"backend": "local", "options": {"cores": {"default": 1.5, "maximum": 2}}},
-     "template 'broken': options.cores: cores per worker must be whole numbers"),
-    ({"backend": "local", "options": {"wrokers": {}}},
-     "template 'broken': options: Additional properties are not allowed ('wrokers' was unexpected)"),
-    ({"backend": "local", "backend_settings": {"hots": "0.0.0.0"}},
-     "template 'broken': backend_settings: Additional properties are not allowed ('hots' was unexpected)"),
-    ({"backend": "gateway", "environments": [{"name": "a", "value": "img"}], "default_environment": "b"},
-     "template 'broken': default_environment: 'b' is not one of the environments: a"),
-])
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ({}, "template 'broken': top level: 'backend' is a required property"),
+        ({"backend": "yarn"}, "template 'broken': backend: 'yarn' is not a backend; choose one of: gateway, local"),
+        (
+            {"backend": "local", "options": {"workers": {"maximum": "ten"}}},
+            "template 'broken': options.workers.maximum: 'ten' is not of type 'number'",
+        ),
+        (
+            {"backend": "local", "options": {"workers": {"default": 9, "maximum": 4}}},
+            "template 'broken': options.workers: default 9 must lie between minimum 0 and maximum 4",
+        ),
+        (
+            {"backend": "local", "options": {"cores": {"default": 1.5, "maximum": 2}}},
+            "template 'broken': options.cores: cores per worker must be whole numbers",
+        ),
+        (
+            {"backend": "local", "options": {"wrokers": {}}},
+            "template 'broken': options: Additional properties are not allowed ('wrokers' was unexpected)",
+        ),
+        (
+            {"backend": "local", "backend_settings": {"hots": "0.0.0.0"}},
+            "template 'broken': backend_settings: Additional properties are not allowed ('hots' was unexpected)",
+        ),
+        (
+            {"backend": "gateway", "environments": [{"name": "a", "value": "img"}], "default_environment": "b"},
+            "template 'broken': default_environment: 'b' is not one of the environments: a",
+        ),
+    ],
+)
 def test_broken_template_names_file_template_and_field(template, message):
     with pytest.raises(TemplateError) as error:
         make_templates({"broken": template}, {"broken": ORIGIN}, BACKEND_SCHEMAS)
@@ -108,29 +125,38 @@ def test_broken_template_names_file_template_and_field(template, message):
 
 
 def test_dask_style_dashed_keys_are_accepted():
-    template = make_templates({"t": {"backend": "local", "options": {"idle-timeout": {"default": 5}}}},
-                              {}, BACKEND_SCHEMAS)["t"]
+    template = make_templates(
+        {"t": {"backend": "local", "options": {"idle-timeout": {"default": 5}}}}, {}, BACKEND_SCHEMAS
+    )["t"]
     assert template.idle_timeout.default == 5
 
 
 def _kernel(argv0: str, display_name: str) -> dict:
-    return {"spec": {"argv": [argv0, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                     "display_name": display_name, "language": "python"}}
+    return {
+        "spec": {
+            "argv": [argv0, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": display_name,
+            "language": "python",
+        }
+    }
 
 
-@pytest.mark.parametrize(("argv0", "command"), [
-    ("python", "/srv/venv/bin/python"),  # jupyter_client starts the server's interpreter for these
-    ("python3", "/srv/venv/bin/python"),
-    (f"python3.{sys.version_info[1]}", "/srv/venv/bin/python"),
-    ("python3.99", "python3.99"),  # another Python, found on PATH when located
-    ("/opt/conda/envs/hep/bin/python", "/opt/conda/envs/hep/bin/python"),
-    ("/opt/py/bin/python3.13", "/opt/py/bin/python3.13"),
-    ("/srv/venv/bin/xpython", None),
-    ("/opt/lcg/bin/start-kernel.sh", None),
-    ("conda", None),
-    ("R", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("argv0", "command"),
+    [
+        ("python", "/srv/venv/bin/python"),  # jupyter_client starts the server's interpreter for these
+        ("python3", "/srv/venv/bin/python"),
+        (f"python3.{sys.version_info[1]}", "/srv/venv/bin/python"),
+        ("python3.99", "python3.99"),  # another Python, found on PATH when located
+        ("/opt/conda/envs/hep/bin/python", "/opt/conda/envs/hep/bin/python"),
+        ("/opt/py/bin/python3.13", "/opt/py/bin/python3.13"),
+        ("/srv/venv/bin/xpython", None),
+        ("/opt/lcg/bin/start-kernel.sh", None),
+        ("conda", None),
+        ("R", None),
+        ("", None),
+    ],
+)
 def test_kernel_interpreter_resolves_argv0_as_jupyter_client_does(argv0, command):
     assert kernel_interpreter(_kernel(argv0, "K")["spec"], "/srv/venv/bin/python") == command
 
@@ -159,39 +185,55 @@ def test_local_environments_are_the_kernels_interpreters_the_servers_first():
         Environment(name="system", title="System Python", value="/usr/bin/python3.99", kernels=("system",)),
     ]
     assert local_environments({"ir": _kernel("R", "R")}, server, interpreters) == [
-        Environment(name="server", title="This server's Python", value="/srv/venv/bin/python")]
+        Environment(name="server", title="This server's Python", value="/srv/venv/bin/python")
+    ]
 
 
 OTHER = Environment(name="py-other", title="Other", value="/opt/other/bin/python", kernels=("py-other",))
 
 
-@pytest.mark.parametrize(("probe", "problem"), [
-    (ProbeResult(python="3.11.7", distributed="2026.8.0"), None),
-    (ProbeResult(python="3.12.1", distributed="2025.1.0"),
-     "environment 'py-other': /opt/other/bin/python has distributed 2025.1.0; the server has 2026.8.0; "
-     "install distributed==2026.8.0 there or choose another environment (python3)"),
-    (ProbeResult(python="3.12.1", distributed=None),
-     "environment 'py-other': /opt/other/bin/python does not have distributed; the server has 2026.8.0; "
-     "install distributed==2026.8.0 there or choose another environment (python3)"),
-    (ProbeResult(failure="cannot be run (No such file or directory)"),
-     "environment 'py-other': /opt/other/bin/python cannot be run (No such file or directory); "
-     "choose another environment (python3)"),
-])
+@pytest.mark.parametrize(
+    ("probe", "problem"),
+    [
+        (ProbeResult(python="3.11.7", distributed="2026.8.0"), None),
+        (
+            ProbeResult(python="3.12.1", distributed="2025.1.0"),
+            "environment 'py-other': /opt/other/bin/python has distributed 2025.1.0; the server has 2026.8.0; "
+            "install distributed==2026.8.0 there or choose another environment (python3)",
+        ),
+        (
+            ProbeResult(python="3.12.1", distributed=None),
+            "environment 'py-other': /opt/other/bin/python does not have distributed; the server has 2026.8.0; "
+            "install distributed==2026.8.0 there or choose another environment (python3)",
+        ),
+        (
+            ProbeResult(failure="cannot be run (No such file or directory)"),
+            "environment 'py-other': /opt/other/bin/python cannot be run (No such file or directory); "
+            "choose another environment (python3)",
+        ),
+    ],
+)
 def test_worker_interpreter_problem_names_environment_interpreter_and_what_is_missing(probe, problem):
     assert worker_interpreter_problem(OTHER, probe, "2026.8.0", ["python3", "py-other"]) == problem
 
 
 def test_an_interpreter_with_no_alternative_sends_the_user_to_the_admin():
-    assert worker_interpreter_problem(OTHER, ProbeResult(failure="did not answer within 30 s", timed_out=True),
-                                      "2026.8.0", ["py-other"]) == (
-        "environment 'py-other': /opt/other/bin/python did not answer within 30 s; ask your admin")
+    assert worker_interpreter_problem(
+        OTHER, ProbeResult(failure="did not answer within 30 s", timed_out=True), "2026.8.0", ["py-other"]
+    ) == ("environment 'py-other': /opt/other/bin/python did not answer within 30 s; ask your admin")
 
 
 def test_worker_spec_is_a_nanny_as_local_cluster_starts_it():
     assert make_worker_spec(3, nthreads=2, memory_limit=2**30, host="127.0.0.1", resources={"GPU": 1}) == {
         "cls": "distributed.Nanny",
-        "opts": {"name": 3, "nthreads": 2, "memory_limit": 2**30, "host": "127.0.0.1", "death_timeout": 60,
-                 "resources": {"GPU": 1}},
+        "opts": {
+            "name": 3,
+            "nthreads": 2,
+            "memory_limit": 2**30,
+            "host": "127.0.0.1",
+            "death_timeout": 60,
+            "resources": {"GPU": 1},
+        },
     }
     assert "resources" not in make_worker_spec(0, 1, 2**29, "127.0.0.1", None)["opts"]
 
@@ -202,25 +244,67 @@ def test_option_schema_offers_only_what_the_user_may_choose():
         "title": "CMS analysis",
         "description": "Workers with the CMS software",
         "properties": {
-            "workers": {"type": "integer", "title": "Workers", "description": "1 to 10 workers",
-                        "minimum": 1, "maximum": 10, "default": 2},
-            "adaptive": {"type": "boolean", "title": "Adaptive", "default": False,
-                         "description": "Let Dask add and remove workers with the load, between the minimum and "
-                                        "maximum below."},
-            "adapt_minimum": {"type": "integer", "title": "Adaptive minimum", "description": "1 to 10 workers",
-                              "minimum": 1, "maximum": 10, "default": 1},
-            "adapt_maximum": {"type": "integer", "title": "Adaptive maximum", "description": "1 to 10 workers",
-                              "minimum": 1, "maximum": 10, "default": 10},
-            "cores": {"type": "integer", "title": "Cores per worker", "description": "1 to 4 cores",
-                      "minimum": 1, "maximum": 4, "default": 2},
-            "memory": {"type": "number", "title": "Memory per worker", "description": "1 to 16 GiB",
-                       "minimum": 1.0, "maximum": 16.0, "default": 4.0},
-            "idle_timeout": {"type": "number", "title": "Idle timeout", "description": "0 to 1440 minutes (0: never)",
-                             "minimum": 0.0, "maximum": 1440.0, "default": 60.0},
-            "environment": {"type": "string", "title": "Environment", "default": "lcg-105",
-                            "description": "Software the workers run; pick the one of your notebook's kernel.",
-                            "oneOf": [{"const": "lcg-105", "title": "LCG 105"},
-                                      {"const": "lcg-106", "title": "LCG 106"}]},
+            "workers": {
+                "type": "integer",
+                "title": "Workers",
+                "description": "1 to 10 workers",
+                "minimum": 1,
+                "maximum": 10,
+                "default": 2,
+            },
+            "adaptive": {
+                "type": "boolean",
+                "title": "Adaptive",
+                "default": False,
+                "description": "Let Dask add and remove workers with the load, between the minimum and maximum below.",
+            },
+            "adapt_minimum": {
+                "type": "integer",
+                "title": "Adaptive minimum",
+                "description": "1 to 10 workers",
+                "minimum": 1,
+                "maximum": 10,
+                "default": 1,
+            },
+            "adapt_maximum": {
+                "type": "integer",
+                "title": "Adaptive maximum",
+                "description": "1 to 10 workers",
+                "minimum": 1,
+                "maximum": 10,
+                "default": 10,
+            },
+            "cores": {
+                "type": "integer",
+                "title": "Cores per worker",
+                "description": "1 to 4 cores",
+                "minimum": 1,
+                "maximum": 4,
+                "default": 2,
+            },
+            "memory": {
+                "type": "number",
+                "title": "Memory per worker",
+                "description": "1 to 16 GiB",
+                "minimum": 1.0,
+                "maximum": 16.0,
+                "default": 4.0,
+            },
+            "idle_timeout": {
+                "type": "number",
+                "title": "Idle timeout",
+                "description": "0 to 1440 minutes (0: never)",
+                "minimum": 0.0,
+                "maximum": 1440.0,
+                "default": 60.0,
+            },
+            "environment": {
+                "type": "string",
+                "title": "Environment",
+                "default": "lcg-105",
+                "description": "Software the workers run; pick the one of your notebook's kernel.",
+                "oneOf": [{"const": "lcg-105", "title": "LCG 105"}, {"const": "lcg-106", "title": "LCG 106"}],
+            },
         },
         "additionalProperties": False,
     }
@@ -235,27 +319,47 @@ def test_backend_bounds_narrow_the_template():
 def test_valid_options_become_numbers_and_admin_choices():
     options = validate_options(cms_template(), {"workers": 3, "memory": 2.5, "environment": "lcg-106"})
     assert options == ClusterOptions(
-        workers=3, cores=2, memory=2.5, gpus=0, idle_timeout=60.0, adaptive=False, adapt_minimum=1,
-        adapt_maximum=10, environment=Environment("lcg-106", "LCG 106", "registry.cern.ch/lcg:106"),
+        workers=3,
+        cores=2,
+        memory=2.5,
+        gpus=0,
+        idle_timeout=60.0,
+        adaptive=False,
+        adapt_minimum=1,
+        adapt_maximum=10,
+        environment=Environment("lcg-106", "LCG 106", "registry.cern.ch/lcg:106"),
     )
     assert options.memory_bytes == int(2.5 * GIB)
     assert validate_options(cms_template(), {"adaptive": True, "adapt_maximum": 6}).max_workers == 6
 
 
-@pytest.mark.parametrize(("options", "field", "message"), [
-    ({"workers": 11}, "workers", "workers: 11 is out of bounds; choose 1 to 10 workers"),
-    ({"workers": "3"}, "workers", "workers: '3' is not a whole number; choose 1 to 10 workers"),
-    ({"workers": 2.5}, "workers", "workers: 2.5 is not a whole number; choose 1 to 10 workers"),
-    ({"memory": 0.5}, "memory", "memory: 0.5 is out of bounds; choose 1 to 16 GiB"),
-    ({"gpus": 1}, "gpus", "gpus: not an option of template 'cms' (fixed by the admin or unknown); options: workers, "
-                          "adaptive, adapt_minimum, adapt_maximum, cores, memory, idle_timeout, environment"),
-    ({"environment": "lcg-105\n+Requirements = True"}, "environment",
-     "environment: 'lcg-105\\n+Requirements = True' is not allowed; choose one of: lcg-105, lcg-106"),
-    ({"adaptive": "yes"}, "adaptive", "adaptive: 'yes' must be true or false"),
-    ({"adaptive": True, "adapt_minimum": 5, "adapt_maximum": 3}, "adapt_minimum",
-     "adapt_minimum: 5 is above adapt_maximum 3; the adaptive minimum must not exceed the maximum"),
-    ([1, 2], "options", "options: must be an object such as {\"workers\": 2}, got [1, 2]"),
-])
+@pytest.mark.parametrize(
+    ("options", "field", "message"),
+    [
+        ({"workers": 11}, "workers", "workers: 11 is out of bounds; choose 1 to 10 workers"),
+        ({"workers": "3"}, "workers", "workers: '3' is not a whole number; choose 1 to 10 workers"),
+        ({"workers": 2.5}, "workers", "workers: 2.5 is not a whole number; choose 1 to 10 workers"),
+        ({"memory": 0.5}, "memory", "memory: 0.5 is out of bounds; choose 1 to 16 GiB"),
+        (
+            {"gpus": 1},
+            "gpus",
+            "gpus: not an option of template 'cms' (fixed by the admin or unknown); options: workers, "
+            "adaptive, adapt_minimum, adapt_maximum, cores, memory, idle_timeout, environment",
+        ),
+        (
+            {"environment": "lcg-105\n+Requirements = True"},
+            "environment",
+            "environment: 'lcg-105\\n+Requirements = True' is not allowed; choose one of: lcg-105, lcg-106",
+        ),
+        ({"adaptive": "yes"}, "adaptive", "adaptive: 'yes' must be true or false"),
+        (
+            {"adaptive": True, "adapt_minimum": 5, "adapt_maximum": 3},
+            "adapt_minimum",
+            "adapt_minimum: 5 is above adapt_maximum 3; the adaptive minimum must not exceed the maximum",
+        ),
+        ([1, 2], "options", 'options: must be an object such as {"workers": 2}, got [1, 2]'),
+    ],
+)
 def test_bad_options_are_refused_naming_field_value_and_bounds(options, field, message):
     with pytest.raises(OptionError) as error:
         validate_options(cms_template(), options)
@@ -269,7 +373,7 @@ def test_scaling_requests():
     for body, message in [
         ({"workers": 0}, "workers: 0 is out of bounds; choose 1 to 10 workers"),
         ({"workers": True}, "workers: True is not a whole number of workers"),
-        ({"adapt": {"minimum": 3}}, "adapt: {'minimum': 3} must be {\"minimum\": a, \"maximum\": b}; send "),
+        ({"adapt": {"minimum": 3}}, 'adapt: {\'minimum\': 3} must be {"minimum": a, "maximum": b}; send '),
         ({"adapt": {"minimum": 5, "maximum": 2}}, "adapt.minimum: 5 is above adapt.maximum 2"),
         ({"workers": 1, "adapt": {}}, "body: {'workers': 1, 'adapt': {}} is not a scaling request; send "),
     ]:
@@ -279,9 +383,11 @@ def test_scaling_requests():
 
 
 def test_limits_take_the_users_entry_else_the_most_generous_group():
-    config = {"default": {"clusters": 1, "workers": 4, "cores": 8},
-              "groups": {"cms": {"clusters": 3, "workers": 100}, "atlas": {"clusters": 2, "workers": 200, "cores": 16}},
-              "users": {"carol": {"workers": 1}}}
+    config = {
+        "default": {"clusters": 1, "workers": 4, "cores": 8},
+        "groups": {"cms": {"clusters": 3, "workers": 100}, "atlas": {"clusters": 2, "workers": 200, "cores": 16}},
+        "users": {"carol": {"workers": 1}},
+    }
     assert resolve_limits(config, "alice", []) == Limits(1, 4, 8, "default")
     assert resolve_limits(config, "bob", ["cms", "atlas"]) == Limits(3, 200, None, "group atlas, group cms")
     assert resolve_limits(config, "carol", ["cms"]) == Limits(None, 1, None, "user carol")
@@ -294,27 +400,39 @@ def test_limits_refuse_what_would_exceed_them():
     with pytest.raises(LimitError) as error:
         check_limits(limits, Usage(1, 8, 8), Usage(1, 4, 4), "this cluster")
     assert error.value.status_code == 403
-    assert error.value.message == ("workers: this cluster would use 12 workers in all, above your limit of 10 "
-                                   "(group cms); you use 8 now. Shut down or scale down a cluster first.")
+    assert error.value.message == (
+        "workers: this cluster would use 12 workers in all, above your limit of 10 "
+        "(group cms); you use 8 now. Shut down or scale down a cluster first."
+    )
     # Shrinking never fails, even above a limit lowered meanwhile.
     check_limits(limits, Usage(3, 50, 50), Usage(0, 0, 0), "this scaling")
 
 
 def test_connect_code_is_exact():
     assert make_connect_code(client_recipe("tcp://127.0.0.1:8786")) == (
-        "from dask.distributed import Client\nclient = Client('tcp://127.0.0.1:8786')\nclient\n")
-    gateway = ConnectRecipe("dask_gateway", "Gateway", (
-        Call("gateway", "Gateway", ("http://127.0.0.1:8000",), (("proxy_address", "gateway://127.0.0.1:8001"),
-                                                                 ("auth", "jupyterhub"))),
-        Call("cluster", "gateway.connect", ("clusters.abc",)),
-        Call("client", "cluster.get_client"),
-    ))
+        "from dask.distributed import Client\nclient = Client('tcp://127.0.0.1:8786')\nclient\n"
+    )
+    gateway = ConnectRecipe(
+        "dask_gateway",
+        "Gateway",
+        (
+            Call(
+                "gateway",
+                "Gateway",
+                ("http://127.0.0.1:8000",),
+                (("proxy_address", "gateway://127.0.0.1:8001"), ("auth", "jupyterhub")),
+            ),
+            Call("cluster", "gateway.connect", ("clusters.abc",)),
+            Call("client", "cluster.get_client"),
+        ),
+    )
     assert make_connect_code(gateway) == (
         "from dask_gateway import Gateway\n"
         "gateway = Gateway('http://127.0.0.1:8000', proxy_address='gateway://127.0.0.1:8001', auth='jupyterhub')\n"
         "cluster = gateway.connect('clusters.abc')\n"
         "client = cluster.get_client()\n"
-        "client\n")
+        "client\n"
+    )
 
 
 def test_connect_code_keeps_hostile_values_inside_their_string():
@@ -325,33 +443,66 @@ def test_connect_code_keeps_hostile_values_inside_their_string():
 
 
 def test_workers_from_identity_reads_memory_cpu_and_gpu_metrics():
-    identity = {"workers": {
-        "tcp://127.0.0.1:2": {"name": "b", "nthreads": 2, "memory_limit": 4 * GIB,
-                              "metrics": {"memory": 100, "cpu": 50.0,
-                                          "gpu": {"utilization": 87, "memory-used": 3 * GIB}},
-                              "gpu": {"memory-total": 16 * GIB, "name": "NVIDIA H100"}},
-        "tcp://127.0.0.1:1": {"name": "a", "nthreads": 1, "memory_limit": GIB, "metrics": {"memory": 10, "cpu": 1.5}},
-    }}
+    identity = {
+        "workers": {
+            "tcp://127.0.0.1:2": {
+                "name": "b",
+                "nthreads": 2,
+                "memory_limit": 4 * GIB,
+                "metrics": {"memory": 100, "cpu": 50.0, "gpu": {"utilization": 87, "memory-used": 3 * GIB}},
+                "gpu": {"memory-total": 16 * GIB, "name": "NVIDIA H100"},
+            },
+            "tcp://127.0.0.1:1": {
+                "name": "a",
+                "nthreads": 1,
+                "memory_limit": GIB,
+                "metrics": {"memory": 10, "cpu": 1.5},
+            },
+        }
+    }
     assert workers_from_identity(identity) == [
-        WorkerInfo(name="a", state="connected", address="tcp://127.0.0.1:1", threads=1, memory=10, memory_limit=GIB,
-                   cpu=1.5),
-        WorkerInfo(name="b", state="connected", address="tcp://127.0.0.1:2", threads=2, memory=100,
-                   memory_limit=4 * GIB, cpu=50.0, gpu_utilization=87, gpu_memory_used=3 * GIB,
-                   gpu_memory_total=16 * GIB),
+        WorkerInfo(
+            name="a", state="connected", address="tcp://127.0.0.1:1", threads=1, memory=10, memory_limit=GIB, cpu=1.5
+        ),
+        WorkerInfo(
+            name="b",
+            state="connected",
+            address="tcp://127.0.0.1:2",
+            threads=2,
+            memory=100,
+            memory_limit=4 * GIB,
+            cpu=50.0,
+            gpu_utilization=87,
+            gpu_memory_used=3 * GIB,
+            gpu_memory_total=16 * GIB,
+        ),
     ]
 
 
 def test_cluster_json_counts_workers_by_state():
-    record = ClusterRecord(id="c1", owner="alice", name="cms-1", template="cms", backend="gateway",
-                           options={"workers": 3, "cores": 2}, created=1.0, server={"pid": 1, "started": 0.0},
-                           requested=3)
-    view = ClusterView(status="running", scheduler_address="gateway://g:8001/c1", dashboard_url="http://g/status",
-                       connect_code="code", updated=2.0, workers=(
-                           WorkerInfo(name="a", state="connected", address="tcp://n:1", threads=2, memory=5,
-                                      memory_limit=GIB),
-                           WorkerInfo(name="b", state="queued", reason="Idle", job_id="12.0"),
-                           WorkerInfo(name="c", state="held", reason="Job exceeded memory", job_id="13.0"),
-                       ))
+    record = ClusterRecord(
+        id="c1",
+        owner="alice",
+        name="cms-1",
+        template="cms",
+        backend="gateway",
+        options={"workers": 3, "cores": 2},
+        created=1.0,
+        server={"pid": 1, "started": 0.0},
+        requested=3,
+    )
+    view = ClusterView(
+        status="running",
+        scheduler_address="gateway://g:8001/c1",
+        dashboard_url="http://g/status",
+        connect_code="code",
+        updated=2.0,
+        workers=(
+            WorkerInfo(name="a", state="connected", address="tcp://n:1", threads=2, memory=5, memory_limit=GIB),
+            WorkerInfo(name="b", state="queued", reason="Idle", job_id="12.0"),
+            WorkerInfo(name="c", state="held", reason="Job exceeded memory", job_id="13.0"),
+        ),
+    )
     result = make_cluster_json(record, view)
     assert {key: result[key] for key in ("workers", "worker_states", "cores", "memory", "adapt", "managed")} == {
         "workers": {"requested": 3, "pending": 2, "running": 1},
@@ -362,10 +513,21 @@ def test_cluster_json_counts_workers_by_state():
         "managed": True,
     }
     assert result["worker_list"][2] == {
-        "name": "c", "state": "held", "address": None, "reason": "Job exceeded memory", "detail": None, "log": None,
+        "name": "c",
+        "state": "held",
+        "address": None,
+        "reason": "Job exceeded memory",
+        "detail": None,
+        "log": None,
         "job_id": "13.0",
-        "threads": None, "memory": None, "memory_limit": None, "cpu": None, "gpu_utilization": None,
-        "gpu_memory_used": None, "gpu_memory_total": None}
+        "threads": None,
+        "memory": None,
+        "memory_limit": None,
+        "cpu": None,
+        "gpu_utilization": None,
+        "gpu_memory_used": None,
+        "gpu_memory_total": None,
+    }
     record.adapt = (0, 10)
     assert make_cluster_json(record, view)["workers"] == {"requested": 3, "pending": 2, "running": 1}
     assert ClusterRecord.from_json(record.to_json()) == record
@@ -378,13 +540,17 @@ def test_configuration_merges_dask_files_hub_file_variables_and_traitlets(tmp_pa
         "sciencelab:\n  clusters:\n    templates:\n"
         "      small: {backend: local, options: {workers: {default: 1, maximum: 2}}}\n"
         "      big: {backend: local, title: Big}\n"
-        "    limits: {default: {clusters: 1}}\n")
+        "    limits: {default: {clusters: 1}}\n"
+    )
     hub_file = tmp_path / "profile-dask.yaml"
     hub_file.write_text("sciencelab:\n  clusters:\n    templates:\n      big: {title: Big from the hub}\n")
-    environ = {"SCIENCELAB_DASK_CONFIG_FILE": str(hub_file),
-               "DASK_SCIENCELAB__CLUSTERS__TEMPLATES__SMALL__OPTIONS__WORKERS__MAXIMUM": "3"}
-    manager = ClusterManager(config_paths=[str(etc)], environ=environ,
-                             templates={"big": {"options": {"cores": {"maximum": 2}}}})
+    environ = {
+        "SCIENCELAB_DASK_CONFIG_FILE": str(hub_file),
+        "DASK_SCIENCELAB__CLUSTERS__TEMPLATES__SMALL__OPTIONS__WORKERS__MAXIMUM": "3",
+    }
+    manager = ClusterManager(
+        config_paths=[str(etc)], environ=environ, templates={"big": {"options": {"cores": {"maximum": 2}}}}
+    )
     templates = manager.cluster_templates
     assert list(templates) == ["small", "big"]
     assert templates["small"].workers == Bounds(1, 0, 3)
@@ -395,20 +561,27 @@ def test_configuration_merges_dask_files_hub_file_variables_and_traitlets(tmp_pa
 
 def test_broken_template_in_a_file_stops_the_manager_naming_the_file(tmp_path):
     (tmp_path / "broken.yaml").write_text(
-        "sciencelab:\n  clusters:\n    templates:\n      cms: {backend: local, options: {memory: {maximum: -1}}}\n")
+        "sciencelab:\n  clusters:\n    templates:\n      cms: {backend: local, options: {memory: {maximum: -1}}}\n"
+    )
     with pytest.raises(TemplateError) as error:
         ClusterManager(config_paths=[str(tmp_path)], environ={})
-    assert str(error.value) == (f"{tmp_path / 'broken.yaml'}: template 'cms': options.memory.maximum: "
-                                "-1 is less than the minimum of 0")
+    assert str(error.value) == (
+        f"{tmp_path / 'broken.yaml'}: template 'cms': options.memory.maximum: -1 is less than the minimum of 0"
+    )
     (tmp_path / "broken.yaml").write_text("sciencelab:\n  clusters:\n    templates: [local]\n")
-    with pytest.raises(TemplateError, match=r"^sciencelab.clusters.templates must map template names to templates, "
-                                            r"got list: \['local'\]$"):
+    with pytest.raises(
+        TemplateError,
+        match=r"^sciencelab.clusters.templates must map template names to templates, "
+        r"got list: \['local'\]$",
+    ):
         ClusterManager(config_paths=[str(tmp_path)], environ={})
-    with pytest.raises(TemplateError, match="SCIENCELAB_DASK_CONFIG_FILE=/nonexistent.yaml: no such file"):
+    with pytest.raises(TemplateError, match=re.escape("SCIENCELAB_DASK_CONFIG_FILE=/nonexistent.yaml: no such file")):
         ClusterManager(config_paths=[], environ={"SCIENCELAB_DASK_CONFIG_FILE": "/nonexistent.yaml"})
 
 
 def test_main_script_modules_are_what_a_worker_would_import_again():
-    script = ("#!/usr/bin/python\nimport sys\nfrom jupyter_server.serverapp import main\nfrom . import nothing\n"
-              "if __name__ == '__main__':\n    import os\n    sys.exit(main())\n")
+    script = (
+        "#!/usr/bin/python\nimport sys\nfrom jupyter_server.serverapp import main\nfrom . import nothing\n"
+        "if __name__ == '__main__':\n    import os\n    sys.exit(main())\n"
+    )
     assert main_script_modules(script) == ["jupyter_server.serverapp", "sys"]

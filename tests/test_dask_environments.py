@@ -35,8 +35,10 @@ from .lab_server import LabServer
 TEMPLATES = {
     "local": {
         "backend": "local",
-        "options": {"workers": {"default": 1, "minimum": 0, "maximum": 3},
-                    "memory": {"default": 0.5, "minimum": 0.25, "maximum": 1}},
+        "options": {
+            "workers": {"default": 1, "minimum": 0, "maximum": 3},
+            "memory": {"default": 0.5, "minimum": 0.25, "maximum": 1},
+        },
     }
 }
 # Seconds for the processes of a closed or reaped worker to exit.
@@ -50,10 +52,15 @@ def make_virtual_environment(path: Path, share_packages: bool) -> Path:
     venv.EnvBuilder(symlinks=True, with_pip=False).create(path)
     python = path / "bin" / "python"
     if share_packages:
-        own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+        own = subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         Path(own, "sciencelab-tests.pth").write_text(
-            f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+            f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n"
+        )
     return python
 
 
@@ -61,9 +68,15 @@ def write_kernelspec(data_dir: Path, name: str, python: Path, display_name: str)
     """An IPython kernelspec `name` run by `python`, where the server finds kernels (`<data dir>/kernels`)."""
     folder = data_dir / "kernels" / name
     folder.mkdir(parents=True)
-    (folder / "kernel.json").write_text(json.dumps({
-        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": display_name, "language": "python"}))
+    (folder / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": display_name,
+                "language": "python",
+            }
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +96,9 @@ def lab_server(tmp_path, other_python, bare_python):
     """A real `jupyter server` on 127.0.0.1 with a `local` template and, next to the `python3` kernel
     of this environment, kernelspecs `py-other` (`other_python`) and `py-bare` (`bare_python`) in its
     data directory; stopped after the test."""
-    server = LabServer(tmp_path / "server", app="server",
-                       config={"ClusterManager": {"templates": TEMPLATES, "refresh_interval": 0.5}})
+    server = LabServer(
+        tmp_path / "server", app="server", config={"ClusterManager": {"templates": TEMPLATES, "refresh_interval": 0.5}}
+    )
     write_kernelspec(server.data_dir, "py-other", other_python, "Python (other)")
     write_kernelspec(server.data_dir, "py-bare", bare_python, "Python (bare)")
     server.start()
@@ -117,8 +131,9 @@ def wait_for_exit(processes: list[psutil.Process]):
 def test_an_interpreter_is_located_with_the_environment_it_runs(other_python):
     venv_dir = os.path.realpath(other_python.parent.parent)
     assert locate_interpreter(str(other_python)) == Interpreter(path=str(other_python), environment=venv_dir)
-    assert locate_interpreter(sys.executable) == Interpreter(path=sys.executable,
-                                                             environment=os.path.realpath(sys.prefix))
+    assert locate_interpreter(sys.executable) == Interpreter(
+        path=sys.executable, environment=os.path.realpath(sys.prefix)
+    )
     # The venv's executable links to its base interpreter, which runs other packages.
     base = locate_interpreter(os.path.realpath(other_python))
     assert base.environment not in (venv_dir, os.path.realpath(sys.prefix))
@@ -149,17 +164,20 @@ def test_workers_run_the_interpreter_of_the_kernels_environment(lab_server, othe
 
     with lab_server.kernel("py-other") as kernel:
         kernel.run(cluster["connect_code"])
-        output = kernel.run("import sys\n"
-                            "print(sys.executable)\n"
-                            "print(sorted(set(client.run(lambda: sys.executable).values())))\n"
-                            "print(sum(client.gather(client.map(lambda x: x * x, range(100)))))")
+        output = kernel.run(
+            "import sys\n"
+            "print(sys.executable)\n"
+            "print(sorted(set(client.run(lambda: sys.executable).values())))\n"
+            "print(sum(client.gather(client.map(lambda x: x * x, range(100)))))"
+        )
         assert output.splitlines() == [str(other_python), repr([str(other_python)]), "328350"]
 
         response = lab_server.request("PATCH", f"sciencelab/api/dask/clusters/{cluster['id']}", {"workers": 1})
         assert response.status_code == 200, response.text
         wait_for_workers(lab_server, cluster["id"], 1)
-        assert kernel.run("print(len(client.run(lambda: sys.executable)), "
-                          "sum(client.gather(client.map(lambda x: x + 1, range(10)))))").split() == ["1", "55"]
+        assert kernel.run(
+            "print(len(client.run(lambda: sys.executable)), sum(client.gather(client.map(lambda x: x + 1, range(10)))))"
+        ).split() == ["1", "55"]
         kernel.run("client.close()")
 
     workers = with_descendants(interpreter_worker_processes(lab_server))
@@ -183,14 +201,17 @@ def test_restart_leaves_no_worker_of_another_interpreter_behind(lab_server, stop
 
 
 def test_an_interpreter_without_distributed_is_refused_naming_what_is_missing(lab_server, bare_python):
-    response = lab_server.request("POST", "sciencelab/api/dask/clusters",
-                                  {"template": "local", "options": {"environment": "py-bare"}})
+    response = lab_server.request(
+        "POST", "sciencelab/api/dask/clusters", {"template": "local", "options": {"environment": "py-bare"}}
+    )
     assert response.status_code == 400
     assert response.json() == {
         "message": f"environment 'py-bare': {bare_python} does not have distributed; the server has "
-                   f"{distributed.__version__}; install distributed=={distributed.__version__} there or choose "
-                   "another environment (python3, py-other)",
-        "field": "environment", "value": "py-bare"}
+        f"{distributed.__version__}; install distributed=={distributed.__version__} there or choose "
+        "another environment (python3, py-other)",
+        "field": "environment",
+        "value": "py-bare",
+    }
     assert lab_server.request("GET", "sciencelab/api/dask/clusters").json() == []
 
 
@@ -198,9 +219,21 @@ def test_an_interpreter_without_distributed_is_refused_naming_what_is_missing(la
 def scheduler_address():
     """A Dask scheduler process on a free 127.0.0.1 port (no dashboard); its address. Stopped after the test."""
     port = free_port()
-    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                  "--port", str(port), "--no-dashboard"],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "distributed.cli.dask_scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-dashboard",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     yield f"tcp://127.0.0.1:{port}"
     scheduler.terminate()
     scheduler.wait(EXIT_TIMEOUT)
@@ -211,8 +244,10 @@ def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, sched
     # running (its scheduler here is a process of its own, so it does not end by itself). Ending
     # its `dask spec` process ends the nanny's worker process too.
     spec = make_worker_spec(0, nthreads=1, memory_limit=2**28, host="127.0.0.1", resources=None)
-    nanny = psutil.Popen([other_python, "-m", "distributed.cli.dask_spec", scheduler_address, "--spec", json.dumps(spec)],
-                         stdin=subprocess.DEVNULL)
+    nanny = psutil.Popen(
+        [other_python, "-m", "distributed.cli.dask_spec", scheduler_address, "--spec", json.dumps(spec)],
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + EXIT_TIMEOUT
         while not any("spawn_main" in " ".join(child.cmdline()) for child in nanny.children()):
@@ -221,9 +256,18 @@ def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, sched
         processes = with_descendants([nanny])
         template = make_templates(TEMPLATES, {}, {"local": LocalBackend.settings_schema})["local"]
         backend = LocalBackend(template, base_url="/", log=logging.getLogger("test"))
-        record = ClusterRecord(id="c0ffee", owner="me", name="local-1", template="local", backend="local",
-                               options={}, created=time.time(), server={"pid": 1, "started": 0}, requested=1,
-                               backend_state={"worker_processes": [[nanny.pid, nanny.create_time()]]})
+        record = ClusterRecord(
+            id="c0ffee",
+            owner="me",
+            name="local-1",
+            template="local",
+            backend="local",
+            options={},
+            created=time.time(),
+            server={"pid": 1, "started": 0},
+            requested=1,
+            backend_state={"worker_processes": [[nanny.pid, nanny.create_time()]]},
+        )
         assert asyncio.run(backend.reattach(record)) is None
         wait_for_exit(processes)
     finally:
@@ -249,8 +293,7 @@ def test_the_form_preselects_the_environment_of_the_active_notebook(lab, page):
     launcher = page.locator(".jp-LauncherCard[data-category='Notebook']")
     launcher.filter(has_text="Python (other)").click(timeout=LAB_TIMEOUT_MS)
     expect(page.locator(".jp-NotebookPanel")).to_be_visible(timeout=LAB_TIMEOUT_MS)
-    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(
-        timeout=LAB_TIMEOUT_MS)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=LAB_TIMEOUT_MS)
 
     page.locator('.jp-SideBar [data-id="sciencelab-panel"]').click()
     section = page.locator(".sciencelab-DaskSection")
@@ -258,8 +301,7 @@ def test_the_form_preselects_the_environment_of_the_active_notebook(lab, page):
     expect(section.locator("select#root_environment option:checked")).to_have_text("Python (other)")
     section.get_by_role("button", name="Create", exact=True).click()
     card = section.locator(".sciencelab-DaskCluster")
-    expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("1 of 1 workers connected",
-                                                                 timeout=WORKERS_TIMEOUT_MS)
+    expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("1 of 1 workers connected", timeout=WORKERS_TIMEOUT_MS)
 
     # The notebook's client and the workers run the same interpreter.
     run_connect_code(page, card)

@@ -11,12 +11,11 @@ import pytest
 from aiohttp import ClientResponseError, RequestInfo
 from dask_gateway import Gateway
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
-
 from sciencelab.dask.backends.gateway import GatewayBackend, gateway_bounds, make_gateway_options
 from sciencelab.dask.options import ClusterOptions
 from sciencelab.dask.templates import Bounds, Environment, make_templates
 from sciencelab_spawner.demo import free_port
+from yarl import URL
 
 from .dask_clusters import (
     create_cluster,
@@ -41,45 +40,77 @@ def gateway_template(address: str, proxy_address: str) -> dict:
             "idle_timeout": {"default": 0, "minimum": 0, "maximum": 30},
         },
         # Basic auth as the server's account; the test gateway's SimpleAuthenticator takes anyone.
-        "backend_settings": {"address": address, "proxy_address": proxy_address, "auth": "basic",
-                             "options": OPTION_NAMES},
+        "backend_settings": {
+            "address": address,
+            "proxy_address": proxy_address,
+            "auth": "basic",
+            "options": OPTION_NAMES,
+        },
     }
 
 
 def test_gateway_bounds_come_from_its_own_specification():
-    fields = {"worker_cores": {"default": 1, "min": 1, "max": 2},
-              "worker_memory": {"default": 0.5, "min": 0.25, "max": 1.0},
-              "image": {"default": "a", "min": None, "max": None}}
+    fields = {
+        "worker_cores": {"default": 1, "min": 1, "max": 2},
+        "worker_memory": {"default": 0.5, "min": 0.25, "max": 1.0},
+        "image": {"default": "a", "min": None, "max": None},
+    }
     assert gateway_bounds(fields, {**OPTION_NAMES, "environment": "image"}) == {
-        "cores": Bounds(1, 1, 2), "memory": Bounds(0.5, 0.25, 1.0)}
+        "cores": Bounds(1, 1, 2),
+        "memory": Bounds(0.5, 0.25, 1.0),
+    }
 
 
 def test_gateway_options_are_validated_numbers_and_admin_values():
-    options = ClusterOptions(workers=2, cores=2, memory=1.5, gpus=0, idle_timeout=10.0, adaptive=False,
-                             adapt_minimum=0, adapt_maximum=3,
-                             environment=Environment("lcg", "LCG", "registry.cern.ch/lcg:105"))
+    options = ClusterOptions(
+        workers=2,
+        cores=2,
+        memory=1.5,
+        gpus=0,
+        idle_timeout=10.0,
+        adaptive=False,
+        adapt_minimum=0,
+        adapt_maximum=3,
+        environment=Environment("lcg", "LCG", "registry.cern.ch/lcg:105"),
+    )
     assert make_gateway_options(options, {**OPTION_NAMES, "environment": "image"}, {"queue": "short"}) == {
-        "queue": "short", "worker_cores": 2, "worker_memory": 1.5, "idle_timeout": 10.0,
-        "image": "registry.cern.ch/lcg:105"}
+        "queue": "short",
+        "worker_cores": 2,
+        "worker_memory": 1.5,
+        "idle_timeout": 10.0,
+        "image": "registry.cern.ch/lcg:105",
+    }
 
 
-@pytest.mark.parametrize(("auth", "hint"), [
-    ("jupyterhub", "this server's JupyterHub token (JUPYTERHUB_API_TOKEN) needs the scope "
-                   "access:services!service=<the gateway's JupyterHub service name>: the hub grants it with "
-                   "configure_sciencelab(c, server_services=[...]) or Spawner.server_token_scopes"),
-    ("basic", "check the template's backend_settings.auth"),
-])
+@pytest.mark.parametrize(
+    ("auth", "hint"),
+    [
+        (
+            "jupyterhub",
+            "this server's JupyterHub token (JUPYTERHUB_API_TOKEN) needs the scope "
+            "access:services!service=<the gateway's JupyterHub service name>: the hub grants it with "
+            "configure_sciencelab(c, server_services=[...]) or Spawner.server_token_scopes",
+        ),
+        ("basic", "check the template's backend_settings.auth"),
+    ],
+)
 def test_a_gateway_refusing_the_servers_credentials_is_explained(auth, hint):
     template = gateway_template("http://gateway:8000", "gateway://gateway:8786")
     template["backend_settings"]["auth"] = auth
-    backend = GatewayBackend(make_templates({"g": template}, {"g": "test"}, {"gateway": GatewayBackend.settings_schema})
-                             ["g"], base_url="/", log=logging.getLogger("test"))
+    backend = GatewayBackend(
+        make_templates({"g": template}, {"g": "test"}, {"gateway": GatewayBackend.settings_schema})["g"],
+        base_url="/",
+        log=logging.getLogger("test"),
+    )
     url = URL("http://gateway:8000/api/v1/options")
-    refused = ClientResponseError(RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url), (),
-                                  status=401, message="Unauthorized")
+    refused = ClientResponseError(
+        RequestInfo(url, "GET", CIMultiDictProxy(CIMultiDict()), url), (), status=401, message="Unauthorized"
+    )
     explained = backend.explain(refused)
     assert (explained.status_code, explained.message) == (
-        502, f"the gateway at http://gateway:8000 refused this server's {auth} credentials (401 Unauthorized); {hint}")
+        502,
+        f"the gateway at http://gateway:8000 refused this server's {auth} credentials (401 Unauthorized); {hint}",
+    )
     assert backend.explain(ValueError("cluster not found")) is None
 
 
@@ -90,8 +121,10 @@ def jp_server_config(dask_gateway):
         "gateway": gateway_template(dask_gateway.address, dask_gateway.proxy_address),
         "gateway-down": gateway_template(f"http://127.0.0.1:{free_port()}", f"gateway://127.0.0.1:{free_port()}"),
     }
-    return {"ServerApp": {"jpserver_extensions": {"sciencelab": True}},
-            "ClusterManager": {"templates": templates, "refresh_interval": 0.3, "discovery_interval": 0.3}}
+    return {
+        "ServerApp": {"jpserver_extensions": {"sciencelab": True}},
+        "ClusterManager": {"templates": templates, "refresh_interval": 0.3, "discovery_interval": 0.3},
+    }
 
 
 async def test_form_bounds_are_the_templates_narrowed_by_the_gateway(dask_api):
@@ -110,8 +143,9 @@ async def test_a_gateway_that_is_down_answers_503_quickly(dask_api):
     start = time.monotonic()
     status, body = await dask_api("clusters", "POST", {"template": "gateway-down", "options": {}})
     assert status == 503
-    assert body["message"].startswith("reading its options: the gateway backend of template 'gateway-down' "
-                                      "cannot be reached: ")
+    assert body["message"].startswith(
+        "reading its options: the gateway backend of template 'gateway-down' cannot be reached: "
+    )
     assert time.monotonic() - start < 15
 
 
@@ -119,6 +153,7 @@ async def test_clusters_made_in_notebook_code_are_listed_and_adopted(dask_api, d
     gateway = Gateway(dask_gateway.address, proxy_address=dask_gateway.proxy_address, auth="basic", asynchronous=True)
     name = await gateway.submit()
     try:
+
         async def listed():
             clusters = (await dask_api("clusters"))[1]
             return [c for c in clusters if c["name"] == name]
@@ -133,7 +168,9 @@ async def test_clusters_made_in_notebook_code_are_listed_and_adopted(dask_api, d
 
         status, body = await dask_api("clusters", "POST", {"template": "gateway", "adopt": "no-such-cluster"})
         assert (status, body["message"]) == (
-            404, "adopt: 'no-such-cluster' is not a cluster of yours that template 'gateway' can adopt")
+            404,
+            "adopt: 'no-such-cluster' is not a cluster of yours that template 'gateway' can adopt",
+        )
 
         assert (await dask_api(f"clusters/{adopted['id']}", "DELETE"))[0] == 204
         await wait_until(lambda: _gateway_has_none(dask_gateway), 30, "the gateway to stop the cluster")
@@ -149,10 +186,15 @@ async def _gateway_has_none(dask_gateway):
 @pytest.fixture
 def gateway_lab_server(tmp_path, dask_gateway):
     """A real `jupyter server` process with a template on the real gateway and a local one; stopped after."""
-    config = {"ClusterManager": {
-        "templates": {"gateway": gateway_template(dask_gateway.address, dask_gateway.proxy_address),
-                      "local": {"backend": "local", "options": {"memory": {"default": 0.5, "minimum": 0.5}}}},
-        "refresh_interval": 0.5}}
+    config = {
+        "ClusterManager": {
+            "templates": {
+                "gateway": gateway_template(dask_gateway.address, dask_gateway.proxy_address),
+                "local": {"backend": "local", "options": {"memory": {"default": 0.5, "minimum": 0.5}}},
+            },
+            "refresh_interval": 0.5,
+        }
+    }
     server = LabServer(tmp_path / "server", app="server", config=config).start()
     yield server
     server.stop()

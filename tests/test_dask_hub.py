@@ -34,17 +34,29 @@ profiles:
 def make_dask_config(gateway: GatewayServer) -> dict:
     """The profile's Dask configuration: a gateway template (JupyterHub authentication) for everyone,
     a local one for gpu-users only."""
-    return {"sciencelab": {"clusters": {"templates": {
-        "gateway": {
-            "title": "Dask Gateway",
-            "backend": "gateway",
-            "options": {"workers": {"default": 1, "minimum": 0, "maximum": 2},
-                        "memory": {"default": 0.5, "minimum": 0.25, "maximum": 1}},
-            "backend_settings": {"address": gateway.address, "proxy_address": gateway.proxy_address,
-                                 "auth": "jupyterhub", "options": {"cores": "worker_cores", "memory": "worker_memory"}},
-        },
-        "gpu-users-only": {"backend": "local", "title": "GPU users", "groups": ["gpu-users"]},
-    }}}}
+    return {
+        "sciencelab": {
+            "clusters": {
+                "templates": {
+                    "gateway": {
+                        "title": "Dask Gateway",
+                        "backend": "gateway",
+                        "options": {
+                            "workers": {"default": 1, "minimum": 0, "maximum": 2},
+                            "memory": {"default": 0.5, "minimum": 0.25, "maximum": 1},
+                        },
+                        "backend_settings": {
+                            "address": gateway.address,
+                            "proxy_address": gateway.proxy_address,
+                            "auth": "jupyterhub",
+                            "options": {"cores": "worker_cores", "memory": "worker_memory"},
+                        },
+                    },
+                    "gpu-users-only": {"backend": "local", "title": "GPU users", "groups": ["gpu-users"]},
+                }
+            }
+        }
+    }
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +69,17 @@ def dask_hub(tmp_path_factory):
     """
     state = tmp_path_factory.mktemp("dask-hub")
     api_token = secrets.token_hex(32)
-    hub = DemoHub(state / "hub", extra_config=textwrap.dedent(f"""
+    hub = DemoHub(
+        state / "hub",
+        extra_config=textwrap.dedent(f"""
         import os
         from sciencelab_spawner.demo import free_port
         from sciencelab_spawner.hub_config import configure_sciencelab
         c.JupyterHub.services = [{{"name": {GATEWAY_SERVICE!r}, "api_token": {api_token!r}}}]
         configure_sciencelab(c, profiles_file=os.path.join(os.path.dirname(__file__), "profiles.yaml"),
                              service_port=free_port(), server_services=[{GATEWAY_SERVICE!r}])
-    """))
+    """),
+    )
     gateway = GatewayServer(state / "gateway", hub=HubService(GATEWAY_SERVICE, api_token, f"{hub.url}/hub/api"))
     dask_config = state / "cms-dask.yaml"
     dask_config.write_text(yaml.safe_dump(make_dask_config(gateway)))
@@ -104,8 +119,13 @@ def test_gateway_cluster_through_the_hub_is_the_users_own(dask_hub):
     assert created.status_code == 201, created.text
     cluster = created.json()
     try:
-        cluster = wait_for(lambda: (c := dask_api(hub, "GET", "alice", f"clusters/{cluster['id']}").json())
-                           ["workers"]["running"] == 1 and c, "one running worker")
+        cluster = wait_for(
+            lambda: (
+                (c := dask_api(hub, "GET", "alice", f"clusters/{cluster['id']}").json())["workers"]["running"] == 1
+                and c
+            ),
+            "one running worker",
+        )
 
         # The gateway knows the cluster as alice's: her hub token lists it, bob's does not, and bob's
         # server (which lists his gateway clusters for adoption) shows nothing.
@@ -118,8 +138,10 @@ def test_gateway_cluster_through_the_hub_is_the_users_own(dask_hub):
         # What "Insert code" puts in a notebook, run by a kernel of alice's server with its hub token.
         with hub.kernel("alice") as kernel:
             kernel.run(cluster["connect_code"])
-            assert kernel.run("print(len(client.scheduler_info()['workers']), "
-                              "sum(client.gather(client.map(lambda x: x * x, range(100)))))").split() == ["1", "328350"]
+            assert kernel.run(
+                "print(len(client.scheduler_info()['workers']), "
+                "sum(client.gather(client.map(lambda x: x * x, range(100)))))"
+            ).split() == ["1", "328350"]
             kernel.run("client.close(); cluster.close()")
     finally:
         deleted = dask_api(hub, "DELETE", "alice", f"clusters/{cluster['id']}")
@@ -129,10 +151,13 @@ def test_gateway_cluster_through_the_hub_is_the_users_own(dask_hub):
     assert dask_api(hub, "GET", "alice", "clusters").json() == []
 
 
-@pytest.mark.parametrize(("user", "templates"), [
-    ("alice", ["gateway", "gpu-users-only"]),  # the demo puts alice in gpu-users
-    ("bob", ["gateway"]),
-])
+@pytest.mark.parametrize(
+    ("user", "templates"),
+    [
+        ("alice", ["gateway", "gpu-users-only"]),  # the demo puts alice in gpu-users
+        ("bob", ["gateway"]),
+    ],
+)
 def test_templates_follow_the_users_jupyterhub_groups(dask_hub, user, templates):
     hub, _ = dask_hub
     listed = dask_api(hub, "GET", user, "templates")
@@ -145,7 +170,9 @@ def test_templates_follow_the_users_jupyterhub_groups(dask_hub, user, templates)
         assert dask_api(hub, "DELETE", user, f"clusters/{asked.json()['id']}").status_code == 204
     else:
         assert (asked.status_code, asked.json()["message"]) == (
-            403, "template: 'gpu-users-only' is only for members of gpu-users; choose one of: gateway")
+            403,
+            "template: 'gpu-users-only' is only for members of gpu-users; choose one of: gateway",
+        )
 
 
 async def bokeh_acknowledges(url: str, headers: dict, token: str) -> bool:

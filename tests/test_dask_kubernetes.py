@@ -11,7 +11,6 @@ from importlib import resources
 import jsonschema
 import pytest
 import yaml
-
 from sciencelab.dask.backends.kubernetes import KubernetesBackend, make_dask_cluster
 from sciencelab.dask.manager import ClusterManager
 from sciencelab.dask.options import validate_options
@@ -28,8 +27,9 @@ TEMPLATE = {
         "memory": {"default": 2, "minimum": 1, "maximum": 16},
         "gpus": {"default": 0, "minimum": 0, "maximum": 1},
     },
-    "environments": [{"name": "dask", "title": "Dask 2026.8", "value": "ghcr.io/dask/dask:2026.8.0",
-                      "kernels": ["python3"]}],
+    "environments": [
+        {"name": "dask", "title": "Dask 2026.8", "value": "ghcr.io/dask/dask:2026.8.0", "kernels": ["python3"]}
+    ],
     "backend_settings": SETTINGS,
 }
 
@@ -47,60 +47,96 @@ def kube_template():
 
 def test_daskcluster_resource_is_exact():
     options = validate_options(kube_template(), {"workers": 3, "cores": 2, "memory": 4, "gpus": 1})
-    worker_args = ["dask", "worker", "--nthreads", "2", "--memory-limit", str(4 * 2**30),
-                   "--name", "$(DASK_WORKER_NAME)", "--dashboard", "--dashboard-address", "8788"]
+    worker_args = [
+        "dask",
+        "worker",
+        "--nthreads",
+        "2",
+        "--memory-limit",
+        str(4 * 2**30),
+        "--name",
+        "$(DASK_WORKER_NAME)",
+        "--dashboard",
+        "--dashboard-address",
+        "8788",
+    ]
     assert make_dask_cluster("0123456789ab", options, SETTINGS) == {
         "apiVersion": "kubernetes.dask.org/v1",
         "kind": "DaskCluster",
-        "metadata": {"name": "sciencelab-0123456789ab", "namespace": "sciencelab-alice",
-                     "labels": {"app.kubernetes.io/managed-by": "sciencelab",
-                                "sciencelab.org/cluster-id": "0123456789ab"}},
+        "metadata": {
+            "name": "sciencelab-0123456789ab",
+            "namespace": "sciencelab-alice",
+            "labels": {"app.kubernetes.io/managed-by": "sciencelab", "sciencelab.org/cluster-id": "0123456789ab"},
+        },
         "spec": {
             "idleTimeout": 3600,
             "worker": {
                 "replicas": 3,
-                "spec": {"containers": [{
-                    "name": "worker",
-                    "image": "ghcr.io/dask/dask:2026.8.0",
-                    "args": worker_args,
-                    "env": [{"name": "EXTRA_PIP_PACKAGES", "value": ""}],
-                    "resources": {"requests": {"cpu": "2", "memory": "4096Mi"},
-                                  "limits": {"cpu": "2", "memory": "4096Mi", "nvidia.com/gpu": "1"}},
-                    "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
-                }]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "worker",
+                            "image": "ghcr.io/dask/dask:2026.8.0",
+                            "args": worker_args,
+                            "env": [{"name": "EXTRA_PIP_PACKAGES", "value": ""}],
+                            "resources": {
+                                "requests": {"cpu": "2", "memory": "4096Mi"},
+                                "limits": {"cpu": "2", "memory": "4096Mi", "nvidia.com/gpu": "1"},
+                            },
+                            "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
+                        }
+                    ]
+                },
             },
             "scheduler": {
-                "spec": {"containers": [{
-                    "name": "scheduler",
-                    "image": "ghcr.io/dask/dask:2026.8.0",
-                    "args": ["dask", "scheduler", "--host", "0.0.0.0"],
-                    "env": [{"name": "EXTRA_PIP_PACKAGES", "value": ""}],
-                    "resources": {},
-                    "ports": [{"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
-                              {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"}],
-                    "readinessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"},
-                                       "initialDelaySeconds": 0, "periodSeconds": 1, "timeoutSeconds": 300},
-                    "livenessProbe": {"httpGet": {"port": "http-dashboard", "path": "/health"},
-                                      "initialDelaySeconds": 15, "periodSeconds": 20},
-                }]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "scheduler",
+                            "image": "ghcr.io/dask/dask:2026.8.0",
+                            "args": ["dask", "scheduler", "--host", "0.0.0.0"],
+                            "env": [{"name": "EXTRA_PIP_PACKAGES", "value": ""}],
+                            "resources": {},
+                            "ports": [
+                                {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
+                                {"name": "http-dashboard", "containerPort": 8787, "protocol": "TCP"},
+                            ],
+                            "readinessProbe": {
+                                "httpGet": {"port": "http-dashboard", "path": "/health"},
+                                "initialDelaySeconds": 0,
+                                "periodSeconds": 1,
+                                "timeoutSeconds": 300,
+                            },
+                            "livenessProbe": {
+                                "httpGet": {"port": "http-dashboard", "path": "/health"},
+                                "initialDelaySeconds": 15,
+                                "periodSeconds": 20,
+                            },
+                        }
+                    ]
+                },
                 "service": {
                     "type": "ClusterIP",
                     "selector": {"dask.org/cluster-name": "sciencelab-0123456789ab", "dask.org/component": "scheduler"},
-                    "ports": [{"name": "tcp-comm", "protocol": "TCP", "port": 8786, "targetPort": "tcp-comm"},
-                              {"name": "http-dashboard", "protocol": "TCP", "port": 8787,
-                               "targetPort": "http-dashboard"}],
+                    "ports": [
+                        {"name": "tcp-comm", "protocol": "TCP", "port": 8786, "targetPort": "tcp-comm"},
+                        {"name": "http-dashboard", "protocol": "TCP", "port": 8787, "targetPort": "http-dashboard"},
+                    ],
                 },
             },
         },
     }
 
 
-@pytest.mark.parametrize("options", [
-    {},
-    {"workers": 0, "idle_timeout": 0},
-    {"workers": 20, "cores": 4, "memory": 16, "gpus": 1},
-    {"adaptive": True, "adapt_minimum": 1, "adapt_maximum": 20, "memory": 1.5},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"workers": 0, "idle_timeout": 0},
+        {"workers": 20, "cores": 4, "memory": 16, "gpus": 1},
+        {"adaptive": True, "adapt_minimum": 1, "adapt_maximum": 20, "memory": 1.5},
+    ],
+)
 def test_daskcluster_resources_validate_against_the_operators_crd(options):
     resource = make_dask_cluster("c0ffee", validate_options(kube_template(), options), SETTINGS)
     jsonschema.Draft7Validator(daskcluster_schema()).validate(resource)
@@ -122,8 +158,9 @@ def test_a_kubernetes_template_needs_its_namespace():
 
 
 def operator_crds() -> list[dict]:
-    folder = (resources.files("dask_kubernetes") / "operator" / "deployment" / "helm" / "dask-kubernetes-operator"
-              / "crds")
+    folder = (
+        resources.files("dask_kubernetes") / "operator" / "deployment" / "helm" / "dask-kubernetes-operator" / "crds"
+    )
     return [yaml.safe_load((folder / name).read_text()) for name in CRD_FILES]
 
 
@@ -138,9 +175,14 @@ def dask_crds(kube_apiserver):
         assert response.status_code in (201, 409), response.text
     deadline = time.monotonic() + 30
     for crd in crds:
-        while not any(c["type"] == "Established" and c["status"] == "True" for c in
-                      session.get(f"{url}/{crd['metadata']['name']}", timeout=10).json().get("status", {})
-                      .get("conditions") or []):
+        while not any(
+            c["type"] == "Established" and c["status"] == "True"
+            for c in session.get(f"{url}/{crd['metadata']['name']}", timeout=10)
+            .json()
+            .get("status", {})
+            .get("conditions")
+            or []
+        ):
             assert time.monotonic() < deadline, f"CRD {crd['metadata']['name']} not established"
             time.sleep(0.2)
     yield session
@@ -159,17 +201,21 @@ def kubeconfig(kube_apiserver, tmp_path, monkeypatch):
 @pytest.fixture
 def jp_server_config(kubeconfig, kube_apiserver):
     template = {**TEMPLATE, "backend_settings": {"namespace": kube_apiserver.namespace, "resource_timeout": 3}}
-    return {"ServerApp": {"jpserver_extensions": {"sciencelab": True}},
-            "ClusterManager": {"templates": {"k8s": template}}}
+    return {
+        "ServerApp": {"jpserver_extensions": {"sciencelab": True}},
+        "ClusterManager": {"templates": {"k8s": template}},
+    }
 
 
 @pytest.mark.k8s
 async def test_daskcluster_is_created_on_the_real_api_server_and_removed_when_no_operator_runs(
-        dask_api, dask_crds, kube_apiserver):
+    dask_api, dask_crds, kube_apiserver
+):
     """No operator runs here: the API server stores (and validates) our DaskCluster, the operator
     never answers, the API says so with 503 in bounded time, and the resource is deleted again."""
-    clusters_url = (f"{kube_apiserver.url}/apis/kubernetes.dask.org/v1/namespaces/{kube_apiserver.namespace}"
-                    "/daskclusters")
+    clusters_url = (
+        f"{kube_apiserver.url}/apis/kubernetes.dask.org/v1/namespaces/{kube_apiserver.namespace}/daskclusters"
+    )
     created = asyncio.ensure_future(dask_api("clusters", "POST", {"template": "k8s", "options": {"workers": 3}}))
 
     def stored():
@@ -184,12 +230,17 @@ async def test_daskcluster_is_created_on_the_real_api_server_and_removed_when_no
     status, body = await created
     assert resource is not None, f"no DaskCluster appeared on the API server; the API answered {status} {body}"
     cluster_id = resource["metadata"]["labels"]["sciencelab.org/cluster-id"]
-    expected = make_dask_cluster(cluster_id, validate_options(kube_template(), {"workers": 3}),
-                                 {"namespace": kube_apiserver.namespace})
+    expected = make_dask_cluster(
+        cluster_id, validate_options(kube_template(), {"workers": 3}), {"namespace": kube_apiserver.namespace}
+    )
     assert resource["spec"] == expected["spec"]
-    assert (status, body["message"]) == (503, (
-        f"starting a k8s cluster: the dask-kubernetes operator did not start DaskCluster sciencelab-{cluster_id} "
-        f"in namespace {kube_apiserver.namespace} within 3 s; is the operator running and watching that namespace?"))
+    assert (status, body["message"]) == (
+        503,
+        (
+            f"starting a k8s cluster: the dask-kubernetes operator did not start DaskCluster sciencelab-{cluster_id} "
+            f"in namespace {kube_apiserver.namespace} within 3 s; is the operator running and watching that namespace?"
+        ),
+    )
 
     def gone():
         deadline = time.monotonic() + 30

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from sciencelab_spawner.cli import main
 from sciencelab_spawner.demo import DEMO_PROFILES_FILE, DemoSettings, make_demo_config
 from sciencelab_spawner.profile_config import load_profiles_yaml
@@ -23,7 +22,10 @@ SETTINGS = DemoSettings(
 def test_demo_config_is_loopback_only_with_state_in_one_place():
     c = make_demo_config(SETTINGS)
     assert (c.JupyterHub.ip, c.JupyterHub.port, c.JupyterHub.hub_ip, c.JupyterHub.hub_port) == (
-        "127.0.0.1", 8000, "127.0.0.1", 8081,
+        "127.0.0.1",
+        8000,
+        "127.0.0.1",
+        8081,
     )
     assert c.JupyterHub.db_url == "sqlite:////srv/state/jupyterhub.sqlite"
     assert c.JupyterHub.cookie_secret_file == "/srv/state/jupyterhub_cookie_secret"
@@ -61,8 +63,10 @@ def test_demo_profiles_are_valid_and_show_every_option():
     ("argv", "message"),
     [
         (["--password", "short"], "sciencelab demo: --password: must be at least 8 characters"),
-        (["--password", "long-enough", "--admin-password", "short"],
-         "sciencelab demo: --admin-password: must be at least 32 characters and differ from --password"),
+        (
+            ["--password", "long-enough", "--admin-password", "short"],
+            "sciencelab demo: --admin-password: must be at least 32 characters and differ from --password",
+        ),
     ],
 )
 def test_demo_refuses_weak_passwords(argv, message, monkeypatch):

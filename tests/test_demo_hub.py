@@ -20,8 +20,12 @@ def test_spawn_with_options_reaches_lab_and_shows_the_profile(demo_hub, alice):
     assert info.status_code == 200, info.text
     profile = info.json()["profile"]
     assert (profile["slug"], profile["image"]["name"]) == ("cpu", "root")
-    assert profile["resources"] == {"cpu_guarantee": 1.0, "cpu_limit": 2.0, "mem_guarantee": 2 * 1024**3,
-                                    "mem_limit": 4 * 1024**3}
+    assert profile["resources"] == {
+        "cpu_guarantee": 1.0,
+        "cpu_limit": 2.0,
+        "mem_guarantee": 2 * 1024**3,
+        "mem_limit": 4 * 1024**3,
+    }
     assert [r["path"] for r in profile["cvmfs"]] == ["/cvmfs/cms.cern.ch"]
     assert [b["bucket"] for b in profile["s3"]] == ["cms-opendata"]
     # jupyter-resource-usage shows memory against the profile's limit.
@@ -45,16 +49,28 @@ def test_refused_options_are_400_and_never_become_the_last_options(demo_hub, ali
     assert demo_hub.request("GET", "/user/alice/sciencelab/api/info", alice).json()["profile"]["slug"] == "cpu"
 
 
-@pytest.mark.parametrize(("options", "status", "message"), [
-    ({"profile": "cpu", "image": "ghcr.io/evil/miner:latest"}, 400,
-     "image: 'ghcr.io/evil/miner:latest' is not allowed; choose one of: python, root"),
-    ({"profile": "cpu", "environment": {"LD_PRELOAD": "/tmp/x.so"}}, 400,
-     "environment: {'LD_PRELOAD': '/tmp/x.so'} is not an option of this profile; options of profile 'cpu': "
-     "image, size, cvmfs, s3"),
-    ({"profile": "gpu"}, 403, "profile: 'gpu' is only for members of gpu-users; choose one of: cpu, collab"),
-    ({"profile": "cpu", "size": "large"}, 403,
-     "size: 'large' is only for members of gpu-users; choose one of: small, medium"),
-])
+@pytest.mark.parametrize(
+    ("options", "status", "message"),
+    [
+        (
+            {"profile": "cpu", "image": "ghcr.io/evil/miner:latest"},
+            400,
+            "image: 'ghcr.io/evil/miner:latest' is not allowed; choose one of: python, root",
+        ),
+        (
+            {"profile": "cpu", "environment": {"LD_PRELOAD": "/tmp/x.so"}},
+            400,
+            "environment: {'LD_PRELOAD': '/tmp/x.so'} is not an option of this profile; options of profile 'cpu': "
+            "image, size, cvmfs, s3",
+        ),
+        ({"profile": "gpu"}, 403, "profile: 'gpu' is only for members of gpu-users; choose one of: cpu, collab"),
+        (
+            {"profile": "cpu", "size": "large"},
+            403,
+            "size: 'large' is only for members of gpu-users; choose one of: small, medium",
+        ),
+    ],
+)
 def test_bob_cannot_craft_his_way_past_the_allowlist(demo_hub, bob, options, status, message):
     response = demo_hub.spawn(bob, options)
     assert (response.status_code, response.json()["message"]) == (status, message)
@@ -91,7 +107,9 @@ def test_profiles_api_answers_each_user_with_their_profiles(demo_hub):
     assert cpu["default"] is True
     assert [c["const"] for c in cpu["options_schema"]["properties"]["size"]["oneOf"]] == ["small", "medium", "large"]
     assert [c["const"] for c in bob["profiles"][0]["options_schema"]["properties"]["size"]["oneOf"]] == [
-        "small", "medium"]
+        "small",
+        "medium",
+    ]
     assert alice["gpu_quota"] == {"max_gpus": 2, "held": 0}
     assert bob["gpu_quota"] == {"max_gpus": 1, "held": 0}
     assert alice["gpu_problem"].startswith("no GPU on this machine (NVML: ")
@@ -104,6 +122,10 @@ def test_profiles_api_needs_a_user(demo_hub):
 
     response = requests.get(f"{demo_hub.url}/services/sciencelab/api/profiles", allow_redirects=False, timeout=30)
     assert response.status_code in (302, 403)
-    response = requests.get(f"{demo_hub.url}/services/sciencelab/api/profiles", timeout=30,
-                            headers={"Authorization": "token not-a-token"}, allow_redirects=False)
+    response = requests.get(
+        f"{demo_hub.url}/services/sciencelab/api/profiles",
+        timeout=30,
+        headers={"Authorization": "token not-a-token"},
+        allow_redirects=False,
+    )
     assert response.status_code in (302, 403)

@@ -5,7 +5,6 @@ import textwrap
 
 import pytest
 import yaml
-
 from sciencelab_spawner.profile_config import load_profiles_yaml, profiles_schema
 from sciencelab_spawner.profile_docs import REFERENCE_SETTINGS, make_profiles_reference
 
@@ -39,8 +38,12 @@ def test_kubernetes_guide_shows_valid_manifests_and_the_rbac_the_tests_grant():
 
     text = (REPO / "docs" / "admin-kubernetes.md").read_text()
     assert EXAMPLE_FILE.read_text() in text
-    manifests = [manifest for block in YAML_BLOCK.findall(text) if "kind:" in block
-                 for manifest in yaml.safe_load_all(textwrap.dedent(block))]
+    manifests = [
+        manifest
+        for block in YAML_BLOCK.findall(text)
+        if "kind:" in block
+        for manifest in yaml.safe_load_all(textwrap.dedent(block))
+    ]
     for manifest in manifests:
         validate_strictly(manifest)
     rules = {manifest["kind"]: manifest["rules"] for manifest in manifests if "rules" in manifest}

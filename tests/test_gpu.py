@@ -6,6 +6,7 @@ its kernels and sessions, /proc, WebSocket clients.
 
 import asyncio
 import base64
+import itertools
 import json
 import os
 import sys
@@ -13,9 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from tornado.httpclient import HTTPClientError
-from traitlets import TraitError
-
 from sciencelab import SciencelabApp
 from sciencelab.gpu.samples import (
     GpuSettingsError,
@@ -29,6 +27,8 @@ from sciencelab.gpu.samples import (
     update_idle,
     validate_settings,
 )
+from tornado.httpclient import HTTPClientError
+from traitlets import TraitError
 
 from .fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gpu, write_host_status
 
@@ -78,14 +78,20 @@ def test_nspid_maps_host_pids_to_the_container():
     assert parse_nspid("Name:\tpython\nNSpid:\t4242\t17\nPPid:\t1\n") == (4242, 17)
     assert parse_nspid("Name:\told-kernel\n") == ()
     assert make_host_pid_map({4242: "NSpid:\t4242\t17\n", 99: "NSpid:\t99\n", 5: "Name:\tx\n"}) == {
-        4242: 17, 99: 99, 5: 5,
+        4242: 17,
+        99: 99,
+        5: 5,
     }
 
 
 def test_kernel_owners_cover_the_processes_a_kernel_started():
     parents = {100: 1, 101: 100, 102: 101, 200: 1, 201: 200, 300: 1}
     assert make_kernel_owners(parents, {100: FIT, 200: PLOT}) == {
-        100: FIT, 101: FIT, 102: FIT, 200: PLOT, 201: PLOT,
+        100: FIT,
+        101: FIT,
+        102: FIT,
+        200: PLOT,
+        201: PLOT,
     }
 
 
@@ -96,10 +102,22 @@ def test_processes_are_named_by_kernel_and_others_stay_anonymous():
         {100: FIT, 101: FIT},
     )
     assert rows == [
-        {"owner": "kernel", "pid": 100, "memory_used": 5 * GIB, "kernel_id": "k-1", "kernel_name": "python3",
-         "notebook": "analysis/fit.ipynb"},
-        {"owner": "kernel", "pid": 101, "memory_used": 2 * GIB, "kernel_id": "k-1", "kernel_name": "python3",
-         "notebook": "analysis/fit.ipynb"},
+        {
+            "owner": "kernel",
+            "pid": 100,
+            "memory_used": 5 * GIB,
+            "kernel_id": "k-1",
+            "kernel_name": "python3",
+            "notebook": "analysis/fit.ipynb",
+        },
+        {
+            "owner": "kernel",
+            "pid": 101,
+            "memory_used": 2 * GIB,
+            "kernel_id": "k-1",
+            "kernel_name": "python3",
+            "notebook": "analysis/fit.ipynb",
+        },
         {"owner": "other", "pid": None, "memory_used": 30 * GIB},
         {"owner": "other", "pid": None, "memory_used": None},
     ]
@@ -107,13 +125,20 @@ def test_processes_are_named_by_kernel_and_others_stay_anonymous():
 
 def gpu_record(uuid: str, utilization: int | None, held: bool) -> dict:
     processes = [{"owner": "kernel"}] if held else [{"owner": "other"}]
-    return {"uuid": uuid, "utilization": None if utilization is None else {"gpu": utilization, "memory": 0},
-            "processes": processes}
+    return {
+        "uuid": uuid,
+        "utilization": None if utilization is None else {"gpu": utilization, "memory": 0},
+        "processes": processes,
+    }
 
 
 def test_a_held_gpu_is_flagged_after_the_idle_duration_below_threshold():
-    gpus = [gpu_record("held-idle", 2, True), gpu_record("held-busy", 80, True),
-            gpu_record("not-ours", 0, False), gpu_record("mig", None, True)]
+    gpus = [
+        gpu_record("held-idle", 2, True),
+        gpu_record("held-busy", 80, True),
+        gpu_record("not-ours", 0, False),
+        gpu_record("mig", None, True),
+    ]
     state, idle = update_idle({}, gpus, now=1000.0, threshold=5, duration=600)
     assert state == {"held-idle": 1000.0}
     assert idle == {
@@ -130,14 +155,20 @@ def test_a_held_gpu_is_flagged_after_the_idle_duration_below_threshold():
 
 
 def test_history_keeps_utilisation_and_memory_per_gpu():
-    sample = {"time": 5.0, "gpus": [
-        {"uuid": "a", "utilization": {"gpu": 45, "memory": 30}, "memory": {"used": 7, "total": 80}},
-        {"uuid": "b", "utilization": None, "memory": {"used": 1, "total": 10}},
-    ]}
-    assert make_history_point(sample) == {"time": 5.0, "gpus": [
-        {"uuid": "a", "utilization": 45, "memory_used": 7},
-        {"uuid": "b", "utilization": None, "memory_used": 1},
-    ]}
+    sample = {
+        "time": 5.0,
+        "gpus": [
+            {"uuid": "a", "utilization": {"gpu": 45, "memory": 30}, "memory": {"used": 7, "total": 80}},
+            {"uuid": "b", "utilization": None, "memory": {"used": 1, "total": 10}},
+        ],
+    }
+    assert make_history_point(sample) == {
+        "time": 5.0,
+        "gpus": [
+            {"uuid": "a", "utilization": 45, "memory_used": 7},
+            {"uuid": "b", "utilization": None, "memory_used": 1},
+        ],
+    }
     assert make_history_point({"available": False, "time": 6.0, "reason": "x"}) == {"time": 6.0, "gpus": []}
 
 
@@ -151,10 +182,16 @@ def test_nvml_errors_read_as_sentences():
 
 # --- the extension in a real Jupyter server ------------------------------------------------------
 
-MIG_GPU = make_gpu(1, name="NVIDIA A100-SXM4-40GB", utilization=None, memory=[3 * GIB, 40 * GIB], mig=[
-    {"uuid": "MIG-aaaa", "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb", "memory": [2 * GIB, 20 * GIB]},
-    {"uuid": "MIG-bbbb", "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb", "memory": [1 * GIB, 20 * GIB]},
-])
+MIG_GPU = make_gpu(
+    1,
+    name="NVIDIA A100-SXM4-40GB",
+    utilization=None,
+    memory=[3 * GIB, 40 * GIB],
+    mig=[
+        {"uuid": "MIG-aaaa", "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb", "memory": [2 * GIB, 20 * GIB]},
+        {"uuid": "MIG-bbbb", "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb", "memory": [1 * GIB, 20 * GIB]},
+    ],
+)
 
 
 @pytest.fixture
@@ -220,33 +257,65 @@ async def test_get_reports_every_gpu_field_and_mig_devices(fake_nvml, jp_fetch):
     current = body["current"]
     assert current["available"] is True
     assert current["driver"] == "550.54.15"
-    assert body["settings"] == {"interval": INTERVAL, "history_seconds": 900.0, "idle_threshold": 5.0,
-                                "idle_duration": 600.0}
+    assert body["settings"] == {
+        "interval": INTERVAL,
+        "history_seconds": 900.0,
+        "idle_threshold": 5.0,
+        "idle_duration": 600.0,
+    }
     plain, mig = current["gpus"]
     assert plain == {
-        "index": 0, "uuid": "GPU-00000000-fake", "name": "NVIDIA A100-SXM4-80GB",
-        "utilization": {"gpu": 45, "memory": 30}, "utilization_note": None,
+        "index": 0,
+        "uuid": "GPU-00000000-fake",
+        "name": "NVIDIA A100-SXM4-80GB",
+        "utilization": {"gpu": 45, "memory": 30},
+        "utilization_note": None,
         "memory": {"used": 12 * GIB, "total": 80 * GIB},
-        "temperature_c": 55, "power_w": 250.0, "power_limit_w": 400.0, "sm_clock_mhz": 1410,
-        "pcie_rx_kib_s": 1024, "pcie_tx_kib_s": 2048, "mig_devices": [], "processes": [],
+        "temperature_c": 55,
+        "power_w": 250.0,
+        "power_limit_w": 400.0,
+        "sm_clock_mhz": 1410,
+        "pcie_rx_kib_s": 1024,
+        "pcie_tx_kib_s": 2048,
+        "mig_devices": [],
+        "processes": [],
         "idle": {"held": False, "below_threshold_since": None, "flagged": False},
     }
     assert (mig["utilization"], mig["utilization_note"]) == (None, "not reported for MIG")
     assert mig["mig_devices"] == [
-        {"index": 0, "uuid": "MIG-aaaa", "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb",
-         "memory": {"used": 2 * GIB, "total": 20 * GIB}, "utilization": None, "utilization_note": "not reported for MIG"},
-        {"index": 1, "uuid": "MIG-bbbb", "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb",
-         "memory": {"used": 1 * GIB, "total": 20 * GIB}, "utilization": None, "utilization_note": "not reported for MIG"},
+        {
+            "index": 0,
+            "uuid": "MIG-aaaa",
+            "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb",
+            "memory": {"used": 2 * GIB, "total": 20 * GIB},
+            "utilization": None,
+            "utilization_note": "not reported for MIG",
+        },
+        {
+            "index": 1,
+            "uuid": "MIG-bbbb",
+            "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb",
+            "memory": {"used": 1 * GIB, "total": 20 * GIB},
+            "utilization": None,
+            "utilization_note": "not reported for MIG",
+        },
     ]
-    assert body["history"][-1] == {"time": current["time"], "gpus": [
-        {"uuid": "GPU-00000000-fake", "utilization": 45, "memory_used": 12 * GIB},
-        {"uuid": "GPU-00000001-fake", "utilization": None, "memory_used": 3 * GIB},
-    ]}
+    assert body["history"][-1] == {
+        "time": current["time"],
+        "gpus": [
+            {"uuid": "GPU-00000000-fake", "utilization": 45, "memory_used": 12 * GIB},
+            {"uuid": "GPU-00000001-fake", "utilization": None, "memory_used": 3 * GIB},
+        ],
+    }
 
 
 async def test_a_kernel_holding_gpu_memory_is_named_by_its_notebook(fake_nvml, host_proc, jp_fetch, jp_serverapp):
-    created = await jp_fetch("api", "sessions", method="POST", body=json.dumps(
-        {"path": "analysis/fit.ipynb", "type": "notebook", "kernel": {"name": "python3"}}))
+    created = await jp_fetch(
+        "api",
+        "sessions",
+        method="POST",
+        body=json.dumps({"path": "analysis/fit.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
+    )
     kernel_id = json.loads(created.body)["kernel"]["id"]
     kernel_pid = jp_serverapp.kernel_manager.get_kernel(kernel_id).provisioner.process.pid
     # As inside a container: NVML reports the host PID, the host's /proc maps it to the kernel.
@@ -260,8 +329,14 @@ async def test_a_kernel_holding_gpu_memory_is_named_by_its_notebook(fake_nvml, h
     while not (rows := await processes()) and time.monotonic() < deadline:
         await asyncio.sleep(INTERVAL)
     assert rows == [
-        {"owner": "kernel", "pid": kernel_pid, "memory_used": 5 * GIB, "kernel_id": kernel_id,
-         "kernel_name": "python3", "notebook": "analysis/fit.ipynb"},
+        {
+            "owner": "kernel",
+            "pid": kernel_pid,
+            "memory_used": 5 * GIB,
+            "kernel_id": kernel_id,
+            "kernel_name": "python3",
+            "notebook": "analysis/fit.ipynb",
+        },
         {"owner": "other", "pid": None, "memory_used": 7 * GIB},
     ]
 
@@ -301,9 +376,11 @@ async def open_silent_websocket(port: int, path: str, token: str) -> tuple[async
     """A WebSocket client that reads frames and never answers a ping, as a vanished laptop would."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                 f"Authorization: token {token}\r\n\r\n".encode())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: token {token}\r\n\r\n".encode()
+    )
     response = await reader.readuntil(b"\r\n\r\n")
     assert response.startswith(b"HTTP/1.1 101"), response
     return reader, writer
@@ -333,21 +410,23 @@ async def read_all(ws, samples: list):
 
 
 async def test_pings_ride_on_the_samples_and_a_client_that_never_pongs_is_closed(
-        fake_nvml, jp_ws_fetch, jp_serverapp, jp_http_port, jp_base_url):
+    fake_nvml, jp_ws_fetch, jp_serverapp, jp_http_port, jp_base_url
+):
     # jupyter_server's WebSocket settings, in milliseconds, shortened so the test waits little.
     jp_serverapp.web_app.settings.update(ws_ping_interval=400, ws_ping_timeout=1000)
     answering = await jp_ws_fetch("sciencelab", "api", "gpu", "stream")
     # Tornado's client reads the next frame, and so answers a ping, only once the last message was read.
     samples = []
     listening = asyncio.create_task(read_all(answering, samples))
-    silent, writer = await open_silent_websocket(jp_http_port, f"{jp_base_url}sciencelab/api/gpu/stream",
-                                                 jp_serverapp.identity_provider.token)
+    silent, writer = await open_silent_websocket(
+        jp_http_port, f"{jp_base_url}sciencelab/api/gpu/stream", jp_serverapp.identity_provider.token
+    )
 
     opcodes = await asyncio.wait_for(read_opcodes_until_closed(silent), MESSAGE_TIMEOUT)
     writer.close()
     assert opcodes[0] == TEXT_OPCODE and PING_OPCODE in opcodes and opcodes[-1] == CLOSE_OPCODE
     # A ping goes out with a sample, in the same write, never on a timer of its own.
-    assert all(opcode == TEXT_OPCODE for opcode, after in zip(opcodes, opcodes[1:]) if after == PING_OPCODE)
+    assert all(opcode == TEXT_OPCODE for opcode, after in itertools.pairwise(opcodes) if after == PING_OPCODE)
 
     # The client that answers the pings is still fed after the silent one was dropped.
     dropped = time.time()
@@ -420,7 +499,10 @@ async def test_patch_changes_the_interval_and_refuses_bad_values(fake_nvml, jp_f
     for body, message in [
         (json.dumps({"interval": 0.1}), "interval: must be between 0.2 and 60 seconds, got 0.1"),
         (json.dumps({"interval": "100%"}), "interval: expected a number of seconds such as 1, got '100%'"),
-        (json.dumps({"colour": "red"}), "colour: not a GPU monitor setting; choose from: interval, idle_threshold, idle_duration"),
+        (
+            json.dumps({"colour": "red"}),
+            "colour: not a GPU monitor setting; choose from: interval, idle_threshold, idle_duration",
+        ),
         ("{not json", "Invalid JSON in body of request"),
     ]:
         with pytest.raises(HTTPClientError) as error:
@@ -440,9 +522,15 @@ async def test_info_says_the_gpu_monitor_is_on(jp_fetch):
     assert info["features"]["gpu_monitor"] is True
 
 
-@pytest.mark.parametrize("jp_server_config", [{
-    "ServerApp": {"jpserver_extensions": {"sciencelab": True}}, "SciencelabApp": {"gpu_monitor": False},
-}])
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [
+        {
+            "ServerApp": {"jpserver_extensions": {"sciencelab": True}},
+            "SciencelabApp": {"gpu_monitor": False},
+        }
+    ],
+)
 async def test_switched_off_the_monitor_has_no_routes(jp_fetch):
     info = json.loads((await jp_fetch("sciencelab", "api", "info")).body)
     assert info["features"]["gpu_monitor"] is False

@@ -14,10 +14,17 @@ from .lab_server import LabServer
 
 pytestmark = pytest.mark.browser
 
-MIG_GPU = make_gpu(1, name="NVIDIA A100-SXM4-40GB", utilization=None, memory=[9 * GIB, 40 * GIB],
-                   processes=[[4_000_123, 9 * GIB]], mig=[
-                       {"uuid": "MIG-aaaa", "name": "A100 MIG 3g.20gb", "memory": [9 * GIB, 20 * GIB]},
-                       {"uuid": "MIG-bbbb", "name": "A100 MIG 3g.20gb", "memory": [0, 20 * GIB]}])
+MIG_GPU = make_gpu(
+    1,
+    name="NVIDIA A100-SXM4-40GB",
+    utilization=None,
+    memory=[9 * GIB, 40 * GIB],
+    processes=[[4_000_123, 9 * GIB]],
+    mig=[
+        {"uuid": "MIG-aaaa", "name": "A100 MIG 3g.20gb", "memory": [9 * GIB, 20 * GIB]},
+        {"uuid": "MIG-bbbb", "name": "A100 MIG 3g.20gb", "memory": [0, 20 * GIB]},
+    ],
+)
 
 
 @pytest.fixture
@@ -32,10 +39,15 @@ def gpu_lab(tmp_path):
     fake.set([make_gpu(0), MIG_GPU])
     host_proc = tmp_path / "host-proc"
     host_proc.mkdir()
-    server = LabServer(tmp_path / "lab", env=fake.environ, args=[
-        "--SciencelabApp.gpu_interval=0.5", "--SciencelabApp.gpu_idle_duration=2",
-        f"--SciencelabApp.gpu_host_proc={host_proc}",
-    ]).start()
+    server = LabServer(
+        tmp_path / "lab",
+        env=fake.environ,
+        args=[
+            "--SciencelabApp.gpu_interval=0.5",
+            "--SciencelabApp.gpu_idle_duration=2",
+            f"--SciencelabApp.gpu_host_proc={host_proc}",
+        ],
+    ).start()
     yield server, fake, host_proc
     server.stop()
     print(f"jupyter lab log: {server.log_path}")
@@ -51,15 +63,20 @@ def gpu_screenshot_path(tmp_path) -> Path:
 
 def test_gpu_panel_names_the_notebook_charts_history_and_warns_when_idle(gpu_lab, page, gpu_screenshot_path):
     server, fake, host_proc = gpu_lab
-    session = server.request("POST", "/api/sessions", {
-        "path": "analysis/fit.ipynb", "type": "notebook", "kernel": {"name": "python3"}}).json()
+    session = server.request(
+        "POST", "/api/sessions", {"path": "analysis/fit.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+    ).json()
     kernel_pid = server.kernel_pid(session["kernel"]["id"])
     host_pid = HOST_PID_OFFSET + kernel_pid
     write_host_status(host_proc, host_pid, kernel_pid)
 
     def held_gpu(utilization: int, memory_gib: float) -> dict:
-        return make_gpu(0, utilization=[utilization, utilization // 2], memory=[int(memory_gib * GIB), 80 * GIB],
-                        processes=[[host_pid, int(memory_gib * GIB) - GIB], [4_000_456, GIB]])
+        return make_gpu(
+            0,
+            utilization=[utilization, utilization // 2],
+            memory=[int(memory_gib * GIB), 80 * GIB],
+            processes=[[host_pid, int(memory_gib * GIB) - GIB], [4_000_456, GIB]],
+        )
 
     fake.set([held_gpu(45, 12.3), MIG_GPU])
     page.goto(f"{server.url}/lab?token={server.token}")

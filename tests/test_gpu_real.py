@@ -14,9 +14,7 @@ pytestmark = pytest.mark.gpu
 
 ALLOCATION = 1024**3  # bytes the notebook puts on the GPU
 ALLOCATE = (
-    "import torch\n"
-    f"block = torch.empty({ALLOCATION}, dtype=torch.uint8, device='cuda')\n"
-    "torch.cuda.synchronize()\n"
+    f"import torch\nblock = torch.empty({ALLOCATION}, dtype=torch.uint8, device='cuda')\ntorch.cuda.synchronize()\n"
 )
 TIMEOUT = 120
 
@@ -38,7 +36,9 @@ def missing_gpu_reason() -> str | None:
     except ImportError:
         return "needs PyTorch with CUDA in this environment: `make test-gpu` installs it where a GPU answers"
     if not torch.cuda.is_available():
-        return f"PyTorch {torch.__version__} here cannot use the GPU (a CPU build?); `make test-gpu` installs a CUDA one"
+        return (
+            f"PyTorch {torch.__version__} here cannot use the GPU (a CPU build?); `make test-gpu` installs a CUDA one"
+        )
     return None
 
 
@@ -57,8 +57,12 @@ def jp_server_config():
 
 
 async def test_a_notebook_allocating_cuda_memory_appears_with_its_memory(real_gpu, jp_fetch, jp_serverapp):
-    created = await jp_fetch("api", "sessions", method="POST", body=json.dumps(
-        {"path": "gpu/allocate.ipynb", "type": "notebook", "kernel": {"name": "python3"}}))
+    created = await jp_fetch(
+        "api",
+        "sessions",
+        method="POST",
+        body=json.dumps({"path": "gpu/allocate.ipynb", "type": "notebook", "kernel": {"name": "python3"}}),
+    )
     kernel_id = json.loads(created.body)["kernel"]["id"]
     client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
     client.start_channels()

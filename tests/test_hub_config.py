@@ -1,31 +1,47 @@
 """`configure_sciencelab` and its pure parts: the roles, and the scopes of the servers' tokens."""
 
 import pytest
-from traitlets.config import Config
-
 from sciencelab_spawner.hub_config import configure_sciencelab, make_roles, make_server_token_scopes
+from traitlets.config import Config
 
 
 def test_users_reach_the_sciencelab_service_and_the_services_their_servers_call():
-    admin_roles = [{"name": "user", "scopes": ["self", "read:groups"]},
-                   {"name": "auditors", "scopes": ["read:users"], "groups": ["audit"]}]
-    assert make_roles(admin_roles, ["dask-gateway"]) == [
-        {"name": "user", "scopes": ["self", "read:groups", "access:services!service=sciencelab",
-                                    "access:services!service=dask-gateway"]},
+    admin_roles = [
+        {"name": "user", "scopes": ["self", "read:groups"]},
         {"name": "auditors", "scopes": ["read:users"], "groups": ["audit"]},
-        {"name": "sciencelab-service", "description": "What the ScienceLab hub service reads.",
-         "scopes": ["list:users", "read:users:groups", "read:servers", "admin:server_state"],
-         "services": ["sciencelab"]},
+    ]
+    assert make_roles(admin_roles, ["dask-gateway"]) == [
+        {
+            "name": "user",
+            "scopes": [
+                "self",
+                "read:groups",
+                "access:services!service=sciencelab",
+                "access:services!service=dask-gateway",
+            ],
+        },
+        {"name": "auditors", "scopes": ["read:users"], "groups": ["audit"]},
+        {
+            "name": "sciencelab-service",
+            "description": "What the ScienceLab hub service reads.",
+            "scopes": ["list:users", "read:users:groups", "read:servers", "admin:server_state"],
+            "services": ["sciencelab"],
+        },
     ]
     assert make_roles([])[-1] == {"name": "user", "scopes": ["self", "access:services!service=sciencelab"]}
 
 
 def test_server_tokens_keep_jupyterhubs_server_role_and_reach_the_named_services():
     assert make_server_token_scopes(None, ["dask-gateway"]) == [
-        "users:activity!user", "access:servers!server", "access:services!service=dask-gateway"]
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=dask-gateway",
+    ]
     # The admin's own list is kept, without a second copy of a scope it has.
     assert make_server_token_scopes(["inherit", "access:services!service=dask-gateway"], ["dask-gateway"]) == [
-        "inherit", "access:services!service=dask-gateway"]
+        "inherit",
+        "access:services!service=dask-gateway",
+    ]
 
 
 def test_configure_sciencelab_grants_the_server_services():
@@ -34,19 +50,32 @@ def test_configure_sciencelab_grants_the_server_services():
     configure_sciencelab(c, profiles=[{"slug": "cpu", "display_name": "CPU"}], server_services=["dask-gateway"])
     assert [s["name"] for s in c.JupyterHub.services] == ["dask-gateway", "sciencelab"]
     assert c.Spawner.server_token_scopes == [
-        "users:activity!user", "access:servers!server", "access:services!service=dask-gateway"]
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=dask-gateway",
+    ]
     plain = Config()
     configure_sciencelab(plain, profiles=[{"slug": "cpu", "display_name": "CPU"}])
     assert "server_token_scopes" not in plain.Spawner
 
 
-@pytest.mark.parametrize(("server_services", "scopes", "message"), [
-    ("dask-gateway", None, "configure_sciencelab: server_services must be a list of service names, got the "
-                           "string 'dask-gateway'; write ['dask-gateway']"),
-    (["dask-gateway"], lambda spawner: ["inherit"],
-     "configure_sciencelab: Spawner.server_token_scopes is a function; add access:services!service=dask-gateway "
-     "to what it returns instead of passing server_services"),
-])
+@pytest.mark.parametrize(
+    ("server_services", "scopes", "message"),
+    [
+        (
+            "dask-gateway",
+            None,
+            "configure_sciencelab: server_services must be a list of service names, got the "
+            "string 'dask-gateway'; write ['dask-gateway']",
+        ),
+        (
+            ["dask-gateway"],
+            lambda spawner: ["inherit"],
+            "configure_sciencelab: Spawner.server_token_scopes is a function; add access:services!service=dask-gateway "
+            "to what it returns instead of passing server_services",
+        ),
+    ],
+)
 def test_server_services_it_cannot_apply_are_refused_with_what_to_do(server_services, scopes, message):
     c = Config()
     if scopes is not None:

@@ -1,11 +1,9 @@
 """A few hundred generated option sets through the real REST spawn path of the demo hub:
 nothing invalid is accepted, nothing answers 500 or worse, and no refusal logs a traceback."""
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
-
-import pytest
-
 from sciencelab_spawner.demo import DEMO_PROFILES_FILE
 
 from .option_oracle import chosen_profile, expected_status

@@ -42,9 +42,20 @@ def gpu_hub(tmp_path_factory):
     """A demo hub on a machine with three whole A100s and one A100 in MIG mode with two slices."""
     state = tmp_path_factory.mktemp("gpu-hub")
     nvml = FakeNvml(state / "nvml.json")
-    nvml.set([make_gpu(0), make_gpu(1), make_gpu(2),
-              make_gpu(3, mig=[{"uuid": "MIG-a", "name": MIG_NAME, "memory": [0, 10]},
-                               {"uuid": "MIG-b", "name": MIG_NAME, "memory": [0, 10]}])])
+    nvml.set(
+        [
+            make_gpu(0),
+            make_gpu(1),
+            make_gpu(2),
+            make_gpu(
+                3,
+                mig=[
+                    {"uuid": "MIG-a", "name": MIG_NAME, "memory": [0, 10]},
+                    {"uuid": "MIG-b", "name": MIG_NAME, "memory": [0, 10]},
+                ],
+            ),
+        ]
+    )
     # The service only keeps the environment JupyterHub gives it: re-declare it with the stub's.
     extra_config = textwrap.dedent(f"""
         import os
@@ -87,7 +98,8 @@ def test_gpus_go_to_one_server_each_and_quotas_count_named_servers(gpu_hub, serv
     assert refused.status_code == 403
     assert refused.json()["message"] == (
         "gpu_count: 2 would exceed your GPU quota; you may hold at most 3 GPUs and hold 2 (servers: 'train'); "
-        "ask for at most 1 or stop a server first")
+        "ask for at most 1 or stop a server first"
+    )
 
     assert spawn(gpu_hub, servers, "alice", {"profile": "a100", "gpu_count": 1}, "more").status_code in (201, 202)
     second = devices(gpu_hub, "alice", "more")
@@ -99,12 +111,18 @@ def test_gpus_go_to_one_server_each_and_quotas_count_named_servers(gpu_hub, serv
     assert full.status_code == 409
     assert full.json()["message"] == (
         "gpu_count: 1 is more than is free; 0 of 3 A100 free on this machine; "
-        "ask for at most 0 or try again when a GPU is released")
+        "ask for at most 0 or try again when a GPU is released"
+    )
     profiles = gpu_hub.request("GET", "/services/sciencelab/api/profiles", "bob").json()
     assert {p["slug"]: p["gpu_availability"] for p in profiles["profiles"]} == {
-        "cpu": {}, "a100": {"a100": {"free": 0, "total": 3}}, "slice": {"slice": {"free": 2, "total": 2}}}
+        "cpu": {},
+        "a100": {"a100": {"free": 0, "total": 3}},
+        "slice": {"slice": {"free": 2, "total": 2}},
+    }
     assert gpu_hub.request("GET", "/services/sciencelab/api/profiles", "alice").json()["gpu_quota"] == {
-        "max_gpus": 3, "held": 3}
+        "max_gpus": 3,
+        "held": 3,
+    }
 
     assert spawn(gpu_hub, servers, "bob", {"profile": "slice"}).status_code in (201, 202)
     assert devices(gpu_hub, "bob") == ["MIG-a"]
@@ -123,8 +141,9 @@ def test_two_users_racing_for_the_last_gpu_get_one_server_and_one_refusal(gpu_hu
     def race(user, server):
         ready.wait()
         servers.append((user, server))
-        answers[user] = gpu_hub.request("POST", f"/hub/api/users/{user}/servers/{server}", user,
-                                        json={"profile": "a100", "gpu_count": 1})
+        answers[user] = gpu_hub.request(
+            "POST", f"/hub/api/users/{user}/servers/{server}", user, json={"profile": "a100", "gpu_count": 1}
+        )
 
     racers = [threading.Thread(target=race, args=("alice", "race")), threading.Thread(target=race, args=("bob", ""))]
     for racer in racers:
@@ -151,8 +170,9 @@ def test_profile_file_edits_apply_without_restart_and_broken_edits_keep_the_last
         edited = original + "  - {slug: fresh, display_name: Fresh profile}\n"
         write_later(gpu_hub.profiles_path, edited)
         assert "Fresh profile" in gpu_hub.spawn_form(session, "alice")
-        assert "fresh" in [p["slug"] for p in
-                           gpu_hub.request("GET", "/services/sciencelab/api/profiles", "alice").json()["profiles"]]
+        assert "fresh" in [
+            p["slug"] for p in gpu_hub.request("GET", "/services/sciencelab/api/profiles", "alice").json()["profiles"]
+        ]
         assert spawn(gpu_hub, servers, "alice", {"profile": "fresh"}, "fresh").status_code in (201, 202)
 
         write_later(gpu_hub.profiles_path, original + "  - {slug: Broken Slug, display_name: Nope}\n")
@@ -177,6 +197,11 @@ def write_later(path, text: str):
 def test_record_reaches_the_server(gpu_hub, servers):
     assert spawn(gpu_hub, servers, "bob", {"profile": "slice"}, "record").status_code in (201, 202)
     info = gpu_hub.request("GET", "/user/bob/record/sciencelab/api/info", "bob").json()
-    assert info["profile"]["gpu"] == {"model": "slice", "display_name": "A100 slice 1g.10gb", "count": 1,
-                                      "resource": "nvidia.com/mig-1g.10gb", "devices": [info["profile"]["gpu"]["devices"][0]]}
+    assert info["profile"]["gpu"] == {
+        "model": "slice",
+        "display_name": "A100 slice 1g.10gb",
+        "count": 1,
+        "resource": "nvidia.com/mig-1g.10gb",
+        "devices": [info["profile"]["gpu"]["devices"][0]],
+    }
     assert json.dumps(info["profile"]).count("MIG-") == 1

@@ -6,7 +6,6 @@ import sys
 import textwrap
 
 import pytest
-
 from sciencelab_spawner.demo import free_port
 
 from .demo_hub import REPO, DemoHub
@@ -21,20 +20,28 @@ def test_plain_jupyterhub_with_a_broken_profile_file_refuses_to_start(tmp_path):
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text(BROKEN)
     config = tmp_path / "jupyterhub_config.py"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         from sciencelab_spawner.hub_config import configure_sciencelab
         c.JupyterHub.ip = "127.0.0.1"
         c.JupyterHub.port = {free_port()}
         c.JupyterHub.hub_port = {free_port()}
         c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{free_port()}"
-        c.JupyterHub.db_url = "sqlite:///{tmp_path / 'hub.sqlite'}"
-        c.JupyterHub.cookie_secret_file = "{tmp_path / 'cookie_secret'}"
+        c.JupyterHub.db_url = "sqlite:///{tmp_path / "hub.sqlite"}"
+        c.JupyterHub.cookie_secret_file = "{tmp_path / "cookie_secret"}"
         c.JupyterHub.authenticator_class = "dummy"
         configure_sciencelab(c, profiles_file="{profiles}", service_port={free_port()})
-    """))
+    """)
+    )
     env = {**os.environ, "PATH": f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ['PATH']}"}
-    hub = subprocess.run([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=120)
+    hub = subprocess.run(
+        [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert hub.returncode != 0
     assert f"Invalid ScienceLab profiles: {profiles}: {PROBLEM}" in hub.stderr
     # It stopped while loading its configuration: no proxy was started to be left behind.

@@ -23,8 +23,10 @@ def node(name, product=None, ready=True, unschedulable=False, **allocatable):
     return {
         "metadata": {"name": name, "labels": {"nvidia.com/gpu.product": product} if product else {}},
         "spec": {"unschedulable": True} if unschedulable else {},
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", **allocatable},
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", **allocatable},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
     }
 
 
@@ -49,7 +51,9 @@ def ledger_with(*nodes, pods=()):
 
 def test_node_and_pod_gpus():
     assert node_gpus(node("a", "X", **{GPU: "4", "nvidia.com/mig-1g.10gb": "7"})).allocatable == {
-        GPU: 4, "nvidia.com/mig-1g.10gb": 7}
+        GPU: 4,
+        "nvidia.com/mig-1g.10gb": 7,
+    }
     assert pod_gpus(pod("p", **{GPU: "2"})) == {GPU: 2}
     # An init container counts when it asks for more than the containers together.
     assert pod_gpus(pod("p", init={GPU: "3"}, **{GPU: "1"})) == {GPU: 3}
@@ -63,8 +67,12 @@ def test_free_and_total_per_model():
         node("h100-1", "NVIDIA-H100-80GB-HBM3", **{GPU: "1"}),
         node("mig-1", "NVIDIA-A100-SXM4-80GB", **{"nvidia.com/mig-1g.10gb": "7"}),
         node("cpu-1"),
-        pods=[pod("alice", "a100-1", **{GPU: "3"}), pod("bob", "mig-1", **{"nvidia.com/mig-1g.10gb": "2"}),
-              pod("done", "a100-2", phase="Succeeded", **{GPU: "2"}), pod("waiting", None, **{GPU: "1"})],
+        pods=[
+            pod("alice", "a100-1", **{GPU: "3"}),
+            pod("bob", "mig-1", **{"nvidia.com/mig-1g.10gb": "2"}),
+            pod("done", "a100-2", phase="Succeeded", **{GPU: "2"}),
+            pod("waiting", None, **{GPU: "1"}),
+        ],
     )
     assert ledger.availability(A100) == GpuAvailability(free=3, total=6, largest=2)
     assert ledger.availability(H100) == GpuAvailability(1, 1, 1)
@@ -74,8 +82,9 @@ def test_free_and_total_per_model():
 
 
 def test_pending_claims_take_their_share_of_matching_models():
-    ledger = ledger_with(node("a100-1", "NVIDIA-A100-SXM4-80GB", **{GPU: "2"}),
-                         node("h100-1", "NVIDIA-H100-80GB-HBM3", **{GPU: "1"}))
+    ledger = ledger_with(
+        node("a100-1", "NVIDIA-A100-SXM4-80GB", **{GPU: "2"}), node("h100-1", "NVIDIA-H100-80GB-HBM3", **{GPU: "1"})
+    )
     assert ledger.availability(A100, [(A100, 1)]) == GpuAvailability(1, 2, 1)
     # A claim for any GPU may land on an A100; a claim for an H100 cannot.
     assert ledger.availability(A100, [(ANY, 1), (H100, 1)]) == GpuAvailability(1, 2, 1)
@@ -107,19 +116,30 @@ def test_events_move_the_counts():
 
 
 def test_a_new_listing_replaces_everything():
-    ledger = ledger_with(node("a100-1", "NVIDIA-A100-SXM4-80GB", **{GPU: "4"}),
-                         pods=[pod("alice", "a100-1", **{GPU: "4"})])
+    ledger = ledger_with(
+        node("a100-1", "NVIDIA-A100-SXM4-80GB", **{GPU: "4"}), pods=[pod("alice", "a100-1", **{GPU: "4"})]
+    )
     assert ledger.availability(A100).free == 0
     ledger.replace_pods([])
     assert ledger.availability(A100).free == 4 and not ledger.is_bound("sciencelab/alice")
 
 
 def test_an_inventory_not_read_yet_says_so_in_the_form_rather_than_no_gpu():
-    config = make_profile_config({"gpu_models": {"a100": {"display_name": "A100", "node_label": "NVIDIA-A100"}},
-                                  "profiles": [{"slug": "gpu", "display_name": "GPU", "gpu": {"model": "a100"}}]}, "test")
+    config = make_profile_config(
+        {
+            "gpu_models": {"a100": {"display_name": "A100", "node_label": "NVIDIA-A100"}},
+            "profiles": [{"slug": "gpu", "display_name": "GPU", "gpu": {"model": "a100"}}],
+        },
+        "test",
+    )
     # The watches never started: the API is not called before `ready()`.
     inventory = KubeGpuInventory("jupyter", SimpleNamespace(list_node=None, list_namespaced_pod=None))
     free, problem = gpu_status(config, inventory)
-    assert (free, problem) == ({}, "the cluster's GPUs cannot be counted right now (the GPU inventory is still loading)")
-    assert ('<p class="sciencelab-gpu-free small text-danger mb-1">The cluster&#x27;s GPUs cannot be counted right now '
-            "(the GPU inventory is still loading)</p>") in make_options_form(config, frozenset(), {}, free, problem)
+    assert (free, problem) == (
+        {},
+        "the cluster's GPUs cannot be counted right now (the GPU inventory is still loading)",
+    )
+    assert (
+        '<p class="sciencelab-gpu-free small text-danger mb-1">The cluster&#x27;s GPUs cannot be counted right now '
+        "(the GPU inventory is still loading)</p>"
+    ) in make_options_form(config, frozenset(), {}, free, problem)

@@ -15,12 +15,11 @@ from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import kube_config
 from kubespawner.clients import load_config
-from traitlets.config import Config
-
 from sciencelab_spawner.hub_config import configure_sciencelab
 from sciencelab_spawner.kube import KubeProfileSpawner
 from sciencelab_spawner.kube_objects import unprivileged_problems
 from sciencelab_spawner.user_options import resolve_user_options
+from traitlets.config import Config
 
 from .k8s.schema import validate_strictly
 from .profile_examples import EXAMPLE_FILE
@@ -34,12 +33,18 @@ def offline_kube_client(tmp_path, monkeypatch, jp_asyncio_loop):
     server on a closed port; afterwards the client's tasks on the test's loop are ended and the
     process-wide configuration is put back."""
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "offline",
-        "clusters": [{"name": "offline", "cluster": {"server": "https://127.0.0.1:9"}}],
-        "users": [{"name": "nobody", "user": {"token": "not-a-token"}}],
-        "contexts": [{"name": "offline", "context": {"cluster": "offline", "user": "nobody"}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "offline",
+                "clusters": [{"name": "offline", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "nobody", "user": {"token": "not-a-token"}}],
+                "contexts": [{"name": "offline", "context": {"cluster": "offline", "user": "nobody"}}],
+            }
+        )
+    )
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     previous = Configuration.get_default_copy()
@@ -54,11 +59,11 @@ def offline_kube_client(tmp_path, monkeypatch, jp_asyncio_loop):
 
 
 def make_spawner(groups=(), **config) -> KubeProfileSpawner:
-    user = SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[SimpleNamespace(name=g) for g in groups],
-                           spawners={})
+    user = SimpleNamespace(
+        name="alice", id=1, url="/user/alice/", groups=[SimpleNamespace(name=g) for g in groups], spawners={}
+    )
     config.setdefault("profiles_file", str(EXAMPLE_FILE))
-    spawner = KubeProfileSpawner(_mock=True, user=user, namespace="sciencelab", cmd=["jupyterhub-singleuser"],
-                                 **config)
+    spawner = KubeProfileSpawner(_mock=True, user=user, namespace="sciencelab", cmd=["jupyterhub-singleuser"], **config)
     user.spawners[""] = spawner
     return spawner
 
@@ -76,13 +81,21 @@ def env_of(pod: dict) -> dict[str, str]:
     return {variable["name"]: variable.get("value") for variable in pod["spec"]["containers"][0]["env"]}
 
 
-@pytest.mark.parametrize("options", [
-    {"profile": "cpu", "image": "root", "size": "large", "cvmfs": ["cms.cern.ch", "sft.cern.ch"],
-     "s3": ["cms-opendata", "scratch"]},
-    {"profile": "a100", "gpu_count": 2},
-    {"profile": "mig"},
-    {"profile": "collab", "collaborative": True},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {
+            "profile": "cpu",
+            "image": "root",
+            "size": "large",
+            "cvmfs": ["cms.cern.ch", "sft.cern.ch"],
+            "s3": ["cms-opendata", "scratch"],
+        },
+        {"profile": "a100", "gpu_count": 2},
+        {"profile": "mig"},
+        {"profile": "collab", "collaborative": True},
+    ],
+)
 async def test_every_profile_makes_a_valid_unprivileged_pod(offline_kube_client, options):
     spawner = make_spawner(groups=["gpu-users"])
     pod = await pod_for(spawner, options)
@@ -98,19 +111,29 @@ async def test_resources_image_and_environment_of_a_gpu_profile(offline_kube_cli
     pod = await pod_for(make_spawner(groups=["gpu-users"]), {"profile": "a100", "gpu_count": 2})
     container = pod["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/sciencelab/user-root:2026.11"
-    assert container["resources"] == {"limits": {"cpu": 8.0, "memory": 32 * GIB, "nvidia.com/gpu": "2"},
-                                      "requests": {"cpu": 4.0, "memory": 16 * GIB}}
+    assert container["resources"] == {
+        "limits": {"cpu": 8.0, "memory": 32 * GIB, "nvidia.com/gpu": "2"},
+        "requests": {"cpu": 4.0, "memory": 16 * GIB},
+    }
     assert pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-A100-SXM4-80GB"]}]}]}
+        "nodeSelectorTerms": [
+            {
+                "matchExpressions": [
+                    {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-A100-SXM4-80GB"]}
+                ]
+            }
+        ]
+    }
     assert pod["spec"]["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     env = env_of(pod)
     assert (env["CPU_LIMIT"], env["MEM_LIMIT"]) == ("8.0", str(32 * GIB))
     assert "NVIDIA_VISIBLE_DEVICES" not in env
     # The API token is read from the server's Secret.
     token = next(variable for variable in container["env"] if variable["name"] == "JUPYTERHUB_API_TOKEN")
-    assert token == {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": {"secretKeyRef": {
-        "name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}}}
+    assert token == {
+        "name": "JUPYTERHUB_API_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}},
+    }
 
 
 async def test_profile_environment_is_passed_word_for_word(offline_kube_client, tmp_path):
@@ -144,9 +167,10 @@ async def test_the_next_spawn_starts_from_the_admins_settings(offline_kube_clien
 
 
 async def test_a_privileged_configuration_is_refused_before_the_pod_is_sent(offline_kube_client):
-    spawner = make_spawner(extra_pod_config={"hostNetwork": True},
-                           extra_containers=[{"name": "sidecar", "image": "busybox",
-                                              "securityContext": {"privileged": True}}])
+    spawner = make_spawner(
+        extra_pod_config={"hostNetwork": True},
+        extra_containers=[{"name": "sidecar", "image": "busybox", "securityContext": {"privileged": True}}],
+    )
     await pod_for(spawner, {"profile": "cpu"})
     pod = await spawner.get_pod_manifest()
     with pytest.raises(SpawnException) as error:
@@ -155,13 +179,13 @@ async def test_a_privileged_configuration_is_refused_before_the_pod_is_sent(offl
         "This hub's settings would give the server privileges, so it is not started; tell your hub admin: "
         "spec.hostNetwork is true; spec.containers[1] (sidecar) is privileged; "
         "spec.containers[1] (sidecar) may escalate privileges; "
-        "spec.containers[1] (sidecar) does not drop all capabilities")
+        "spec.containers[1] (sidecar) does not drop all capabilities"
+    )
 
 
 async def test_s3_credentials_from_the_login(offline_kube_client):
     spawner = make_spawner(s3_credentials_source="auth_state")
-    spawner.sciencelab_profile = resolve_user_options(spawner.profile_config, {"profile": "cpu", "s3": ["scratch"]},
-                                                      [])
+    spawner.sciencelab_profile = resolve_user_options(spawner.profile_config, {"profile": "cpu", "s3": ["scratch"]}, [])
     await spawner.run_auth_state_hook({"s3_credentials": {"access_key_id": "AK", "secret_access_key": "SK"}})
     credentials = await spawner._read_s3_credentials()
     assert (credentials.access_key_id, credentials.secret_access_key) == ("AK", "SK")
@@ -172,22 +196,26 @@ async def test_s3_credentials_from_the_login(offline_kube_client):
     assert error.value.status_code == 403
     assert error.value.message == (
         "s3: ['scratch'] cannot be attached: your login carries no S3 credentials (auth state key "
-        "'s3_credentials'); log out and in again, or ask your hub admin")
+        "'s3_credentials'); log out and in again, or ask your hub admin"
+    )
 
 
 def test_configure_sciencelab_for_kubernetes(monkeypatch):
     monkeypatch.setenv("KUBECONFIG", "/etc/sciencelab/kubeconfig")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     c = Config()
-    configure_sciencelab(c, spawner="kubernetes", profiles_file=str(EXAMPLE_FILE), namespace="physics",
-                         service_port=10101)
+    configure_sciencelab(
+        c, spawner="kubernetes", profiles_file=str(EXAMPLE_FILE), namespace="physics", service_port=10101
+    )
     assert c.JupyterHub.spawner_class == "sciencelab-kube"
     assert c.KubeProfileSpawner.profiles_file == str(EXAMPLE_FILE)
     assert c.KubeProfileSpawner.namespace == "physics"
     (service,) = c.JupyterHub.services
-    assert service["environment"] == {"KUBECONFIG": "/etc/sciencelab/kubeconfig",
-                                      "SCIENCELAB_KUBE_NAMESPACE": "physics",
-                                      "SCIENCELAB_GPU_INVENTORY": "kubernetes",
-                                      "SCIENCELAB_PROFILES_FILE": str(EXAMPLE_FILE)}
+    assert service["environment"] == {
+        "KUBECONFIG": "/etc/sciencelab/kubeconfig",
+        "SCIENCELAB_KUBE_NAMESPACE": "physics",
+        "SCIENCELAB_GPU_INVENTORY": "kubernetes",
+        "SCIENCELAB_PROFILES_FILE": str(EXAMPLE_FILE),
+    }
     with pytest.raises(ValueError, match="spawner 'slurm' is not one of: local, kubernetes"):
         configure_sciencelab(Config(), spawner="slurm", profiles_file=str(EXAMPLE_FILE))

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from sciencelab import __version__
 
 from .demo_hub import REPO
@@ -59,8 +58,13 @@ def test_clean_install_enables_both_extensions(wheel, tmp_path):
     subprocess.run([bin_dir / "python", "-m", "pip", "install", "--quiet", str(wheel)], check=True)
 
     def listing(*subcommand: str) -> str:
-        result = subprocess.run([bin_dir / "jupyter", *subcommand, "list"], capture_output=True, text=True,
-                                check=True, env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+        result = subprocess.run(
+            [bin_dir / "jupyter", *subcommand, "list"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        )
         return ANSI_COLOUR.sub("", result.stdout + result.stderr)
 
     lab = listing("labextension")

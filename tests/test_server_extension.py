@@ -4,13 +4,12 @@ import json
 import re
 
 import pytest
-from tornado.httpclient import HTTPClientError
-from tornado.web import RequestHandler
-
 from sciencelab import __version__
 from sciencelab.info import make_info
 from sciencelab_spawner.profile_record import PROFILE_RECORD_ENV, make_profile_record
 from sciencelab_spawner.user_options import resolve_user_options
+from tornado.httpclient import HTTPClientError
+from tornado.web import RequestHandler
 
 from .profile_examples import example_config
 
@@ -34,10 +33,19 @@ def test_make_info_reads_the_record_the_spawner_writes():
         "profile": record,
         "features": {"dask_clusters": True, "gpu_monitor": False, "session_sharing": False},
     }
-    assert info["profile"]["gpu"] == {"model": "a100", "display_name": "NVIDIA A100 80 GB", "count": 2,
-                                      "resource": "nvidia.com/gpu", "devices": ["GPU-1", "GPU-2"]}
-    assert info["profile"]["resources"] == {"cpu_guarantee": 4.0, "cpu_limit": 8.0,
-                                            "mem_guarantee": 16 * 1024**3, "mem_limit": 32 * 1024**3}
+    assert info["profile"]["gpu"] == {
+        "model": "a100",
+        "display_name": "NVIDIA A100 80 GB",
+        "count": 2,
+        "resource": "nvidia.com/gpu",
+        "devices": ["GPU-1", "GPU-2"],
+    }
+    assert info["profile"]["resources"] == {
+        "cpu_guarantee": 4.0,
+        "cpu_limit": 8.0,
+        "mem_guarantee": 16 * 1024**3,
+        "mem_limit": 32 * 1024**3,
+    }
 
 
 def test_make_info_without_or_with_an_unreadable_record():
@@ -45,8 +53,10 @@ def test_make_info_without_or_with_an_unreadable_record():
     for text in ("{not json", json.dumps({"version": 99})):
         profile = make_info({"SCIENCELAB_PROFILE": text})["profile"]
         assert profile["display_name"] == "Unknown profile"
-        assert profile["notices"] == [f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
-                                      "update ScienceLab in the server image."]
+        assert profile["notices"] == [
+            f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
+            "update ScienceLab in the server image."
+        ]
 
 
 async def test_info_answers_authenticated_requests(jp_fetch):

@@ -3,17 +3,26 @@
 from sciencelab_spawner.profile_config import make_profile_config
 from sciencelab_spawner.spawn_form import FORM_SCRIPT, FORM_STYLE, make_options_form, options_from_form
 
-CONFIG = make_profile_config({
-    "images": {"py": {"image": "x", "display_name": "Py <3"}, "root": {"image": "y"}},
-    "gpu_models": {"a100": {"display_name": "A100 & co"}},
-    "cvmfs_repositories": {"sft.cern.ch": {}, "cms.cern.ch": {}},
-    "profiles": [
-        {"slug": "cpu", "display_name": "CPU <b>", "description": "Desc & more", "image": {"choices": ["py", "root"]},
-         "cvmfs": {"choices": ["sft.cern.ch", "cms.cern.ch"]}, "collaborative": {"choices": [False, True]}},
-        {"slug": "gpu", "display_name": "GPU", "image": "py", "gpu": {"model": "a100", "count": {"max": 2}}},
-        {"slug": "secret", "display_name": "Secret", "allowed_groups": ["gpu-users"]},
-    ],
-}, "test")
+CONFIG = make_profile_config(
+    {
+        "images": {"py": {"image": "x", "display_name": "Py <3"}, "root": {"image": "y"}},
+        "gpu_models": {"a100": {"display_name": "A100 & co"}},
+        "cvmfs_repositories": {"sft.cern.ch": {}, "cms.cern.ch": {}},
+        "profiles": [
+            {
+                "slug": "cpu",
+                "display_name": "CPU <b>",
+                "description": "Desc & more",
+                "image": {"choices": ["py", "root"]},
+                "cvmfs": {"choices": ["sft.cern.ch", "cms.cern.ch"]},
+                "collaborative": {"choices": [False, True]},
+            },
+            {"slug": "gpu", "display_name": "GPU", "image": "py", "gpu": {"model": "a100", "count": {"max": 2}}},
+            {"slug": "secret", "display_name": "Secret", "allowed_groups": ["gpu-users"]},
+        ],
+    },
+    "test",
+)
 
 
 def test_form_html_is_exact_and_escaped():
@@ -48,8 +57,9 @@ def test_form_html_is_exact_and_escaped():
 
 
 def test_form_preselects_remembered_choices_still_offered():
-    form = make_options_form(CONFIG, frozenset(), {"profile": "cpu", "image": "root", "cvmfs": ["cms.cern.ch"],
-                                                   "collaborative": True}, {})
+    form = make_options_form(
+        CONFIG, frozenset(), {"profile": "cpu", "image": "root", "cvmfs": ["cms.cern.ch"], "collaborative": True}, {}
+    )
     assert 'id="profile-cpu" value="cpu" checked="checked"' in form
     assert '<option value="root" selected>' in form
     assert 'id="cpu-cvmfs-1" value="cms.cern.ch" checked="checked"' in form
@@ -64,9 +74,13 @@ def test_form_ignores_remembered_choices_no_longer_offered():
 
 
 def test_form_says_when_there_is_no_gpu_and_when_nothing_is_allowed():
-    form = make_options_form(CONFIG, frozenset(), {}, {}, gpu_problem="no GPU on this machine (NVML: Driver Not Loaded)")
-    assert '<p class="sciencelab-gpu-free small text-danger mb-1">No GPU on this machine (NVML: Driver Not Loaded)</p>' \
+    form = make_options_form(
+        CONFIG, frozenset(), {}, {}, gpu_problem="no GPU on this machine (NVML: Driver Not Loaded)"
+    )
+    assert (
+        '<p class="sciencelab-gpu-free small text-danger mb-1">No GPU on this machine (NVML: Driver Not Loaded)</p>'
         in form
+    )
     only_secret = make_profile_config([{"slug": "s", "display_name": "S", "allowed_groups": ["x"]}], "test")
     assert "No server profile is available to your groups" in make_options_form(only_secret, frozenset(), {}, {})
 
@@ -80,17 +94,28 @@ def test_options_from_form_reads_only_the_selected_profile():
         "gpu.gpu_count": ["2"],
     }
     assert options_from_form(formdata, CONFIG) == {
-        "profile": "cpu", "image": "root", "cvmfs": ["sft.cern.ch", "cms.cern.ch"], "collaborative": True}
+        "profile": "cpu",
+        "image": "root",
+        "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
+        "collaborative": True,
+    }
 
 
 def test_options_from_form_unticked_boxes_and_switches_mean_none_and_off():
     assert options_from_form({"profile": ["cpu"], "cpu.image": ["py"]}, CONFIG) == {
-        "profile": "cpu", "image": "py", "cvmfs": [], "collaborative": False}
+        "profile": "cpu",
+        "image": "py",
+        "cvmfs": [],
+        "collaborative": False,
+    }
 
 
 def test_options_from_form_passes_crafted_fields_on_for_the_checks():
     assert options_from_form({"profile": ["gpu"], "gpu.gpu_count": ["two"], "gpu.image": ["evil"]}, CONFIG) == {
-        "profile": "gpu", "gpu_count": "two", "image": "evil"}
+        "profile": "gpu",
+        "gpu_count": "two",
+        "image": "evil",
+    }
     assert options_from_form({"profile": ["gpu"], "gpu.gpu_count": ["2"]}, CONFIG)["gpu_count"] == 2
     assert options_from_form({"profile": ["nope"], "nope.x": ["1"]}, CONFIG) == {"profile": "nope", "x": "1"}
     assert options_from_form({}, CONFIG) == {}

@@ -11,20 +11,33 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub import orm
 from jupyterhub.spawner import SpawnException
-
 from sciencelab_spawner.local import LocalProfileSpawner
 
 GIB = 1024**3
 PROFILES = {
-    "images": {"python": {"image": "quay.io/jupyter/scipy-notebook:2026-11-02", "display_name": "Python"},
-               "root": {"image": "ghcr.io/sciencelab/user-root:2026.11"}},
+    "images": {
+        "python": {"image": "quay.io/jupyter/scipy-notebook:2026-11-02", "display_name": "Python"},
+        "root": {"image": "ghcr.io/sciencelab/user-root:2026.11"},
+    },
     "sizes": {"small": {"cpu_limit": 1, "mem_limit": "2G"}, "large": {"cpu_limit": 4, "mem_limit": "8G"}},
     "cvmfs_repositories": {"sft.cern.ch": {}, "cms.cern.ch": {}},
     "profiles": [
-        {"slug": "small", "display_name": "Small", "default": True, "image": "python", "size": "small",
-         "cvmfs": {"choices": ["sft.cern.ch", "cms.cern.ch"]}, "environment": {"SITE": "test"}},
-        {"slug": "large", "display_name": "Large", "image": {"choices": ["python", "root"]}, "size": "large",
-         "allowed_groups": ["big"]},
+        {
+            "slug": "small",
+            "display_name": "Small",
+            "default": True,
+            "image": "python",
+            "size": "small",
+            "cvmfs": {"choices": ["sft.cern.ch", "cms.cern.ch"]},
+            "environment": {"SITE": "test"},
+        },
+        {
+            "slug": "large",
+            "display_name": "Large",
+            "image": {"choices": ["python", "root"]},
+            "size": "large",
+            "allowed_groups": ["big"],
+        },
         {"slug": "bare", "display_name": "Bare"},
     ],
 }
@@ -48,8 +61,9 @@ def make_spawner(db, groups=(), remembered=None, **config) -> LocalProfileSpawne
     db.add(orm_spawner)
     db.commit()
     user = SimpleNamespace(name="alice", url="/user/alice/", groups=orm_user.groups, spawners={})
-    spawner = LocalProfileSpawner(user=user, orm_spawner=orm_spawner, profiles=PROFILES,
-                                  user_options=orm_spawner.user_options or {}, **config)
+    spawner = LocalProfileSpawner(
+        user=user, orm_spawner=orm_spawner, profiles=PROFILES, user_options=orm_spawner.user_options or {}, **config
+    )
     user.spawners[""] = spawner
     return spawner
 
@@ -81,8 +95,11 @@ def test_chosen_profile_sets_limits_environment_and_record(db):
         "JUPYTER_IMAGE_SPEC": "ghcr.io/sciencelab/user-root:2026.11",
     }
     assert record(spawner)["slug"] == "large"
-    assert record(spawner)["image"] == {"name": "root", "display_name": "root",
-                                        "image": "ghcr.io/sciencelab/user-root:2026.11"}
+    assert record(spawner)["image"] == {
+        "name": "root",
+        "display_name": "root",
+        "image": "ghcr.io/sciencelab/user-root:2026.11",
+    }
 
 
 def test_profile_without_size_keeps_the_admins_limits_and_group_overrides(db):
@@ -133,8 +150,9 @@ def test_refused_options_never_become_the_last_options(db):
     assert spawner.orm_spawner.user_options == {"profile": "small", "cvmfs": ["cms.cern.ch"]}
     # The next spawn without options (the admin page's Start button) gets the last good ones.
     prepare_spawn(spawner, None)
-    assert record(spawner)["cvmfs"] == [{"name": "cms.cern.ch", "display_name": "cms.cern.ch",
-                                         "path": "/cvmfs/cms.cern.ch"}]
+    assert record(spawner)["cvmfs"] == [
+        {"name": "cms.cern.ch", "display_name": "cms.cern.ch", "path": "/cvmfs/cms.cern.ch"}
+    ]
 
 
 def test_remembered_options_no_longer_valid_fall_back_with_a_notice(db):
@@ -143,7 +161,8 @@ def test_remembered_options_no_longer_valid_fall_back_with_a_notice(db):
     prepare_spawn(spawner, None)
     assert record(spawner)["slug"] == "small"
     assert record(spawner)["notices"] == [
-        "Your last choice of profile ('large') is no longer offered; using the default instead."]
+        "Your last choice of profile ('large') is no longer offered; using the default instead."
+    ]
     assert spawner.orm_spawner.user_options == {}
 
 
@@ -151,8 +170,9 @@ async def test_notices_are_shown_while_the_server_starts(db):
     spawner = make_spawner(db, remembered={"profile": "large"})
     prepare_spawn(spawner, None)
     events = [event async for event in spawner.progress()]
-    assert events[0] == {"message": "Your last choice of profile ('large') is no longer offered; using the default "
-                                    "instead."}
+    assert events[0] == {
+        "message": "Your last choice of profile ('large') is no longer offered; using the default instead."
+    }
 
 
 def test_explicitly_sent_invalid_options_are_refused_even_when_something_is_remembered(db):
@@ -203,7 +223,7 @@ def test_run_as_hub_user_uses_own_home_and_args_do_not_pile_up(db, tmp_path, mon
     spawner.make_preexec_fn("alice")()
     assert os.getcwd() == str(tmp_path / "alice")
     expected = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
-    assert spawner.get_args()[-len(expected) or len(spawner.get_args()):] == expected
+    assert spawner.get_args()[-len(expected) or len(spawner.get_args()) :] == expected
     assert spawner.get_args() == spawner.get_args()
     assert spawner.args == []
 

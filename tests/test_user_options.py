@@ -3,7 +3,6 @@
 from types import MappingProxyType
 
 import pytest
-
 from sciencelab_spawner.profile_config import make_profile_config
 from sciencelab_spawner.user_options import (
     ForbiddenOptionError,
@@ -38,14 +37,27 @@ def test_no_options_give_the_default_profile_with_its_defaults():
 
 
 def test_every_choice_of_the_cpu_profile():
-    resolved = resolve({"profile": "cpu", "image": "root", "size": "large", "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
-                        "s3": ["scratch", "cms-opendata"]}, GPU_USERS)
+    resolved = resolve(
+        {
+            "profile": "cpu",
+            "image": "root",
+            "size": "large",
+            "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
+            "s3": ["scratch", "cms-opendata"],
+        },
+        GPU_USERS,
+    )
     assert (resolved.image, resolved.size) == (CONFIG.images["root"], CONFIG.sizes["large"])
     # In the admin's order, whatever order the user sent.
     assert resolved.cvmfs == (CONFIG.cvmfs_repositories["cms.cern.ch"], CONFIG.cvmfs_repositories["sft.cern.ch"])
     assert resolved.s3 == (CONFIG.s3_buckets["cms-opendata"], CONFIG.s3_buckets["scratch"])
-    assert resolved.options == {"profile": "cpu", "image": "root", "size": "large",
-                                "cvmfs": ["sft.cern.ch", "cms.cern.ch"], "s3": ["scratch", "cms-opendata"]}
+    assert resolved.options == {
+        "profile": "cpu",
+        "image": "root",
+        "size": "large",
+        "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
+        "s3": ["scratch", "cms-opendata"],
+    }
 
 
 def test_empty_lists_mean_none():
@@ -87,10 +99,20 @@ def test_collaborative_keeps_gpus_only_when_the_admin_says_so():
         "images": {"py": {"image": "py"}, "collab": {"image": "collab"}},
         "gpu_models": {"any": {}},
         "profiles": [
-            {"slug": "drop", "display_name": "D", "image": "py", "gpu": {"model": "any"},
-             "collaborative": {"choices": [True], "image": "collab"}},
-            {"slug": "keep", "display_name": "K", "image": "py", "gpu": {"model": "any"},
-             "collaborative": {"choices": [True], "use_gpu": True}},
+            {
+                "slug": "drop",
+                "display_name": "D",
+                "image": "py",
+                "gpu": {"model": "any"},
+                "collaborative": {"choices": [True], "image": "collab"},
+            },
+            {
+                "slug": "keep",
+                "display_name": "K",
+                "image": "py",
+                "gpu": {"model": "any"},
+                "collaborative": {"choices": [True], "use_gpu": True},
+            },
         ],
     }
     config = make_profile_config(profiles, "setting")
@@ -108,8 +130,11 @@ def test_groups_decide_the_visible_profiles_and_default():
         "type": "string",
         "title": "Profile",
         "description": "The server profile to start.",
-        "oneOf": [{"const": "cpu", "title": "CPU analysis"}, {"const": "mig", "title": "A100 slice (MIG 1g.10gb)"},
-                  {"const": "collab", "title": "Collaborative notebook"}],
+        "oneOf": [
+            {"const": "cpu", "title": "CPU analysis"},
+            {"const": "mig", "title": "A100 slice (MIG 1g.10gb)"},
+            {"const": "collab", "title": "Collaborative notebook"},
+        ],
         "default": "cpu",
     }
     assert [branch["if"]["properties"]["profile"]["const"] for branch in schema["allOf"]] == ["cpu", "mig", "collab"]
@@ -122,80 +147,204 @@ def test_options_schema_of_a_profile_for_a_group():
         "title": "CPU analysis",
         "description": "Notebooks, plotting and histogramming with uproot, awkward and coffea.",
         "properties": {
-            "image": {"title": "Image", "description": "The software environment of the server.", "type": "string",
-                      "oneOf": [{"const": "python", "title": "Python 3.11 (SciPy, uproot, awkward)"},
-                                {"const": "root", "title": "ROOT 6.32 and coffea"}],
-                      "default": "python"},
-            "size": {"title": "Size", "description": "CPU cores and memory.", "type": "string",
-                     "oneOf": [{"const": "small", "title": "1 CPU, 2 GB"}, {"const": "medium", "title": "2 CPUs, 4 GB"}],
-                     "default": "small"},
-            "cvmfs": {"title": "CVMFS repositories", "description": "Repositories mounted read-only under /cvmfs.",
-                      "type": "array", "uniqueItems": True,
-                      "items": {"type": "string", "oneOf": [
-                          {"const": "cms.cern.ch", "title": "CMS software"},
-                          {"const": "atlas.cern.ch", "title": "ATLAS software"},
-                          {"const": "sft.cern.ch", "title": "LCG views (sft.cern.ch)"}]},
-                      "default": ["sft.cern.ch"]},
-            "s3": {"title": "S3 buckets", "description": "Buckets attached to the server.", "type": "array",
-                   "uniqueItems": True,
-                   "items": {"type": "string", "oneOf": [{"const": "cms-opendata", "title": "CMS open data (read-only)"},
-                                                         {"const": "scratch", "title": "Group scratch"}]},
-                   "default": []},
+            "image": {
+                "title": "Image",
+                "description": "The software environment of the server.",
+                "type": "string",
+                "oneOf": [
+                    {"const": "python", "title": "Python 3.11 (SciPy, uproot, awkward)"},
+                    {"const": "root", "title": "ROOT 6.32 and coffea"},
+                ],
+                "default": "python",
+            },
+            "size": {
+                "title": "Size",
+                "description": "CPU cores and memory.",
+                "type": "string",
+                "oneOf": [{"const": "small", "title": "1 CPU, 2 GB"}, {"const": "medium", "title": "2 CPUs, 4 GB"}],
+                "default": "small",
+            },
+            "cvmfs": {
+                "title": "CVMFS repositories",
+                "description": "Repositories mounted read-only under /cvmfs.",
+                "type": "array",
+                "uniqueItems": True,
+                "items": {
+                    "type": "string",
+                    "oneOf": [
+                        {"const": "cms.cern.ch", "title": "CMS software"},
+                        {"const": "atlas.cern.ch", "title": "ATLAS software"},
+                        {"const": "sft.cern.ch", "title": "LCG views (sft.cern.ch)"},
+                    ],
+                },
+                "default": ["sft.cern.ch"],
+            },
+            "s3": {
+                "title": "S3 buckets",
+                "description": "Buckets attached to the server.",
+                "type": "array",
+                "uniqueItems": True,
+                "items": {
+                    "type": "string",
+                    "oneOf": [
+                        {"const": "cms-opendata", "title": "CMS open data (read-only)"},
+                        {"const": "scratch", "title": "Group scratch"},
+                    ],
+                },
+                "default": [],
+            },
         },
         "additionalProperties": False,
     }
     gpu = make_options_schema(CONFIG, CONFIG.profiles[1], GPU_USERS)["properties"]
-    assert gpu == {"gpu_count": {"title": "GPUs", "description": "How many GPUs (or MIG slices) to attach.",
-                                 "type": "integer", "minimum": 1, "maximum": 2, "default": 1}}
+    assert gpu == {
+        "gpu_count": {
+            "title": "GPUs",
+            "description": "How many GPUs (or MIG slices) to attach.",
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2,
+            "default": 1,
+        }
+    }
     collab = make_options_schema(CONFIG, CONFIG.profiles[3], [])["properties"]
     assert collab["collaborative"] == {
-        "title": "Real-time collaboration", "description": "Co-edit notebooks with others in real time.",
-        "type": "boolean", "oneOf": [{"const": False, "title": "Off"}, {"const": True, "title": "On"}], "default": True}
+        "title": "Real-time collaboration",
+        "description": "Co-edit notebooks with others in real time.",
+        "type": "boolean",
+        "oneOf": [{"const": False, "title": "Off"}, {"const": True, "title": "On"}],
+        "default": True,
+    }
 
 
-@pytest.mark.parametrize(("options", "groups", "error", "message"), [
-    ({"profile": "no-such"}, [], UserOptionsError,
-     "profile: 'no-such' is not allowed; choose one of: cpu, mig, collab"),
-    ({"profile": None}, [], UserOptionsError, "profile: None is not allowed; choose one of: cpu, mig, collab"),
-    ({"profile": ["cpu"]}, [], UserOptionsError, "profile: ['cpu'] is not allowed; choose one of: cpu, mig, collab"),
-    ({"profile": "a100"}, [], ForbiddenOptionError,
-     "profile: 'a100' is only for members of gpu-users; choose one of: cpu, mig, collab"),
-    ({"profile": "cpu", "size": "large"}, [], ForbiddenOptionError,
-     "size: 'large' is only for members of gpu-users; choose one of: small, medium"),
-    ({"profile": "cpu", "image": "collaborative"}, [], UserOptionsError,
-     "image: 'collaborative' is not allowed; choose one of: python, root"),
-    ({"profile": "cpu", "image": "ghcr.io/evil/miner:latest"}, [], UserOptionsError,
-     "image: 'ghcr.io/evil/miner:latest' is not allowed; choose one of: python, root"),
-    ({"profile": "cpu", "image": 7}, [], UserOptionsError, "image: 7 is not allowed; choose one of: python, root"),
-    ({"profile": "cpu", "cvmfs": "sft.cern.ch"}, [], UserOptionsError,
-     "cvmfs: 'sft.cern.ch' is not allowed; choose any of: cms.cern.ch, atlas.cern.ch, sft.cern.ch, each at most once"),
-    ({"profile": "cpu", "cvmfs": ["sft.cern.ch", "../../etc"]}, [], UserOptionsError,
-     "cvmfs[1]: '../../etc' is not allowed; choose any of: cms.cern.ch, atlas.cern.ch, sft.cern.ch, each at most once"),
-    ({"profile": "cpu", "cvmfs": ["sft.cern.ch", "sft.cern.ch"]}, [], UserOptionsError,
-     "cvmfs: ['sft.cern.ch', 'sft.cern.ch'] lists an entry twice; choose any of: cms.cern.ch, atlas.cern.ch, "
-     "sft.cern.ch, each at most once"),
-    ({"profile": "cpu", "s3": [{"bucket": "x"}]}, [], UserOptionsError,
-     "s3[0]: {'bucket': 'x'} is not allowed; choose any of: cms-opendata, scratch, each at most once"),
-    ({"profile": "a100", "gpu_count": 3}, GPU_USERS, UserOptionsError,
-     "gpu_count: 3 is not allowed; allowed: a whole number from 1 to 2"),
-    ({"profile": "a100", "gpu_count": 0}, GPU_USERS, UserOptionsError,
-     "gpu_count: 0 is not allowed; allowed: a whole number from 1 to 2"),
-    ({"profile": "a100", "gpu_count": "2"}, GPU_USERS, UserOptionsError,
-     "gpu_count: '2' is not allowed; allowed: a whole number from 1 to 2"),
-    ({"profile": "a100", "gpu_count": True}, GPU_USERS, UserOptionsError,
-     "gpu_count: True is not allowed; allowed: a whole number from 1 to 2"),
-    ({"profile": "a100", "gpu_count": 1.5}, GPU_USERS, UserOptionsError,
-     "gpu_count: 1.5 is not allowed; allowed: a whole number from 1 to 2"),
-    ({"profile": "collab", "collaborative": "yes"}, [], UserOptionsError,
-     "collaborative: 'yes' is not allowed; allowed: true or false"),
-    ({"profile": "mig", "gpu_count": 1}, [], UserOptionsError,
-     "gpu_count: 1 is not an option of this profile; options of profile 'mig': (none: everything is fixed by the admin)"),
-    ({"profile": "cpu", "environment": {"LD_PRELOAD": "x"}}, [], UserOptionsError,
-     "environment: {'LD_PRELOAD': 'x'} is not an option of this profile; options of profile 'cpu': image, size, cvmfs, s3"),
-    ({"image": "root", "node_selector": {}}, [], UserOptionsError,
-     "node_selector: {} is not an option of this profile; options of profile 'cpu': image, size, cvmfs, s3"),
-    (["cpu"], [], UserOptionsError, "user_options: ['cpu'] is not allowed; send a JSON object such as {\"profile\": \"<slug>\"}"),
-])
+@pytest.mark.parametrize(
+    ("options", "groups", "error", "message"),
+    [
+        (
+            {"profile": "no-such"},
+            [],
+            UserOptionsError,
+            "profile: 'no-such' is not allowed; choose one of: cpu, mig, collab",
+        ),
+        ({"profile": None}, [], UserOptionsError, "profile: None is not allowed; choose one of: cpu, mig, collab"),
+        (
+            {"profile": ["cpu"]},
+            [],
+            UserOptionsError,
+            "profile: ['cpu'] is not allowed; choose one of: cpu, mig, collab",
+        ),
+        (
+            {"profile": "a100"},
+            [],
+            ForbiddenOptionError,
+            "profile: 'a100' is only for members of gpu-users; choose one of: cpu, mig, collab",
+        ),
+        (
+            {"profile": "cpu", "size": "large"},
+            [],
+            ForbiddenOptionError,
+            "size: 'large' is only for members of gpu-users; choose one of: small, medium",
+        ),
+        (
+            {"profile": "cpu", "image": "collaborative"},
+            [],
+            UserOptionsError,
+            "image: 'collaborative' is not allowed; choose one of: python, root",
+        ),
+        (
+            {"profile": "cpu", "image": "ghcr.io/evil/miner:latest"},
+            [],
+            UserOptionsError,
+            "image: 'ghcr.io/evil/miner:latest' is not allowed; choose one of: python, root",
+        ),
+        ({"profile": "cpu", "image": 7}, [], UserOptionsError, "image: 7 is not allowed; choose one of: python, root"),
+        (
+            {"profile": "cpu", "cvmfs": "sft.cern.ch"},
+            [],
+            UserOptionsError,
+            "cvmfs: 'sft.cern.ch' is not allowed; choose any of: cms.cern.ch, atlas.cern.ch, sft.cern.ch, each at most once",
+        ),
+        (
+            {"profile": "cpu", "cvmfs": ["sft.cern.ch", "../../etc"]},
+            [],
+            UserOptionsError,
+            "cvmfs[1]: '../../etc' is not allowed; choose any of: cms.cern.ch, atlas.cern.ch, sft.cern.ch, each at most once",
+        ),
+        (
+            {"profile": "cpu", "cvmfs": ["sft.cern.ch", "sft.cern.ch"]},
+            [],
+            UserOptionsError,
+            "cvmfs: ['sft.cern.ch', 'sft.cern.ch'] lists an entry twice; choose any of: cms.cern.ch, atlas.cern.ch, "
+            "sft.cern.ch, each at most once",
+        ),
+        (
+            {"profile": "cpu", "s3": [{"bucket": "x"}]},
+            [],
+            UserOptionsError,
+            "s3[0]: {'bucket': 'x'} is not allowed; choose any of: cms-opendata, scratch, each at most once",
+        ),
+        (
+            {"profile": "a100", "gpu_count": 3},
+            GPU_USERS,
+            UserOptionsError,
+            "gpu_count: 3 is not allowed; allowed: a whole number from 1 to 2",
+        ),
+        (
+            {"profile": "a100", "gpu_count": 0},
+            GPU_USERS,
+            UserOptionsError,
+            "gpu_count: 0 is not allowed; allowed: a whole number from 1 to 2",
+        ),
+        (
+            {"profile": "a100", "gpu_count": "2"},
+            GPU_USERS,
+            UserOptionsError,
+            "gpu_count: '2' is not allowed; allowed: a whole number from 1 to 2",
+        ),
+        (
+            {"profile": "a100", "gpu_count": True},
+            GPU_USERS,
+            UserOptionsError,
+            "gpu_count: True is not allowed; allowed: a whole number from 1 to 2",
+        ),
+        (
+            {"profile": "a100", "gpu_count": 1.5},
+            GPU_USERS,
+            UserOptionsError,
+            "gpu_count: 1.5 is not allowed; allowed: a whole number from 1 to 2",
+        ),
+        (
+            {"profile": "collab", "collaborative": "yes"},
+            [],
+            UserOptionsError,
+            "collaborative: 'yes' is not allowed; allowed: true or false",
+        ),
+        (
+            {"profile": "mig", "gpu_count": 1},
+            [],
+            UserOptionsError,
+            "gpu_count: 1 is not an option of this profile; options of profile 'mig': (none: everything is fixed by the admin)",
+        ),
+        (
+            {"profile": "cpu", "environment": {"LD_PRELOAD": "x"}},
+            [],
+            UserOptionsError,
+            "environment: {'LD_PRELOAD': 'x'} is not an option of this profile; options of profile 'cpu': image, size, cvmfs, s3",
+        ),
+        (
+            {"image": "root", "node_selector": {}},
+            [],
+            UserOptionsError,
+            "node_selector: {} is not an option of this profile; options of profile 'cpu': image, size, cvmfs, s3",
+        ),
+        (
+            ["cpu"],
+            [],
+            UserOptionsError,
+            'user_options: [\'cpu\'] is not allowed; send a JSON object such as {"profile": "<slug>"}',
+        ),
+    ],
+)
 def test_refusals_name_field_value_and_choices(options, groups, error, message):
     with pytest.raises(UserOptionsError) as refused:
         resolve(options, groups)
@@ -208,17 +357,26 @@ def test_no_profile_for_the_groups_is_a_403():
     config = make_profile_config([{"slug": "a", "display_name": "A", "allowed_groups": ["x"]}], "setting")
     with pytest.raises(ForbiddenOptionError) as refused:
         resolve_user_options(config, {}, [])
-    assert str(refused.value) == "profile: None cannot be started; no profile is available to your groups; ask your hub admin"
+    assert (
+        str(refused.value)
+        == "profile: None cannot be started; no profile is available to your groups; ask your hub admin"
+    )
 
 
 def test_remembered_options_no_longer_valid_fall_back_with_a_notice():
     resolved = resolve({"profile": "a100", "gpu_count": 2}, [], remembered=True)
     assert (resolved.slug, resolved.gpu_count, dict(resolved.options)) == ("cpu", 0, {})
     assert resolved.notices == (
-        "Your last choice of profile ('a100') is no longer offered; using the default instead.",)
-    resolved = resolve({"profile": "cpu", "size": "large", "image": "root", "cvmfs": ["gone.cern.ch"]}, [],
-                       remembered=True)
-    assert (resolved.size.name, resolved.image.name, [r.name for r in resolved.cvmfs]) == ("small", "root", ["sft.cern.ch"])
+        "Your last choice of profile ('a100') is no longer offered; using the default instead.",
+    )
+    resolved = resolve(
+        {"profile": "cpu", "size": "large", "image": "root", "cvmfs": ["gone.cern.ch"]}, [], remembered=True
+    )
+    assert (resolved.size.name, resolved.image.name, [r.name for r in resolved.cvmfs]) == (
+        "small",
+        "root",
+        ["sft.cern.ch"],
+    )
     assert dict(resolved.options) == {"profile": "cpu", "image": "root"}
     assert resolved.notices == (
         "Your last choice of size ('large') is no longer offered; using the default instead.",

@@ -2,7 +2,6 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from sciencelab_spawner.user_options import UserOptionsError, resolve_user_options
 
 from .option_oracle import MULTI_KEYS, RAW, SINGLE_KEYS, choices_of, expected_status, lookup
@@ -14,8 +13,19 @@ SLUGS = [p["slug"] for p in RAW["profiles"]]
 NAMES = [*RAW["images"], *RAW["sizes"], *RAW["gpu_models"], *RAW["cvmfs_repositories"], *RAW["s3_buckets"]]
 KEYS = ["profile", "image", "size", "gpu_model", "gpu_count", "cvmfs", "s3", "collaborative"]
 JUNK_KEYS = ["environment", "node_selector", "cpu_limit", "", "profile ", "Image"]
-JUNK_STRINGS = ["", "../etc/passwd", "small\n+Requirements = true", "$(id)", "{{7*7}}", "ghcr.io/x/y:latest",
-                "<script>alert(1)</script>", "cpu ", "CPU", "\x00", "a" * 300]
+JUNK_STRINGS = [
+    "",
+    "../etc/passwd",
+    "small\n+Requirements = true",
+    "$(id)",
+    "{{7*7}}",
+    "ghcr.io/x/y:latest",
+    "<script>alert(1)</script>",
+    "cpu ",
+    "CPU",
+    "\x00",
+    "a" * 300,
+]
 
 scalar = st.one_of(
     st.sampled_from(SLUGS + NAMES + JUNK_STRINGS),
@@ -26,8 +36,9 @@ scalar = st.one_of(
     # JSON carries no lone surrogates, so the REST fuzz can send every string.
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12),
 )
-value = st.one_of(scalar, st.lists(scalar, max_size=4), st.dictionaries(st.sampled_from(["bucket", "value"]), scalar,
-                                                                        max_size=2))
+value = st.one_of(
+    scalar, st.lists(scalar, max_size=4), st.dictionaries(st.sampled_from(["bucket", "value"]), scalar, max_size=2)
+)
 
 
 @st.composite

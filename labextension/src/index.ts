@@ -26,7 +26,8 @@ const DEFAULT_RANK = 900;
  */
 const plugin: JupyterFrontEndPlugin<ISciencelabSidebar> = {
   id: PLUGIN_ID,
-  description: 'ScienceLab side panel: spawn profile, Dask clusters, GPU utilisation and session sharing.',
+  description:
+    'ScienceLab side panel: spawn profile, Dask clusters, GPU utilisation and session sharing.',
   autoStart: true,
   provides: ISciencelabSidebar,
   requires: [ILabShell],
@@ -69,7 +70,10 @@ async function loadRank(settingRegistry: ISettingRegistry | null): Promise<numbe
     const rank = settings.get('rank').composite;
     return typeof rank === 'number' ? rank : DEFAULT_RANK;
   } catch (error) {
-    console.error(`ScienceLab: could not load the settings of ${PLUGIN_ID}; using rank ${DEFAULT_RANK}.`, error);
+    console.error(
+      `ScienceLab: could not load the settings of ${PLUGIN_ID}; using rank ${DEFAULT_RANK}.`,
+      error
+    );
     return DEFAULT_RANK;
   }
 }

@@ -1,6 +1,7 @@
 """The `sciencelab` Jupyter server extension application."""
 
 import os
+from typing import ClassVar
 
 from jupyter_server.extension.application import ExtensionApp
 
@@ -15,7 +16,7 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
     """Registers ScienceLab's REST API under `<base_url>/sciencelab/api/`."""
 
     name = "sciencelab"
-    classes = [ClusterManager]
+    classes: ClassVar[list] = [ClusterManager]
 
     def initialize_settings(self):
         # The info document cannot change while the server runs: compute it once.

@@ -30,11 +30,20 @@ def read_profile_record(environ: Mapping[str, str]) -> dict | None:
         record = None
     if not isinstance(record, dict) or record.get("version") != PROFILE_RECORD_VERSION:
         return {
-            "version": PROFILE_RECORD_VERSION, "slug": "unknown", "display_name": "Unknown profile",
-            "description": "", "image": None, "gpu": None, "cvmfs": [], "s3": [], "collaborative": False,
+            "version": PROFILE_RECORD_VERSION,
+            "slug": "unknown",
+            "display_name": "Unknown profile",
+            "description": "",
+            "image": None,
+            "gpu": None,
+            "cvmfs": [],
+            "s3": [],
+            "collaborative": False,
             "resources": {"cpu_guarantee": None, "cpu_limit": None, "mem_guarantee": None, "mem_limit": None},
-            "notices": [f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
-                        "update ScienceLab in the server image."],
+            "notices": [
+                f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
+                "update ScienceLab in the server image."
+            ],
         }
     return record
 
@@ -44,5 +53,8 @@ def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = N
 
     `enabled` switches features on (or off) as the server's configuration says, e.g. `{"gpu_monitor": True}`.
     """
-    return {"version": __version__, "profile": read_profile_record(environ),
-            "features": {**FEATURES, **(enabled or {})}}
+    return {
+        "version": __version__,
+        "profile": read_profile_record(environ),
+        "features": {**FEATURES, **(enabled or {})},
+    }

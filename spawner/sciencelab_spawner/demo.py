@@ -77,8 +77,7 @@ def make_demo_config(settings: DemoSettings) -> Config:
     c.JupyterHub.allow_named_servers = True
 
     # `run_demo` checks the profiles itself, once the file exists.
-    configure_sciencelab(c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port,
-                         check=False)
+    configure_sciencelab(c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port, check=False)
     c.LocalProfileSpawner.run_as_hub_user = True
     c.LocalProfileSpawner.home_dir_template = str(state / "home" / "{username}")
     # The interpreter running the hub has our server extension; PATH may not point at it.
@@ -117,8 +116,7 @@ def make_demo_settings(
         raise DemoError(f"--password: must be at least {MIN_USER_PASSWORD} characters")
     if len(admin_password) < MIN_ADMIN_PASSWORD or admin_password == user_password:
         raise DemoError(
-            f"--admin-password: must be at least {MIN_ADMIN_PASSWORD} characters "
-            "and differ from --password"
+            f"--admin-password: must be at least {MIN_ADMIN_PASSWORD} characters and differ from --password"
         )
     return DemoSettings(
         state_dir=Path(state_dir).resolve(),

@@ -36,9 +36,15 @@ SPAWNERS = {
 KUBE_CLIENT_ENV = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 
 
-def make_service(port: int, *, profiles_file: str | None = None, profiles: object = None,
-                 gpu_inventory: str = "local", python: str = sys.executable,
-                 environment: dict[str, str] | None = None) -> dict:
+def make_service(
+    port: int,
+    *,
+    profiles_file: str | None = None,
+    profiles: object = None,
+    gpu_inventory: str = "local",
+    python: str = sys.executable,
+    environment: dict[str, str] | None = None,
+) -> dict:
     """The hub-managed `sciencelab` service on 127.0.0.1:`port`, reading the spawner's profiles;
     `environment` is added to the service's (the Kubernetes client's settings)."""
     environment = {**(environment or {}), GPU_INVENTORY_ENV: gpu_inventory}
@@ -65,15 +71,22 @@ def make_roles(existing: list[dict], server_services: Sequence[str] = ()) -> lis
     """`existing` roles plus the service's, and users' access to the service and to
     `server_services` (added to the `user` role, which keeps whatever the admin gave it)."""
     roles = [dict(role) for role in existing if role.get("name") != SERVICE_ROLE]
-    roles.append({"name": SERVICE_ROLE, "description": "What the ScienceLab hub service reads.",
-                  "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]})
+    roles.append(
+        {
+            "name": SERVICE_ROLE,
+            "description": "What the ScienceLab hub service reads.",
+            "scopes": SERVICE_SCOPES,
+            "services": [SERVICE_NAME],
+        }
+    )
     user_role = next((role for role in roles if role.get("name") == "user"), None)
     if user_role is None:
         user_role = {"name": "user", "scopes": ["self"]}
         roles.append(user_role)
     scopes = list(user_role.get("scopes", ["self"]))
-    user_role["scopes"] = scopes + [scope for scope in service_access([SERVICE_NAME, *server_services])
-                                    if scope not in scopes]
+    user_role["scopes"] = scopes + [
+        scope for scope in service_access([SERVICE_NAME, *server_services]) if scope not in scopes
+    ]
     return roles
 
 
@@ -102,9 +115,17 @@ def check_profiles(profiles_file: str | None, profiles: object):
         raise SystemExit(f"Invalid ScienceLab profiles: {error}") from None
 
 
-def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: str | None = None,
-                         profiles: object = None, service_port: int = 10101, namespace: str | None = None,
-                         server_services: Sequence[str] = (), check: bool = True):
+def configure_sciencelab(
+    c: Config,
+    *,
+    spawner: str = "local",
+    profiles_file: str | None = None,
+    profiles: object = None,
+    service_port: int = 10101,
+    namespace: str | None = None,
+    server_services: Sequence[str] = (),
+    check: bool = True,
+):
     """Configure hub `c` for ScienceLab: the spawner ("local" or "kubernetes") with its profiles (a
     file, or `profiles`), the `sciencelab` service on `service_port`, and its roles. Services and
     roles the admin declared before the call are kept. With `check`, broken profiles stop the hub
@@ -123,8 +144,10 @@ def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: st
     if spawner not in SPAWNERS:
         raise ValueError(f"configure_sciencelab: spawner {spawner!r} is not one of: {', '.join(SPAWNERS)}")
     if isinstance(server_services, str):
-        raise ValueError(f"configure_sciencelab: server_services must be a list of service names, "
-                         f"got the string {server_services!r}; write [{server_services!r}]")
+        raise ValueError(
+            f"configure_sciencelab: server_services must be a list of service names, "
+            f"got the string {server_services!r}; write [{server_services!r}]"
+        )
     entry_point, class_name, gpu_inventory = SPAWNERS[spawner]
     c.JupyterHub.spawner_class = entry_point
     service_environment = {}
@@ -139,17 +162,28 @@ def configure_sciencelab(c: Config, *, spawner: str = "local", profiles_file: st
         c[class_name].profiles = profiles
     else:
         raise ValueError("configure_sciencelab: give profiles_file or profiles")
-    services = [s for s in (c.JupyterHub.services if "services" in c.JupyterHub else [])
-                if s.get("name") != SERVICE_NAME]
-    services.append(make_service(service_port, profiles_file=profiles_file, profiles=profiles,
-                                 gpu_inventory=gpu_inventory, environment=service_environment))
+    services = [
+        s for s in (c.JupyterHub.services if "services" in c.JupyterHub else []) if s.get("name") != SERVICE_NAME
+    ]
+    services.append(
+        make_service(
+            service_port,
+            profiles_file=profiles_file,
+            profiles=profiles,
+            gpu_inventory=gpu_inventory,
+            environment=service_environment,
+        )
+    )
     c.JupyterHub.services = services
-    c.JupyterHub.load_roles = make_roles(c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [],
-                                         server_services)
+    c.JupyterHub.load_roles = make_roles(
+        c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [], server_services
+    )
     if server_services:
         existing = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
         if callable(existing):
-            raise ValueError("configure_sciencelab: Spawner.server_token_scopes is a function; add "
-                             f"{', '.join(service_access(server_services))} to what it returns instead of "
-                             "passing server_services")
+            raise ValueError(
+                "configure_sciencelab: Spawner.server_token_scopes is a function; add "
+                f"{', '.join(service_access(server_services))} to what it returns instead of "
+                "passing server_services"
+            )
         c.Spawner.server_token_scopes = make_server_token_scopes(existing, server_services)

@@ -329,20 +329,30 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         if model is None:
             return ()
         if self.gpu_inventory.problem:
-            raise GpuUnavailableError("gpu_model", model.name, f"{self.gpu_inventory.problem}; try again in a "
-                                      "minute or choose a profile without GPUs", problem="cannot be checked")
+            raise GpuUnavailableError(
+                "gpu_model",
+                model.name,
+                f"{self.gpu_inventory.problem}; try again in a minute or choose a profile without GPUs",
+                problem="cannot be checked",
+            )
         available = self.gpu_inventory.ledger.availability(model, self._pending_gpu_claims())
         count = resolved.gpu_count
         if count > available.free:
             raise GpuUnavailableError(
-                "gpu_count", count, f"{available.free} of {available.total} {model.display_name} free in the "
+                "gpu_count",
+                count,
+                f"{available.free} of {available.total} {model.display_name} free in the "
                 f"cluster; ask for at most {available.free} or try again when a GPU is released",
-                problem="is more than is free")
+                problem="is more than is free",
+            )
         if count > available.largest:
             raise GpuUnavailableError(
-                "gpu_count", count, f"{available.free} {model.display_name} are free, but at most "
+                "gpu_count",
+                count,
+                f"{available.free} {model.display_name} are free, but at most "
                 f"{available.largest} on one node; ask for at most {available.largest}",
-                problem="does not fit on one node")
+                problem="does not fit on one node",
+            )
         return ()
 
     def _pending_gpu_claims(self) -> list[tuple[GpuModel, int]]:
@@ -396,8 +406,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     def get_env(self):
         env = {**super().get_env(), **self._literal_environment}
         # The pod spec names the token's Secret; the value never appears in it.
-        env.update({name: reference for name, reference in hub_token_environment(self.pod_name).items()
-                    if name in env})
+        env.update({name: reference for name, reference in hub_token_environment(self.pod_name).items() if name in env})
         return env
 
     async def get_pod_manifest(self):
@@ -407,7 +416,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             # After KubeSpawner's {username} expansion: the profile's parts are no templates.
             pod.spec.volumes.extend(get_k8s_model(V1Volume, volume) for volume in settings.volumes)
             pod.spec.containers[0].volume_mounts.extend(
-                get_k8s_model(V1VolumeMount, mount) for mount in settings.volume_mounts)
+                get_k8s_model(V1VolumeMount, mount) for mount in settings.volume_mounts
+            )
             pod.metadata.labels.update(settings.labels)
         return pod
 
@@ -426,21 +436,22 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             except ApiException as error:
                 if error.status != 404:
                     raise
-                raise S3CredentialsError(f"there is no S3 credentials Secret {name!r} for you yet; "
-                                         "ask your hub admin") from None
+                raise S3CredentialsError(
+                    f"there is no S3 credentials Secret {name!r} for you yet; ask your hub admin"
+                ) from None
             data = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
             return s3_credentials_from_secret(data, name)
         except S3CredentialsError as error:
-            raise SpawnException(f"s3: {buckets!r} cannot be attached: {error}", reason="s3",
-                                 status_code=403) from None
+            raise SpawnException(f"s3: {buckets!r} cannot be attached: {error}", reason="s3", status_code=403) from None
 
     async def _start(self):
         # KubeSpawner's start, after the objects the pod refers to (run_pre_spawn_hook resolved the profile).
         resolved = self.sciencelab_profile
         for manifest in make_shared_objects(resolved, self.kube_site, self.user_groups):
             await self._ensure_exists(manifest)
-        for manifest in make_server_objects(resolved, self.kube_site, self.server_identity, self.api_token,
-                                            self._s3_credentials):
+        for manifest in make_server_objects(
+            resolved, self.kube_site, self.server_identity, self.api_token, self._s3_credentials
+        ):
             if manifest["kind"] == "Secret":
                 await self._create_or_replace(manifest)
             else:
@@ -453,9 +464,12 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         allowed = [self.cvmfs_host_path] if self.cvmfs_mode == "hostpath" else []
         problems = unprivileged_problems(manifest, allowed)
         if problems:
-            raise SpawnException("This hub's settings would give the server privileges, so it is not "
-                                 f"started; tell your hub admin: {'; '.join(problems)}", reason="privileged",
-                                 status_code=500)
+            raise SpawnException(
+                "This hub's settings would give the server privileges, so it is not "
+                f"started; tell your hub admin: {'; '.join(problems)}",
+                reason="privileged",
+                status_code=500,
+            )
         return await super()._make_create_pod_request(pod, request_timeout)
 
     async def stop(self, now=False):
@@ -510,15 +524,20 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             if existing.metadata.deletion_timestamp is None:
                 return
             if time.monotonic() > deadline:
-                raise SpawnException(f"{kind} {name} of the same name is still being deleted after "
-                                     f"{TERMINATING_WAIT}s; try again later", reason="terminating")
+                raise SpawnException(
+                    f"{kind} {name} of the same name is still being deleted after {TERMINATING_WAIT}s; try again later",
+                    reason="terminating",
+                )
             await asyncio.sleep(1)
 
     async def _delete_server_objects(self):
         """Delete what `_start` created for this server alone, found by its label."""
         selector = f"{SERVER_LABEL}={self.pod_name}"
-        for kind, extra in (("Secret", ""), ("PersistentVolumeClaim", ""),
-                            ("PersistentVolume", f",{NAMESPACE_LABEL}={self.namespace}")):
+        for kind, extra in (
+            ("Secret", ""),
+            ("PersistentVolumeClaim", ""),
+            ("PersistentVolume", f",{NAMESPACE_LABEL}={self.namespace}"),
+        ):
             listing = await self._verb("list", kind)(label_selector=selector + extra)
             for item in listing.items:
                 try:

@@ -57,22 +57,32 @@ def _count(quantity) -> int:
 
 def node_gpus(node: dict) -> _NodeGpus:
     status, spec = node.get("status") or {}, node.get("spec") or {}
-    ready = any(condition.get("type") == "Ready" and condition.get("status") == "True"
-                for condition in status.get("conditions") or [])
-    allocatable = {name: _count(quantity) for name, quantity in (status.get("allocatable") or {}).items()
-                   if name.startswith(GPU_RESOURCE_PREFIX)}
-    return _NodeGpus((node["metadata"].get("labels") or {}).get(GPU_PRODUCT_LABEL), allocatable,
-                     ready and not spec.get("unschedulable"))
+    ready = any(
+        condition.get("type") == "Ready" and condition.get("status") == "True"
+        for condition in status.get("conditions") or []
+    )
+    allocatable = {
+        name: _count(quantity)
+        for name, quantity in (status.get("allocatable") or {}).items()
+        if name.startswith(GPU_RESOURCE_PREFIX)
+    }
+    return _NodeGpus(
+        (node["metadata"].get("labels") or {}).get(GPU_PRODUCT_LABEL),
+        allocatable,
+        ready and not spec.get("unschedulable"),
+    )
 
 
 def pod_gpus(pod: dict) -> dict[str, int]:
     """The GPUs a pod holds, by resource: its containers' sum, or an init container's if larger."""
+
     def requested(container):
         resources = container.get("resources") or {}
         # Extended resources are requested through limits; requests equal them when given.
         merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-        return Counter({name: _count(quantity) for name, quantity in merged.items()
-                        if name.startswith(GPU_RESOURCE_PREFIX)})
+        return Counter(
+            {name: _count(quantity) for name, quantity in merged.items() if name.startswith(GPU_RESOURCE_PREFIX)}
+        )
 
     spec = pod.get("spec") or {}
     total = Counter()
@@ -182,9 +192,14 @@ class ResourceWatch:
                 while True:
                     # A partial keeps the raw JSON: no model objects for thousands of pods.
                     method = partial(self.list_method, _preload_content=False)
-                    stream = watch.Watch().stream(method, resource_version=version, allow_watch_bookmarks=True,
-                                                  timeout_seconds=WATCH_SECONDS,
-                                                  _request_timeout=WATCH_SECONDS + 30, **self.list_arguments)
+                    stream = watch.Watch().stream(
+                        method,
+                        resource_version=version,
+                        allow_watch_bookmarks=True,
+                        timeout_seconds=WATCH_SECONDS,
+                        _request_timeout=WATCH_SECONDS + 30,
+                        **self.list_arguments,
+                    )
                     async with stream:
                         async for event in stream:
                             kind, raw = event["type"], event["raw_object"]
@@ -213,8 +228,13 @@ class KubeGpuInventory:
         self.ledger = GpuLedger()
         self.watches = [
             ResourceWatch("nodes", api.list_node, self.ledger.replace_nodes, self.ledger.apply_node_event),
-            ResourceWatch(f"pods in {namespace}", api.list_namespaced_pod, self.ledger.replace_pods,
-                          self.ledger.apply_pod_event, namespace=namespace),
+            ResourceWatch(
+                f"pods in {namespace}",
+                api.list_namespaced_pod,
+                self.ledger.replace_pods,
+                self.ledger.apply_pod_event,
+                namespace=namespace,
+            ),
         ]
         self._tasks: list[asyncio.Task] = []
 
@@ -223,7 +243,7 @@ class KubeGpuInventory:
             self._tasks = [asyncio.create_task(watch.run()) for watch in self.watches]
         try:
             await asyncio.wait_for(asyncio.gather(*(watch.listed.wait() for watch in self.watches)), READY_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("GPU inventory: no listing after %ss", READY_TIMEOUT)
 
     @property
@@ -240,16 +260,21 @@ class KubeGpuInventory:
         self._tasks = []
 
 
-def gpu_status(config: ProfileConfig, inventory: KubeGpuInventory, pending: Iterable[tuple[GpuModel, int]] = (),
-               ) -> tuple[dict[str, tuple[int, int]], str | None]:
+def gpu_status(
+    config: ProfileConfig,
+    inventory: KubeGpuInventory,
+    pending: Iterable[tuple[GpuModel, int]] = (),
+) -> tuple[dict[str, tuple[int, int]], str | None]:
     """(free, total) per GPU model of `config`, or why the inventory cannot say (the form and the
     profiles API show it)."""
     if inventory.problem:
         return {}, f"the cluster's GPUs cannot be counted right now ({inventory.problem})"
     pending = list(pending)
-    return {name: (available.free, available.total)
-            for name, model in config.gpu_models.items()
-            for available in [inventory.ledger.availability(model, pending)]}, None
+    return {
+        name: (available.free, available.total)
+        for name, model in config.gpu_models.items()
+        for available in [inventory.ledger.availability(model, pending)]
+    }, None
 
 
 _inventories: dict[tuple, KubeGpuInventory] = {}

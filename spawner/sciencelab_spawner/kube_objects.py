@@ -29,13 +29,15 @@ NAMESPACE_LABEL = "sciencelab.io/namespace"  # on cluster-scoped objects (PVs), 
 PROFILE_LABEL = "sciencelab.io/profile"
 GPU_MODEL_LABEL = "sciencelab.io/gpu-model"
 # Security settings every container gets, whatever else the admin configured.
-ENFORCED_CONTAINER_SECURITY = MappingProxyType({
-    "runAsNonRoot": True,
-    "allowPrivilegeEscalation": False,
-    "privileged": False,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-})
+ENFORCED_CONTAINER_SECURITY = MappingProxyType(
+    {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+)
 ENFORCED_POD_SECURITY = MappingProxyType({"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}})
 # S3 drivers ignore a volume's size, but Kubernetes requires one.
 S3_VOLUME_SIZE = "1Ti"
@@ -47,8 +49,15 @@ CREDENTIAL_VALUE = re.compile(r"[\x21-\x7e]+")
 # Where JupyterHub hands the server its API token; the pod reads them from the server's Secret.
 HUB_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 # The traits `make_pod_settings` sets; a spawner restores them before each spawn.
-POD_SETTING_TRAITS = ("image", "extra_resource_limits", "node_selector", "node_affinity_required", "tolerations",
-                      "container_security_context", "pod_security_context")
+POD_SETTING_TRAITS = (
+    "image",
+    "extra_resource_limits",
+    "node_selector",
+    "node_affinity_required",
+    "tolerations",
+    "container_security_context",
+    "pod_security_context",
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class PodSettings:
 
 # --- names -------------------------------------------------------------------------------------
 
+
 def hub_token_secret_name(pod_name: str) -> str:
     return f"{pod_name}-hub-token"
 
@@ -148,8 +158,14 @@ def member_group_folders(site: KubeSite, groups: Iterable[str]) -> list[str]:
 
 # --- the pod -----------------------------------------------------------------------------------
 
-def make_pod_settings(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity, groups: Iterable[str],
-                      current: Mapping[str, object]) -> PodSettings:
+
+def make_pod_settings(
+    resolved: ResolvedProfile,
+    site: KubeSite,
+    server: ServerIdentity,
+    groups: Iterable[str],
+    current: Mapping[str, object],
+) -> PodSettings:
     """The KubeSpawner settings (POD_SETTING_TRAITS) of a spawn of `resolved`.
 
     `current` holds the spawner's values of those traits before the profile (the admin's
@@ -165,8 +181,7 @@ def make_pod_settings(resolved: ResolvedProfile, site: KubeSite, server: ServerI
         "node_selector": {**current["node_selector"], **resolved.node_selector},
         "node_affinity_required": _as_list(current["node_affinity_required"]),
         "tolerations": _unique([*_as_list(current["tolerations"]), *map(dict, resolved.tolerations)]),
-        "container_security_context": {**(current["container_security_context"] or {}),
-                                       **ENFORCED_CONTAINER_SECURITY},
+        "container_security_context": {**(current["container_security_context"] or {}), **ENFORCED_CONTAINER_SECURITY},
         "pod_security_context": {**(current["pod_security_context"] or {}), **ENFORCED_POD_SECURITY},
     }
     if resolved.gpu_model is not None:
@@ -179,8 +194,9 @@ def make_pod_settings(resolved: ResolvedProfile, site: KubeSite, server: ServerI
     _add_cvmfs(volumes, mounts, resolved, site)
     environment.update(_add_s3(volumes, mounts, resolved, site, server))
     for index, group in enumerate(member_group_folders(site, groups)):
-        volumes.append({"name": f"group-{index}",
-                        "persistentVolumeClaim": {"claimName": group_folder_claim_name(group)}})
+        volumes.append(
+            {"name": f"group-{index}", "persistentVolumeClaim": {"claimName": group_folder_claim_name(group)}}
+        )
         mounts.append({"name": f"group-{index}", "mountPath": f"{site.group_folders_root}/{group_folder_slug(group)}"})
     return PodSettings(traits, environment, tuple(volumes), tuple(mounts), labels)
 
@@ -202,36 +218,70 @@ def _add_cvmfs(volumes: list, mounts: list, resolved: ResolvedProfile, site: Kub
         return
     if site.cvmfs_mode == "csi":
         # One claim of the automount StorageClass; each repository is a subPath of it.
-        volumes.append({"name": "cvmfs", "persistentVolumeClaim": {"claimName": site.cvmfs_pvc_name,
-                                                                   "readOnly": True}})
-        mounts.extend({"name": "cvmfs", "mountPath": repository.mount_path, "subPath": repository.name,
-                       "readOnly": True, "mountPropagation": "HostToContainer"} for repository in resolved.cvmfs)
+        volumes.append({"name": "cvmfs", "persistentVolumeClaim": {"claimName": site.cvmfs_pvc_name, "readOnly": True}})
+        mounts.extend(
+            {
+                "name": "cvmfs",
+                "mountPath": repository.mount_path,
+                "subPath": repository.name,
+                "readOnly": True,
+                "mountPropagation": "HostToContainer",
+            }
+            for repository in resolved.cvmfs
+        )
         return
     for index, repository in enumerate(resolved.cvmfs):
-        volumes.append({"name": f"cvmfs-{index}",
-                        "hostPath": {"path": f"{site.cvmfs_host_path}/{repository.name}", "type": "Directory"}})
-        mounts.append({"name": f"cvmfs-{index}", "mountPath": repository.mount_path, "readOnly": True,
-                       "mountPropagation": "HostToContainer"})
+        volumes.append(
+            {
+                "name": f"cvmfs-{index}",
+                "hostPath": {"path": f"{site.cvmfs_host_path}/{repository.name}", "type": "Directory"},
+            }
+        )
+        mounts.append(
+            {
+                "name": f"cvmfs-{index}",
+                "mountPath": repository.mount_path,
+                "readOnly": True,
+                "mountPropagation": "HostToContainer",
+            }
+        )
 
 
-def _add_s3(volumes: list, mounts: list, resolved: ResolvedProfile, site: KubeSite,
-            server: ServerIdentity) -> dict[str, str]:
+def _add_s3(
+    volumes: list, mounts: list, resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity
+) -> dict[str, str]:
     """Mount the credentials file, and each bucket where the site mounts them; returns the
     environment that points boto and s3fs at the file."""
     if not resolved.s3:
         return {}
-    volumes.append({"name": "s3-credentials", "secret": {
-        "secretName": s3_credentials_secret_name(server.pod_name), "defaultMode": SECRET_FILE_MODE}})
+    volumes.append(
+        {
+            "name": "s3-credentials",
+            "secret": {"secretName": s3_credentials_secret_name(server.pod_name), "defaultMode": SECRET_FILE_MODE},
+        }
+    )
     mounts.append({"name": "s3-credentials", "mountPath": site.s3_credentials_dir, "readOnly": True})
     environment = {"AWS_SHARED_CREDENTIALS_FILE": f"{site.s3_credentials_dir}/credentials"}
     if _common_endpoint(resolved.s3):
         environment["AWS_CONFIG_FILE"] = f"{site.s3_credentials_dir}/config"
     if site.s3_mount == "csi":
         for index, bucket in enumerate(resolved.s3):
-            volumes.append({"name": f"s3-{index}", "persistentVolumeClaim": {
-                "claimName": s3_bucket_object_name(server.pod_name, bucket), "readOnly": bucket.read_only}})
-            mounts.append({"name": f"s3-{index}", "mountPath": f"{site.s3_mount_root}/{bucket.name}",
-                           "readOnly": bucket.read_only})
+            volumes.append(
+                {
+                    "name": f"s3-{index}",
+                    "persistentVolumeClaim": {
+                        "claimName": s3_bucket_object_name(server.pod_name, bucket),
+                        "readOnly": bucket.read_only,
+                    },
+                }
+            )
+            mounts.append(
+                {
+                    "name": f"s3-{index}",
+                    "mountPath": f"{site.s3_mount_root}/{bucket.name}",
+                    "readOnly": bucket.read_only,
+                }
+            )
     return environment
 
 
@@ -254,26 +304,32 @@ def _as_list(value) -> list:
 
 # --- objects besides the pod -------------------------------------------------------------------
 
-def make_server_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity, hub_token: str,
-                        credentials: S3Credentials | None) -> list[dict]:
+
+def make_server_objects(
+    resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity, hub_token: str, credentials: S3Credentials | None
+) -> list[dict]:
     """The Secrets, PersistentVolumes and PersistentVolumeClaims of one server, in creation order:
     the server's JupyterHub API token, then its S3 credentials and buckets.
 
     They carry SERVER_LABEL, so stopping the server finds and deletes them.
     """
-    token = _secret(hub_token_secret_name(server.pod_name), site, server, "hub-token",
-                    dict.fromkeys(HUB_TOKEN_ENV, hub_token))
+    token = _secret(
+        hub_token_secret_name(server.pod_name), site, server, "hub-token", dict.fromkeys(HUB_TOKEN_ENV, hub_token)
+    )
     return [token, *_s3_objects(resolved, site, server, credentials)]
 
 
 def hub_token_environment(pod_name: str) -> dict[str, dict]:
     """The environment entries that read the API token from the server's Secret, not a literal."""
-    return {name: {"name": name, "valueFrom": {"secretKeyRef": {"name": hub_token_secret_name(pod_name), "key": name}}}
-            for name in HUB_TOKEN_ENV}
+    return {
+        name: {"name": name, "valueFrom": {"secretKeyRef": {"name": hub_token_secret_name(pod_name), "key": name}}}
+        for name in HUB_TOKEN_ENV
+    }
 
 
-def _s3_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity,
-                credentials: S3Credentials | None) -> list[dict]:
+def _s3_objects(
+    resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity, credentials: S3Credentials | None
+) -> list[dict]:
     if not resolved.s3:
         return []
     if credentials is None:
@@ -288,8 +344,11 @@ def _s3_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentit
     for bucket in resolved.s3:
         name = s3_bucket_object_name(server.pod_name, bucket)
         # The keys k8s-csi-s3 reads; its driver mounts with the user's own keys.
-        keys = {"accessKeyID": credentials.access_key_id, "secretAccessKey": credentials.secret_access_key,
-                "endpoint": bucket.endpoint}
+        keys = {
+            "accessKeyID": credentials.access_key_id,
+            "secretAccessKey": credentials.secret_access_key,
+            "endpoint": bucket.endpoint,
+        }
         objects.append(_secret(name, site, server, "s3-bucket", keys))
         objects.append(make_s3_volume(bucket, site, server))
         objects.append(make_s3_claim(bucket, site, server))
@@ -298,8 +357,11 @@ def _s3_objects(resolved: ResolvedProfile, site: KubeSite, server: ServerIdentit
 
 def make_credentials_file(credentials: S3Credentials) -> str:
     """The AWS shared credentials file boto3, s3fs and the AWS CLI read."""
-    lines = ["[default]", f"aws_access_key_id = {credentials.access_key_id}",
-             f"aws_secret_access_key = {credentials.secret_access_key}"]
+    lines = [
+        "[default]",
+        f"aws_access_key_id = {credentials.access_key_id}",
+        f"aws_secret_access_key = {credentials.secret_access_key}",
+    ]
     if credentials.session_token:
         lines.append(f"aws_session_token = {credentials.session_token}")
     return "\n".join(lines) + "\n"
@@ -313,9 +375,11 @@ def make_s3_volume(bucket: S3Bucket, site: KubeSite, server: ServerIdentity) -> 
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": s3_bucket_volume_name(site.namespace, server.pod_name, bucket),
-                     "labels": {**_server_labels(server, "s3-bucket"), NAMESPACE_LABEL: site.namespace},
-                     "annotations": _annotations(server)},
+        "metadata": {
+            "name": s3_bucket_volume_name(site.namespace, server.pod_name, bucket),
+            "labels": {**_server_labels(server, "s3-bucket"), NAMESPACE_LABEL: site.namespace},
+            "annotations": _annotations(server),
+        },
         "spec": {
             "accessModes": [access],
             "capacity": {"storage": S3_VOLUME_SIZE},
@@ -340,8 +404,12 @@ def make_s3_claim(bucket: S3Bucket, site: KubeSite, server: ServerIdentity) -> d
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": s3_bucket_object_name(server.pod_name, bucket), "namespace": site.namespace,
-                     "labels": _server_labels(server, "s3-bucket"), "annotations": _annotations(server)},
+        "metadata": {
+            "name": s3_bucket_object_name(server.pod_name, bucket),
+            "namespace": site.namespace,
+            "labels": _server_labels(server, "s3-bucket"),
+            "annotations": _annotations(server),
+        },
         "spec": {
             "accessModes": [access],
             "storageClassName": "",
@@ -356,11 +424,18 @@ def make_shared_objects(resolved: ResolvedProfile, site: KubeSite, groups: Itera
     folders of the user's groups. Created when missing, never deleted by a stop."""
     objects = []
     if resolved.cvmfs and site.cvmfs_mode == "csi":
-        objects.append(_claim(site.cvmfs_pvc_name, site, "cvmfs", "ReadOnlyMany", CVMFS_VOLUME_SIZE,
-                              site.cvmfs_storage_class))
+        objects.append(
+            _claim(site.cvmfs_pvc_name, site, "cvmfs", "ReadOnlyMany", CVMFS_VOLUME_SIZE, site.cvmfs_storage_class)
+        )
     for group in member_group_folders(site, groups):
-        claim = _claim(group_folder_claim_name(group), site, "group-folder", "ReadWriteMany",
-                       site.group_folder_capacity, site.group_folder_storage_class)
+        claim = _claim(
+            group_folder_claim_name(group),
+            site,
+            "group-folder",
+            "ReadWriteMany",
+            site.group_folder_capacity,
+            site.group_folder_storage_class,
+        )
         claim["metadata"]["annotations"] = {"sciencelab.io/group": group}
         objects.append(claim)
     return objects
@@ -373,8 +448,11 @@ def _claim(name: str, site: KubeSite, component: str, access: str, size: str, st
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": site.namespace,
-                     "labels": {**MANAGED_BY, "app.kubernetes.io/component": component}},
+        "metadata": {
+            "name": name,
+            "namespace": site.namespace,
+            "labels": {**MANAGED_BY, "app.kubernetes.io/component": component},
+        },
         "spec": spec,
     }
 
@@ -384,15 +462,23 @@ def _secret(name: str, site: KubeSite, server: ServerIdentity, component: str, d
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
-        "metadata": {"name": name, "namespace": site.namespace, "labels": _server_labels(server, component),
-                     "annotations": _annotations(server)},
+        "metadata": {
+            "name": name,
+            "namespace": site.namespace,
+            "labels": _server_labels(server, component),
+            "annotations": _annotations(server),
+        },
         "stringData": dict(data),
     }
 
 
 def _server_labels(server: ServerIdentity, component: str) -> dict[str, str]:
-    return {**MANAGED_BY, "app.kubernetes.io/component": component, SERVER_LABEL: server.pod_name,
-            "hub.jupyter.org/username": server.username_label}
+    return {
+        **MANAGED_BY,
+        "app.kubernetes.io/component": component,
+        SERVER_LABEL: server.pod_name,
+        "hub.jupyter.org/username": server.username_label,
+    }
 
 
 def _annotations(server: ServerIdentity) -> dict[str, str]:
@@ -401,22 +487,30 @@ def _annotations(server: ServerIdentity) -> dict[str, str]:
 
 # --- credentials -------------------------------------------------------------------------------
 
+
 def s3_credentials_from_auth_state(auth_state: object, key: str) -> S3Credentials:
     """The credentials an authenticator stored in `auth_state[key]`:
     `{"access_key_id": ..., "secret_access_key": ..., "session_token": ... (optional)}`."""
     entry = auth_state.get(key) if isinstance(auth_state, Mapping) else None
     if not isinstance(entry, Mapping):
-        raise S3CredentialsError(f"your login carries no S3 credentials (auth state key {key!r}); "
-                                 "log out and in again, or ask your hub admin")
-    return _checked_credentials(entry.get("access_key_id"), entry.get("secret_access_key"),
-                                entry.get("session_token"), f"auth state key {key!r}")
+        raise S3CredentialsError(
+            f"your login carries no S3 credentials (auth state key {key!r}); "
+            "log out and in again, or ask your hub admin"
+        )
+    return _checked_credentials(
+        entry.get("access_key_id"),
+        entry.get("secret_access_key"),
+        entry.get("session_token"),
+        f"auth state key {key!r}",
+    )
 
 
 def s3_credentials_from_secret(data: Mapping[str, str], secret_name: str) -> S3Credentials:
     """The credentials in an admin's Secret (decoded `data`): keys `accessKeyID`,
     `secretAccessKey` and optionally `sessionToken`."""
-    return _checked_credentials(data.get("accessKeyID"), data.get("secretAccessKey"), data.get("sessionToken"),
-                                f"Secret {secret_name!r}")
+    return _checked_credentials(
+        data.get("accessKeyID"), data.get("secretAccessKey"), data.get("sessionToken"), f"Secret {secret_name!r}"
+    )
 
 
 def _checked_credentials(key_id, secret_key, token, where: str) -> S3Credentials:
@@ -429,6 +523,7 @@ def _checked_credentials(key_id, secret_key, token, where: str) -> S3Credentials
 
 
 # --- the finished pod --------------------------------------------------------------------------
+
 
 def unprivileged_problems(pod: Mapping, allowed_host_paths: Iterable[str] = ()) -> list[str]:
     """What makes `pod` (a manifest as sent to the API server) anything but unprivileged.
@@ -460,8 +555,12 @@ def unprivileged_problems(pod: Mapping, allowed_host_paths: Iterable[str] = ()) 
             seccomp = (context.get("seccompProfile") or pod_context.get("seccompProfile") or {}).get("type")
             if seccomp not in ("RuntimeDefault", "Localhost"):
                 problems.append(f"{where} has no seccomp profile")
-    mounts = [mount for kind in ("initContainers", "containers") for container in spec.get(kind) or []
-              for mount in container.get("volumeMounts") or []]
+    mounts = [
+        mount
+        for kind in ("initContainers", "containers")
+        for container in spec.get(kind) or []
+        for mount in container.get("volumeMounts") or []
+    ]
     roots = [root.rstrip("/") + "/" for root in allowed_host_paths]
     for volume in spec.get("volumes") or []:
         if "hostPath" not in volume:

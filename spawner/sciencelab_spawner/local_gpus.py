@@ -58,8 +58,9 @@ def no_gpu_reason(inventory: GpuInventory) -> str:
     return f"no GPU on this machine ({inventory.problem})" if inventory.problem else "no GPU on this machine"
 
 
-def local_gpu_status(config: ProfileConfig, inventory: GpuInventory,
-                     claimed: Collection[str]) -> tuple[dict[str, tuple[int, int]], str | None]:
+def local_gpu_status(
+    config: ProfileConfig, inventory: GpuInventory, claimed: Collection[str]
+) -> tuple[dict[str, tuple[int, int]], str | None]:
     """(free, total) per GPU model of `config`, and why there are no GPUs at all (else None)."""
     if not inventory.devices:
         return {}, no_gpu_reason(inventory)
@@ -69,13 +70,18 @@ def local_gpu_status(config: ProfileConfig, inventory: GpuInventory,
 def pick_gpus(inventory: GpuInventory, model: GpuModel, count: int, claimed: Collection[str]) -> tuple[str, ...]:
     """The UUIDs of `count` free devices of `model`, in NVML order; raises `GpuUnavailableError`."""
     if not inventory.devices:
-        raise GpuUnavailableError("gpu_model", model.name, f"{no_gpu_reason(inventory)}; choose a profile without GPUs",
-                                  problem="is not available")
+        raise GpuUnavailableError(
+            "gpu_model",
+            model.name,
+            f"{no_gpu_reason(inventory)}; choose a profile without GPUs",
+            problem="is not available",
+        )
     free = [d.uuid for d in inventory.devices if device_matches(d, model) and d.uuid not in claimed]
     if len(free) < count:
         _, total = gpu_availability(inventory, model, claimed)
         raise GpuUnavailableError(
-            "gpu_count", count,
+            "gpu_count",
+            count,
             f"{len(free)} of {total} {model.display_name} free on this machine; "
             f"ask for at most {len(free)} or try again when a GPU is released",
             problem="is more than is free",

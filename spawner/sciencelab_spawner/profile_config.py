@@ -4,8 +4,8 @@ Pure: plain data (a parsed YAML file or the `profiles` traitlet) in, a `ProfileC
 `ProfileConfigError` that names the source, the profile and the field at fault.
 """
 
-from collections.abc import Mapping
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib.resources import files
@@ -58,7 +58,7 @@ class GpuModel:
     def mig_profile(self) -> str | None:
         """`1g.10gb` for the resource `nvidia.com/mig-1g.10gb`; None for whole GPUs."""
         prefix = "nvidia.com/mig-"
-        return self.resource[len(prefix):] if self.resource.startswith(prefix) else None
+        return self.resource[len(prefix) :] if self.resource.startswith(prefix) else None
 
 
 @dataclass(frozen=True)
@@ -290,8 +290,15 @@ def _describe(error: ValidationError) -> str:
 
 
 def _a(json_type: str | list) -> str:
-    names = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
-             "object": "a mapping", "array": "a list", "null": "nothing"}
+    names = {
+        "string": "a string",
+        "integer": "a whole number",
+        "number": "a number",
+        "boolean": "true or false",
+        "object": "a mapping",
+        "array": "a list",
+        "null": "nothing",
+    }
     types = json_type if isinstance(json_type, list) else [json_type]
     return " or ".join(names.get(t, t) for t in types)
 
@@ -303,19 +310,27 @@ class _ConfigBuilder:
     def __init__(self, data: dict, source: str):
         self.data = data
         self.source = source
-        self.images = {name: Image(name, spec.get("display_name", name), spec["image"], spec.get("description", ""))
-                       for name, spec in data.get("images", {}).items()}
+        self.images = {
+            name: Image(name, spec.get("display_name", name), spec["image"], spec.get("description", ""))
+            for name, spec in data.get("images", {}).items()
+        }
         self.sizes = {name: self._size(name, spec, f"sizes.{name}") for name, spec in data.get("sizes", {}).items()}
         self.gpu_models = {
-            name: GpuModel(name, spec.get("display_name", name), spec.get("node_label"),
-                           spec.get("resource", DEFAULT_GPU_RESOURCE))
+            name: GpuModel(
+                name, spec.get("display_name", name), spec.get("node_label"), spec.get("resource", DEFAULT_GPU_RESOURCE)
+            )
             for name, spec in data.get("gpu_models", {}).items()
         }
-        self.cvmfs = {name: CvmfsRepository(name, spec.get("display_name", name))
-                      for name, spec in data.get("cvmfs_repositories", {}).items()}
-        self.s3 = {name: S3Bucket(name, spec.get("display_name", name), spec["endpoint"], spec["bucket"],
-                                  spec.get("read_only", False))
-                   for name, spec in data.get("s3_buckets", {}).items()}
+        self.cvmfs = {
+            name: CvmfsRepository(name, spec.get("display_name", name))
+            for name, spec in data.get("cvmfs_repositories", {}).items()
+        }
+        self.s3 = {
+            name: S3Bucket(
+                name, spec.get("display_name", name), spec["endpoint"], spec["bucket"], spec.get("read_only", False)
+            )
+            for name, spec in data.get("s3_buckets", {}).items()
+        }
 
     def fail(self, where: str, problem: str):
         raise ProfileConfigError(f"{self.source}: {where}: {problem}")
@@ -339,10 +354,12 @@ class _ConfigBuilder:
             s3_buckets=MappingProxyType(self.s3),
             quotas=Quotas(
                 max_gpus_per_user=quotas.get("max_gpus_per_user"),
-                groups=MappingProxyType({
-                    group: GroupQuota(spec.get("max_gpus_per_user"), spec.get("max_gpus"))
-                    for group, spec in quotas.get("groups", {}).items()
-                }),
+                groups=MappingProxyType(
+                    {
+                        group: GroupQuota(spec.get("max_gpus_per_user"), spec.get("max_gpus"))
+                        for group, spec in quotas.get("groups", {}).items()
+                    }
+                ),
             ),
             source=self.source,
         )
@@ -359,8 +376,10 @@ class _ConfigBuilder:
         for kind in ("cpu", "mem"):
             guarantee, limit = getattr(size, f"{kind}_guarantee"), getattr(size, f"{kind}_limit")
             if guarantee is not None and limit is not None and guarantee > limit:
-                self.fail(where, f"{kind}_guarantee {spec[f'{kind}_guarantee']!r} is above "
-                                 f"{kind}_limit {spec[f'{kind}_limit']!r}")
+                self.fail(
+                    where,
+                    f"{kind}_guarantee {spec[f'{kind}_guarantee']!r} is above {kind}_limit {spec[f'{kind}_limit']!r}",
+                )
         return size
 
     def _profile(self, index: int, entry: dict) -> Profile:
@@ -414,7 +433,9 @@ class _ConfigBuilder:
     def _choices(self, entries: list, catalog: Mapping | None, catalog_name: str, where: str) -> tuple[Choice, ...]:
         choices = []
         for entry in entries:
-            value, groups = (entry["value"], entry.get("allowed_groups", ())) if isinstance(entry, dict) else (entry, ())
+            value, groups = (
+                (entry["value"], entry.get("allowed_groups", ())) if isinstance(entry, dict) else (entry, ())
+            )
             if catalog is not None and value not in catalog:
                 self._unknown(f"{where}.choices", value, catalog_name, catalog)
             if any(choice.value == value for choice in choices):
@@ -430,8 +451,9 @@ class _ConfigBuilder:
         choices = self._choices(spec["choices"], catalog, catalog_name, where)
         default = spec.get("default", choices[0].value)
         if all(choice.value != default for choice in choices):
-            self.fail(f"{where}.default", f"{default!r} is not among the choices: "
-                                          f"{', '.join(str(c.value) for c in choices)}")
+            self.fail(
+                f"{where}.default", f"{default!r} is not among the choices: {', '.join(str(c.value) for c in choices)}"
+            )
         return SingleOption(choices, default)
 
     def _optional_single(self, spec, catalog: Mapping, catalog_name: str, where: str) -> SingleOption | None:
@@ -447,8 +469,10 @@ class _ConfigBuilder:
         default = tuple(spec.get("default", ()))
         strays = [name for name in default if all(choice.value != name for choice in choices)]
         if strays:
-            self.fail(f"{where}.default", f"{strays[0]!r} is not among the choices: "
-                                          f"{', '.join(str(c.value) for c in choices)}")
+            self.fail(
+                f"{where}.default",
+                f"{strays[0]!r} is not among the choices: {', '.join(str(c.value) for c in choices)}",
+            )
         return MultiOption(choices, default, offered=True)
 
     def _count(self, spec, where: str) -> CountOption:

@@ -68,14 +68,17 @@ def _section(schema: dict, name: str, spec: dict) -> str:
 
 def _user_options_section() -> str:
     lines = [
-        "## User options (form and REST API)", "",
+        "## User options (form and REST API)",
+        "",
         "What a user sends, e.g. `POST /hub/api/users/<name>/server` with "
         '`{"profile": "cpu", "image": "root", "cvmfs": ["sft.cern.ch"]}`. Only the options a profile offers as '
         "choices may be sent; everything else is refused with HTTP 400 (403 for group-restricted values and "
         "quotas) naming the field, the value and the choices. No options at all start the user's default "
         "profile. `GET /services/sciencelab/api/profiles` gives each profile's JSON Schema for the calling user.",
         "",
-        "| key | what |", "| --- | --- |", "| `profile` | The slug of the profile to start. |",
+        "| key | what |",
+        "| --- | --- |",
+        "| `profile` | The slug of the profile to start. |",
     ]
     lines += [f"| `{key}` | {OPTION_DESCRIPTIONS[key]} |" for key in OPTION_TITLES]
     return "\n".join([*lines, ""])
@@ -124,13 +127,34 @@ def _description(schema: dict, spec: dict) -> str:
 
 # The spawner settings the reference documents, after the file's fields.
 REFERENCE_SETTINGS = [
-    ("Local spawner settings (`jupyterhub_config.py`)", LocalProfileSpawner,
-     ["profiles_file", "profiles", "run_as_hub_user", "home_dir_template"]),
-    ("Kubernetes spawner settings (`jupyterhub_config.py`; docs/admin-kubernetes.md)", KubeProfileSpawner,
-     ["cvmfs_mode", "cvmfs_storage_class", "cvmfs_pvc_name", "cvmfs_host_path", "s3_mount", "s3_csi_driver",
-      "s3_csi_volume_attributes", "s3_mount_root", "s3_credentials_dir", "s3_credentials_source",
-      "s3_credentials_secret_template", "s3_auth_state_key", "group_folders", "group_folder_storage_class",
-      "group_folder_capacity", "group_folders_root", "gpu_tolerations"]),
+    (
+        "Local spawner settings (`jupyterhub_config.py`)",
+        LocalProfileSpawner,
+        ["profiles_file", "profiles", "run_as_hub_user", "home_dir_template"],
+    ),
+    (
+        "Kubernetes spawner settings (`jupyterhub_config.py`; docs/admin-kubernetes.md)",
+        KubeProfileSpawner,
+        [
+            "cvmfs_mode",
+            "cvmfs_storage_class",
+            "cvmfs_pvc_name",
+            "cvmfs_host_path",
+            "s3_mount",
+            "s3_csi_driver",
+            "s3_csi_volume_attributes",
+            "s3_mount_root",
+            "s3_credentials_dir",
+            "s3_credentials_source",
+            "s3_credentials_secret_template",
+            "s3_auth_state_key",
+            "group_folders",
+            "group_folder_storage_class",
+            "group_folder_capacity",
+            "group_folders_root",
+            "gpu_tolerations",
+        ],
+    ),
 ]
 
 

@@ -43,7 +43,9 @@ def make_profile_record(resolved: ResolvedProfile, gpu_devices: Sequence[str] = 
         "slug": resolved.slug,
         "display_name": resolved.display_name,
         "description": resolved.description,
-        "image": None if resolved.image is None else {
+        "image": None
+        if resolved.image is None
+        else {
             "name": resolved.image.name,
             "display_name": resolved.image.display_name,
             "image": resolved.image.image,
@@ -54,7 +56,9 @@ def make_profile_record(resolved: ResolvedProfile, gpu_devices: Sequence[str] = 
             "mem_guarantee": size.mem_guarantee if size else None,
             "mem_limit": size.mem_limit if size else None,
         },
-        "gpu": None if resolved.gpu_model is None else {
+        "gpu": None
+        if resolved.gpu_model is None
+        else {
             "model": resolved.gpu_model.name,
             "display_name": resolved.gpu_model.display_name,
             "count": resolved.gpu_count,
@@ -63,8 +67,13 @@ def make_profile_record(resolved: ResolvedProfile, gpu_devices: Sequence[str] = 
         },
         "cvmfs": [{"name": r.name, "display_name": r.display_name, "path": r.mount_path} for r in resolved.cvmfs],
         "s3": [
-            {"name": b.name, "display_name": b.display_name, "endpoint": b.endpoint, "bucket": b.bucket,
-             "read_only": b.read_only}
+            {
+                "name": b.name,
+                "display_name": b.display_name,
+                "endpoint": b.endpoint,
+                "bucket": b.bucket,
+                "read_only": b.read_only,
+            }
             for b in resolved.s3
         ],
         "collaborative": resolved.collaborative,

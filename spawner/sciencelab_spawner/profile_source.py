@@ -35,8 +35,9 @@ class ProfileFile:
         except (ProfileConfigError, OSError, UnicodeDecodeError) as error:
             return self._keep_last_good(str(error), stamp)
         if self._config is not None:
-            self.log.info("ScienceLab profiles reloaded from %s: %s", self.path,
-                          ", ".join(p.slug for p in config.profiles))
+            self.log.info(
+                "ScienceLab profiles reloaded from %s: %s", self.path, ", ".join(p.slug for p in config.profiles)
+            )
         self._config, self._stamp = config, stamp
         return config
 
@@ -58,4 +59,3 @@ def profile_file(path: str | os.PathLike, log: logging.Logger) -> ProfileFile:
     if key not in _files:
         _files[key] = ProfileFile(key, log)
     return _files[key]
-

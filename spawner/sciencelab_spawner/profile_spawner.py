@@ -119,8 +119,10 @@ class ProfileSpawnerMixin(Configurable):
         if self.profiles_file:
             return profile_file(self.profiles_file, self.log).current()
         if self._profiles_setting is None or self._profiles_setting[0] is not self.profiles:
-            self._profiles_setting = (self.profiles, make_profile_config(self.profiles,
-                                                                        f"{type(self).__name__}.profiles"))
+            self._profiles_setting = (
+                self.profiles,
+                make_profile_config(self.profiles, f"{type(self).__name__}.profiles"),
+            )
         return self._profiles_setting[1]
 
     @property
@@ -162,14 +164,18 @@ class ProfileSpawnerMixin(Configurable):
         try:
             config = self.profile_config
         except ProfileConfigError as error:
-            raise SpawnException(f"The hub's server profiles are broken; tell your hub admin: {error}",
-                                 reason="profiles", status_code=503) from None
+            raise SpawnException(
+                f"The hub's server profiles are broken; tell your hub admin: {error}",
+                reason="profiles",
+                status_code=503,
+            ) from None
         # JupyterHub passes the options it kept when a spawn sends none (the admin page's Start).
         remembered = bool(self.user_options) and self.user_options == self._accepted_options
         try:
             resolved = resolve_user_options(config, self.user_options, self.user_groups, remembered=remembered)
-            check_gpu_quota(config.quotas, self.user.name, self.user_groups, self.name, resolved.gpu_count,
-                            self.gpu_holdings())
+            check_gpu_quota(
+                config.quotas, self.user.name, self.user_groups, self.name, resolved.gpu_count, self.gpu_holdings()
+            )
             devices = self.claim_gpus(resolved)
         except UserOptionsError as error:
             self._forget_refused_options()
@@ -226,22 +232,27 @@ class ProfileSpawnerMixin(Configurable):
     def gpu_holdings(self) -> list[GpuHolding]:
         """The GPUs every other running or starting server of this hub holds."""
         return [
-            GpuHolding(spawner.user.name, spawner.name, frozenset(g.name for g in spawner.user.groups),
-                       spawner.sciencelab_gpu_claim.count)
+            GpuHolding(
+                spawner.user.name,
+                spawner.name,
+                frozenset(g.name for g in spawner.user.groups),
+                spawner.sciencelab_gpu_claim.count,
+            )
             for spawner in self._other_claiming_spawners()
         ]
 
     def claimed_gpu_devices(self) -> set[str]:
         """The devices every other running or starting server of this hub holds."""
-        return {device for spawner in self._other_claiming_spawners()
-                for device in spawner.sciencelab_gpu_claim.devices}
+        return {
+            device for spawner in self._other_claiming_spawners() for device in spawner.sciencelab_gpu_claim.devices
+        }
 
     def _other_claiming_spawners(self):
         # JupyterHub keeps every user it has loaded in settings["users"]; a spawner without a hub
         # (tests) sees only its own user.
         settings = getattr(self.user, "settings", None) or {}
         users = settings.get("users")
-        for user in (users.values() if users is not None else [self.user]):
+        for user in users.values() if users is not None else [self.user]:
             for spawner in user.spawners.values():
                 if spawner is not self and getattr(spawner, "sciencelab_gpu_claim", None):
                     yield spawner

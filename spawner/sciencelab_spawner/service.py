@@ -25,8 +25,8 @@ from .gpu_quota import user_gpu_limit
 from .kube_inventory import gpu_status, shared_gpu_inventory
 from .local_gpus import local_gpu_status, read_gpu_inventory
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config, profiles_schema
-from .profile_spawner import STATE_KEY
 from .profile_source import profile_file
+from .profile_spawner import STATE_KEY
 from .user_options import (
     default_profile,
     fixed_options,
@@ -48,25 +48,32 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 log = logging.getLogger("sciencelab.service")
 
 
-def make_profiles_document(config: ProfileConfig, groups: frozenset[str], gpu_free: dict[str, tuple[int, int]],
-                           gpu_problem: str | None, gpus_held: int) -> dict:
+def make_profiles_document(
+    config: ProfileConfig,
+    groups: frozenset[str],
+    gpu_free: dict[str, tuple[int, int]],
+    gpu_problem: str | None,
+    gpus_held: int,
+) -> dict:
     """What `GET /services/sciencelab/api/profiles` answers a member of `groups`."""
     profiles = visible_profiles(config, groups)
     default = default_profile(profiles)
     documents = []
     for profile in profiles:
         models = [choice.value for choice in profile.gpu_model.choices] if profile.gpu_model else []
-        documents.append({
-            "slug": profile.slug,
-            "display_name": profile.display_name,
-            "description": profile.description,
-            "default": profile is default,
-            "fixed": fixed_options(profile),
-            "options_schema": make_options_schema(config, profile, groups),
-            "gpu_availability": {
-                name: {"free": gpu_free[name][0], "total": gpu_free[name][1]} for name in models if name in gpu_free
-            },
-        })
+        documents.append(
+            {
+                "slug": profile.slug,
+                "display_name": profile.display_name,
+                "description": profile.description,
+                "default": profile is default,
+                "fixed": fixed_options(profile),
+                "options_schema": make_options_schema(config, profile, groups),
+                "gpu_availability": {
+                    name: {"free": gpu_free[name][0], "total": gpu_free[name][1]} for name in models if name in gpu_free
+                },
+            }
+        )
     return {
         "profiles": documents,
         "user_options_schema": make_user_options_schema(config, groups),
@@ -101,10 +108,14 @@ class HubClient:
         self.http = AsyncHTTPClient()
 
     async def get(self, path: str) -> dict | list:
-        request = HTTPRequest(url_path_join(self.api_url, path), headers={
-            "Authorization": f"token {self.token}",
-            "Accept": "application/jupyterhub-pagination+json",
-        }, request_timeout=20)
+        request = HTTPRequest(
+            url_path_join(self.api_url, path),
+            headers={
+                "Authorization": f"token {self.token}",
+                "Accept": "application/jupyterhub-pagination+json",
+            },
+            request_timeout=20,
+        )
         response = await self.http.fetch(request)
         return json.loads(response.body)
 
@@ -208,8 +219,9 @@ def main():
         # The cluster's answers come from a watch started now, not from a call per request.
         load_config()
         IOLoop.current().add_callback(lambda: shared_gpu_inventory(app.settings["kube_namespace"]).ready())
-    log.info("ScienceLab service at %s%s", os.environ["JUPYTERHUB_SERVICE_URL"],
-             os.environ["JUPYTERHUB_SERVICE_PREFIX"])
+    log.info(
+        "ScienceLab service at %s%s", os.environ["JUPYTERHUB_SERVICE_URL"], os.environ["JUPYTERHUB_SERVICE_PREFIX"]
+    )
     try:
         IOLoop.current().start()
     except KeyboardInterrupt:

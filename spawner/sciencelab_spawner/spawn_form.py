@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from html import escape
 
 from .profile_config import Profile, ProfileConfig
+from .user_options import default_profile as pick_default_profile
 from .user_options import (
     fixed_options,
     make_options_schema,
     offered_options,
     visible_profiles,
 )
-from .user_options import default_profile as pick_default_profile
 
 FORM_SCRIPT = """<script>
 (function () {
@@ -60,19 +60,30 @@ def make_options_form(
     """
     profiles = visible_profiles(config, groups)
     if not profiles:
-        return ('<div class="alert alert-warning sciencelab-no-profiles">No server profile is available to '
-                "your groups. Ask your hub admin for access.</div>")
+        return (
+            '<div class="alert alert-warning sciencelab-no-profiles">No server profile is available to '
+            "your groups. Ask your hub admin for access.</div>"
+        )
     selected = next((p for p in profiles if p.slug == remembered.get("profile")), None)
     if selected is None:
         selected = pick_default_profile(profiles)
         remembered = {}
     cards = [
-        _profile_card(config, profile, groups, remembered if profile is selected else {}, profile is selected,
-                      gpu_free, gpu_problem)
+        _profile_card(
+            config,
+            profile,
+            groups,
+            remembered if profile is selected else {},
+            profile is selected,
+            gpu_free,
+            gpu_problem,
+        )
         for profile in profiles
     ]
-    return (f'{FORM_STYLE}<fieldset class="sciencelab-profiles"><legend>Profile</legend>{"".join(cards)}'
-            f"</fieldset>{FORM_SCRIPT}")
+    return (
+        f'{FORM_STYLE}<fieldset class="sciencelab-profiles"><legend>Profile</legend>{"".join(cards)}'
+        f"</fieldset>{FORM_SCRIPT}"
+    )
 
 
 def options_from_form(formdata: Mapping[str, list[str]], config: ProfileConfig) -> dict:
@@ -91,7 +102,7 @@ def options_from_form(formdata: Mapping[str, list[str]], config: ProfileConfig) 
     prefix = f"{slug}."
     for name, field_values in formdata.items():
         if name.startswith(prefix) and field_values:
-            key = name[len(prefix):]
+            key = name[len(prefix) :]
             options[key] = _read_field(kinds.get(key, "single"), field_values)
     for key, kind in kinds.items():
         if key not in options and kind in ("multi", "switch"):
@@ -114,14 +125,23 @@ def _read_field(kind: str, values: list[str]) -> object:
     return values[0]
 
 
-def _profile_card(config: ProfileConfig, profile: Profile, groups, remembered: Mapping, selected: bool,
-                  gpu_free: Mapping[str, tuple[int, int]], gpu_problem: str | None) -> str:
+def _profile_card(
+    config: ProfileConfig,
+    profile: Profile,
+    groups,
+    remembered: Mapping,
+    selected: bool,
+    gpu_free: Mapping[str, tuple[int, int]],
+    gpu_problem: str | None,
+) -> str:
     slug = escape(profile.slug, quote=True)
-    description = (f'<p class="card-text text-muted mb-1 ms-4">{escape(profile.description)}</p>'
-                   if profile.description else "")
+    description = (
+        f'<p class="card-text text-muted mb-1 ms-4">{escape(profile.description)}</p>' if profile.description else ""
+    )
     schema = make_options_schema(config, profile, groups)
-    fields = "".join(_option_field(profile.slug, key, prop, remembered.get(key))
-                     for key, prop in schema["properties"].items())
+    fields = "".join(
+        _option_field(profile.slug, key, prop, remembered.get(key)) for key, prop in schema["properties"].items()
+    )
     options = f'<div class="sciencelab-options">{fields}</div>' if fields else ""
     return (
         f'<div class="card mb-3 sciencelab-profile" data-profile="{slug}"><div class="card-body">'
@@ -152,13 +172,15 @@ def _fixed_resources(config: ProfileConfig, profile: Profile) -> str:
         items.append(("Collaboration", "on" if fixed["collaborative"] else "off"))
     if not items:
         return ""
-    lines = "".join(f"<li><span class=\"text-muted\">{escape(label)}:</span> {escape(value)}</li>"
-                    for label, value in items)
+    lines = "".join(
+        f'<li><span class="text-muted">{escape(label)}:</span> {escape(value)}</li>' for label, value in items
+    )
     return f'<ul class="sciencelab-resources small">{lines}</ul>'
 
 
-def _gpu_free_line(config: ProfileConfig, profile: Profile, gpu_free: Mapping[str, tuple[int, int]],
-                   gpu_problem: str | None) -> str:
+def _gpu_free_line(
+    config: ProfileConfig, profile: Profile, gpu_free: Mapping[str, tuple[int, int]], gpu_problem: str | None
+) -> str:
     """'2 of 4 NVIDIA A100 80 GB free' for each GPU model of the profile."""
     if profile.gpu_model is None:
         return ""
@@ -182,16 +204,23 @@ def _option_field(slug: str, key: str, prop: dict, remembered: object) -> str:
     field_id = escape(f"{slug}-{key}", quote=True)
     label = escape(prop["title"])
     if prop["type"] == "integer":
-        value = remembered if isinstance(remembered, int) and prop["minimum"] <= remembered <= prop["maximum"] \
+        value = (
+            remembered
+            if isinstance(remembered, int) and prop["minimum"] <= remembered <= prop["maximum"]
             else prop["default"]
-        return (f'<div class="mb-2"><label class="form-label" for="{field_id}">{label}</label>'
-                f'<input class="form-control" type="number" name="{name}" id="{field_id}" '
-                f'min="{prop["minimum"]}" max="{prop["maximum"]}" step="1" value="{value}"></div>')
+        )
+        return (
+            f'<div class="mb-2"><label class="form-label" for="{field_id}">{label}</label>'
+            f'<input class="form-control" type="number" name="{name}" id="{field_id}" '
+            f'min="{prop["minimum"]}" max="{prop["maximum"]}" step="1" value="{value}"></div>'
+        )
     if prop["type"] == "boolean":
         on = remembered if isinstance(remembered, bool) else prop.get("default", False)
-        return (f'<div class="form-check form-switch mb-2"><input class="form-check-input" type="checkbox" '
-                f'role="switch" name="{name}" id="{field_id}" value="on"{_checked(on)}>'
-                f'<label class="form-check-label" for="{field_id}">{label}</label></div>')
+        return (
+            f'<div class="form-check form-switch mb-2"><input class="form-check-input" type="checkbox" '
+            f'role="switch" name="{name}" id="{field_id}" value="on"{_checked(on)}>'
+            f'<label class="form-check-label" for="{field_id}">{label}</label></div>'
+        )
     if prop["type"] == "array":
         choices = prop["items"]["oneOf"]
         allowed = {c["const"] for c in choices}
@@ -207,11 +236,13 @@ def _option_field(slug: str, key: str, prop: dict, remembered: object) -> str:
     chosen = remembered if any(c["const"] == remembered for c in choices) else prop.get("default")
     items = "".join(
         f'<option value="{escape(c["const"], quote=True)}"{" selected" if c["const"] == chosen else ""}>'
-        f'{escape(c["title"])}</option>'
+        f"{escape(c['title'])}</option>"
         for c in choices
     )
-    return (f'<div class="mb-2"><label class="form-label" for="{field_id}">{label}</label>'
-            f'<select class="form-select" name="{name}" id="{field_id}">{items}</select></div>')
+    return (
+        f'<div class="mb-2"><label class="form-label" for="{field_id}">{label}</label>'
+        f'<select class="form-select" name="{name}" id="{field_id}">{items}</select></div>'
+    )
 
 
 def _checked(on: bool) -> str:

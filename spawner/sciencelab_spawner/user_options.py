@@ -135,8 +135,11 @@ def offered_options(profile: Profile) -> dict[str, object]:
 
 def fixed_options(profile: Profile) -> dict[str, object]:
     """The options of `profile` the admin fixed, by user option key: catalog names, a count, a flag."""
-    return {key: list(option.default) if isinstance(option, MultiOption) else option.default
-            for key, option in profile_options(profile).items() if not option.offered}
+    return {
+        key: list(option.default) if isinstance(option, MultiOption) else option.default
+        for key, option in profile_options(profile).items()
+        if not option.offered
+    }
 
 
 def choice_title(config: ProfileConfig, key: str, value: str | bool) -> str:
@@ -173,8 +176,10 @@ def make_options_schema(config: ProfileConfig, profile: Profile, groups: Iterabl
             schema.update(
                 type="array",
                 uniqueItems=True,
-                items={"type": "string", "oneOf": [{"const": c.value, "title": choice_title(config, key, c.value)}
-                                                   for c in choices]},
+                items={
+                    "type": "string",
+                    "oneOf": [{"const": c.value, "title": choice_title(config, key, c.value)} for c in choices],
+                },
                 default=[name for name in option.default if any(c.value == name for c in choices)],
             )
         else:
@@ -237,11 +242,13 @@ def resolve_user_options(
     """
     groups = frozenset(groups)
     if not isinstance(user_options, Mapping):
-        raise UserOptionsError("user_options", user_options, "send a JSON object such as {\"profile\": \"<slug>\"}")
+        raise UserOptionsError("user_options", user_options, 'send a JSON object such as {"profile": "<slug>"}')
     profiles = visible_profiles(config, groups)
     if not profiles:
         raise ForbiddenOptionError(
-            "profile", user_options.get("profile"), "no profile is available to your groups; ask your hub admin",
+            "profile",
+            user_options.get("profile"),
+            "no profile is available to your groups; ask your hub admin",
             problem="cannot be started",
         )
     options = dict(user_options)
@@ -250,8 +257,9 @@ def resolve_user_options(
     def refuse_or_forget(error: UserOptionsError, key: str):
         if not remembered:
             raise error
-        notices.append(f"Your last choice of {error.field} ({error.value!r}) is no longer offered; "
-                       "using the default instead.")
+        notices.append(
+            f"Your last choice of {error.field} ({error.value!r}) is no longer offered; using the default instead."
+        )
         options.pop(key, None)
 
     profile = _resolve_profile(config, profiles, options, refuse_or_forget)
@@ -261,8 +269,15 @@ def resolve_user_options(
             continue
         if key not in schema["properties"]:
             offered = ", ".join(schema["properties"]) or "(none: everything is fixed by the admin)"
-            refuse_or_forget(UserOptionsError(key, options[key], f"options of profile {profile.slug!r}: {offered}",
-                                              problem="is not an option of this profile"), key)
+            refuse_or_forget(
+                UserOptionsError(
+                    key,
+                    options[key],
+                    f"options of profile {profile.slug!r}: {offered}",
+                    problem="is not an option of this profile",
+                ),
+                key,
+            )
             continue
         error = _option_error(config, profile, groups, key, options[key], schema["properties"][key])
         if error is not None:
@@ -282,8 +297,9 @@ def _resolve_profile(config, profiles, options, refuse_or_forget) -> Profile:
         return match
     hidden = next((p for p in config.profiles if p.slug == slug), None)
     if hidden is not None:
-        error = ForbiddenOptionError("profile", slug, allowed,
-                                     problem=f"is only for members of {_groups(hidden.allowed_groups)}")
+        error = ForbiddenOptionError(
+            "profile", slug, allowed, problem=f"is only for members of {_groups(hidden.allowed_groups)}"
+        )
     else:
         error = UserOptionsError("profile", slug, allowed)
     refuse_or_forget(error, "profile")
@@ -316,10 +332,14 @@ def _option_error(config, profile, groups, key, value, schema) -> UserOptionsErr
     if Draft202012Validator(unrestricted).is_valid(value):
         # Every value exists: some are kept for other groups.
         values = value if isinstance(value, list) else [value]
-        choice = next(c for c in offered_options(profile)[key].choices
-                      if c.value in values and not may_use(groups, c.allowed_groups))
-        return ForbiddenOptionError(key, choice.value, allowed,
-                                    problem=f"is only for members of {_groups(choice.allowed_groups)}")
+        choice = next(
+            c
+            for c in offered_options(profile)[key].choices
+            if c.value in values and not may_use(groups, c.allowed_groups)
+        )
+        return ForbiddenOptionError(
+            key, choice.value, allowed, problem=f"is only for members of {_groups(choice.allowed_groups)}"
+        )
     path = list(error.absolute_path)
     if path:
         return UserOptionsError(f"{key}[{path[0]}]", value[path[0]], allowed)
@@ -353,8 +373,9 @@ def _with_profile_key(schema: dict) -> dict:
     return {**schema, "properties": {"profile": {"type": "string"}, **schema["properties"]}}
 
 
-def _resolve(config: ProfileConfig, profile: Profile, schema: dict, options: dict,
-             notices: tuple[str, ...]) -> ResolvedProfile:
+def _resolve(
+    config: ProfileConfig, profile: Profile, schema: dict, options: dict, notices: tuple[str, ...]
+) -> ResolvedProfile:
     """Combine the admin's fixed values, the user's checked choices and the defaults."""
 
     def pick(key: str, option):
@@ -383,8 +404,11 @@ def _resolve(config: ProfileConfig, profile: Profile, schema: dict, options: dic
         gpu_model=config.gpu_models[gpu_model] if gpu_model is not None and gpu_count else None,
         gpu_count=int(gpu_count) if gpu_model is not None else 0,
         # The admin's order, whatever order the user sent.
-        cvmfs=tuple(config.cvmfs_repositories[c.value] for c in (profile.cvmfs.choices if profile.cvmfs else ())
-                    if c.value in cvmfs),
+        cvmfs=tuple(
+            config.cvmfs_repositories[c.value]
+            for c in (profile.cvmfs.choices if profile.cvmfs else ())
+            if c.value in cvmfs
+        ),
         s3=tuple(config.s3_buckets[c.value] for c in (profile.s3.choices if profile.s3 else ()) if c.value in s3),
         collaborative=collaborative,
         dask_config=profile.dask_config,

@@ -81,8 +81,11 @@ def wait_for_unshared_namespace(process: subprocess.Popen, state: Path, check_al
 
 def processes_in_namespace(namespace: str) -> list[int]:
     """Every process whose mount namespace is `namespace`."""
-    return [int(entry.name) for entry in Path("/proc").iterdir()
-            if entry.name.isdigit() and mount_namespace(int(entry.name)) == namespace]
+    return [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and mount_namespace(int(entry.name)) == namespace
+    ]
 
 
 def kill_namespace(namespace: str, sig: int = signal.SIGKILL):

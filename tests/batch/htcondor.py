@@ -33,20 +33,51 @@ from pathlib import Path
 from sciencelab_spawner.demo import free_port
 
 from . import (
-    HERE, BatchSystemMissing, cache_dir, claim_state_directory, kill_namespace, processes_in_namespace, run, tail,
-    wait_for_unshared_namespace, wait_until,
+    HERE,
+    BatchSystemMissing,
+    cache_dir,
+    claim_state_directory,
+    kill_namespace,
+    processes_in_namespace,
+    run,
+    tail,
+    wait_for_unshared_namespace,
+    wait_until,
 )
 
 CHROOT = cache_dir() / "htcondor-trixie"
 INSTALL_COMMAND = "make .stamps/htcondor"
 BATCH_USER = "sciencelab-batch"
 # Tools the wrappers expose; dask-jobqueue needs condor_submit and condor_rm.
-TOOLS = ("condor_submit", "condor_q", "condor_rm", "condor_history", "condor_status", "condor_hold",
-         "condor_release", "condor_qedit", "condor_reschedule", "condor_version")
+TOOLS = (
+    "condor_submit",
+    "condor_q",
+    "condor_rm",
+    "condor_history",
+    "condor_status",
+    "condor_hold",
+    "condor_release",
+    "condor_qedit",
+    "condor_reschedule",
+    "condor_version",
+)
 CHROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Chroot directories a bound host path must not replace: the chroot's own system would vanish.
-SYSTEM_DIRECTORIES = ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin",
-                      "/sys", "/usr", "/var")
+SYSTEM_DIRECTORIES = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib64",
+    "/proc",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var",
+)
 START_TIMEOUT = 90  # seconds: daemons up, then a probe job run end to end on a busy 2-core machine
 STOP_TIMEOUT = 30
 # The daemons of a personal pool; NUM_CPUS and MEMORY are what the one partitionable slot offers.
@@ -100,19 +131,19 @@ MOUNT_UNDER_SCRATCH =
 LOCAL_DIRECTORIES = ("log", "spool", "execute", "lock", "run", "cred_dir")
 # Inside the fresh mount namespace: /proc and /dev for the daemons, the host paths for the jobs
 # (read-only but /tmp), then condor_master in the foreground, in the chroot, with a clean environment.
-START_SCRIPT = """
+START_SCRIPT = f"""
 set -eu
 root=$1 config=$2; shift 2
 mount -t proc proc "$root/proc"
 mount --rbind /dev "$root/dev"
 for spec in "$@"; do
-    mode=${spec%%:*} path=${spec#*:}
+    mode=${{spec%:*}} path=${{spec#*:}}
     mkdir -p "$root$path"
     mount --bind "$path" "$root$path"
     if [ "$mode" = ro ]; then mount -o remount,bind,ro "$root$path"; fi
 done
-exec chroot "$root" /usr/bin/env -i PATH=%s CONDOR_CONFIG="$config" /usr/sbin/condor_master -f
-""" % CHROOT_PATH
+exec chroot "$root" /usr/bin/env -i PATH={CHROOT_PATH} CONDOR_CONFIG="$config" /usr/sbin/condor_master -f
+"""
 WRAPPER_TEMPLATE = """\
 #!/bin/sh
 # {tool} of the test HTCondor pool in {state}, run in its chroot as {user}.
@@ -184,14 +215,32 @@ class HTCondorPool:
         for path in [self.state / "local", *(self.state / "local" / name for name in LOCAL_DIRECTORIES)]:
             os.chown(path, *condor_ids)
         (self.state / "local" / "cred_dir").chmod(0o700)
-        self.config.write_text(CONFIG_TEMPLATE.format(
-            state=self.state, collector_port=free_port(), cpus=self.cpus, memory_mb=self.memory_mb))
+        self.config.write_text(
+            CONFIG_TEMPLATE.format(
+                state=self.state, collector_port=free_port(), cpus=self.cpus, memory_mb=self.memory_mb
+            )
+        )
         binds = ["rw:/tmp", *(f"ro:{path}" for path in self.bind_paths)]
         with open(self.state / "master.out", "wb") as out:
             self.process = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "sh", "-c", START_SCRIPT, "sh",
-                 str(CHROOT), str(self.config), *binds],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    START_SCRIPT,
+                    "sh",
+                    str(CHROOT),
+                    str(self.config),
+                    *binds,
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         try:
             self.namespace = wait_for_unshared_namespace(self.process, self.state, self._check_master)
             self._write_wrappers()
@@ -209,10 +258,19 @@ class HTCondorPool:
         self.bin_dir.mkdir()
         for tool in TOOLS:
             wrapper = self.bin_dir / tool
-            wrapper.write_text(WRAPPER_TEMPLATE.format(
-                tool=tool, state=self.state, user=BATCH_USER, pid=self.process.pid,
-                root=shlex.quote(str(CHROOT.resolve())), uid=self.uid, gid=self.gid, path=CHROOT_PATH,
-                config=shlex.quote(str(self.config))))
+            wrapper.write_text(
+                WRAPPER_TEMPLATE.format(
+                    tool=tool,
+                    state=self.state,
+                    user=BATCH_USER,
+                    pid=self.process.pid,
+                    root=shlex.quote(str(CHROOT.resolve())),
+                    uid=self.uid,
+                    gid=self.gid,
+                    path=CHROOT_PATH,
+                    config=shlex.quote(str(self.config)),
+                )
+            )
             wrapper.chmod(0o755)
 
     def _wait_until_running_jobs(self):
@@ -221,9 +279,10 @@ class HTCondorPool:
         submit = probe / "probe.sub"
         submit.write_text(
             "executable = /bin/sh\n"
-            'arguments = "-c \'echo ran\'"\n'
+            "arguments = \"-c 'echo ran'\"\n"
             f"output = {probe}/probe.out\nerror = {probe}/probe.err\nlog = {probe}/probe.log\n"
-            "request_cpus = 1\nrequest_memory = 16\nqueue\n")
+            "request_cpus = 1\nrequest_memory = 16\nqueue\n"
+        )
 
         def daemons_answer():
             self._check_master()
@@ -231,8 +290,12 @@ class HTCondorPool:
 
         wait_until(daemons_answer, START_TIMEOUT, "the HTCondor schedd answering", describe=self.describe)
         self.tool("condor_submit", str(submit))
-        wait_until(lambda: (probe / "probe.out").exists() and "ran" in (probe / "probe.out").read_text(),
-                   START_TIMEOUT, "the HTCondor probe job's run", describe=self.describe)
+        wait_until(
+            lambda: (probe / "probe.out").exists() and "ran" in (probe / "probe.out").read_text(),
+            START_TIMEOUT,
+            "the HTCondor probe job's run",
+            describe=self.describe,
+        )
         wait_until(lambda: not self.jobs(), 30, "the probe job leaving the queue", describe=self.describe)
 
     def stop(self):
@@ -250,8 +313,9 @@ class HTCondorPool:
         if self.namespace:
             # Daemons or jobs that outlived the master: their mounts go with the last of them.
             kill_namespace(self.namespace)
-            wait_until(lambda: not processes_in_namespace(self.namespace), 10,
-                       "the end of every process of the HTCondor pool")
+            wait_until(
+                lambda: not processes_in_namespace(self.namespace), 10, "the end of every process of the HTCondor pool"
+            )
         if self.state:
             shutil.rmtree(self.bin_dir, ignore_errors=True)
 

@@ -27,10 +27,12 @@ def template(title: str, log_directory, cores: int) -> dict:
         "title": title,
         "description": "Dask workers as jobs of the HTCondor pool.",
         "backend": "htcondor",
-        "options": {"workers": {"default": 2, "minimum": 0, "maximum": 4},
-                    "cores": {"default": cores, "minimum": 1, "maximum": 2},
-                    "memory": {"default": 1, "minimum": 0.5, "maximum": 2},
-                    "walltime": {"default": 30, "minimum": 10, "maximum": 60}},
+        "options": {
+            "workers": {"default": 2, "minimum": 0, "maximum": 4},
+            "cores": {"default": cores, "minimum": 1, "maximum": 2},
+            "memory": {"default": 1, "minimum": 0.5, "maximum": 2},
+            "walltime": {"default": 30, "minimum": 10, "maximum": 60},
+        },
         "backend_settings": {"log_directory": str(log_directory), "interface": "lo", "disk": 0.1},
     }
 
@@ -44,10 +46,15 @@ def lab(htcondor_pool, tmp_path):
     """
     unwritable = htcondor_pool.job_directory(f"unwritable-{time.time_ns()}")
     os.chown(unwritable, 0, 0)
-    templates = {"pool": template("HTCondor pool", htcondor_pool.job_directory(f"lab-{time.time_ns()}"), 2),
-                 "held": template("Unwritable logs", unwritable, 1)}
-    server = LabServer(tmp_path / "lab", env={**htcondor_pool.env(), "DASK_CONFIG": str(tmp_path / "dask-config")},
-                       config={"ClusterManager": {"templates": templates, "refresh_interval": 0.5}}).start()
+    templates = {
+        "pool": template("HTCondor pool", htcondor_pool.job_directory(f"lab-{time.time_ns()}"), 2),
+        "held": template("Unwritable logs", unwritable, 1),
+    }
+    server = LabServer(
+        tmp_path / "lab",
+        env={**htcondor_pool.env(), "DASK_CONFIG": str(tmp_path / "dask-config")},
+        config={"ClusterManager": {"templates": templates, "refresh_interval": 0.5}},
+    ).start()
     yield server
     server.stop()
     wait_until(lambda: not htcondor_pool.jobs(), 60, "the queue emptying", describe=lambda: str(htcondor_pool.jobs()))
@@ -58,12 +65,17 @@ def blocker(htcondor_pool):
     """A job that takes all CPUs of the pool but one; its id once it runs. Removed after the test."""
     folder = htcondor_pool.job_directory(f"blocker-{time.time_ns()}")
     submit = folder / "blocker.sub"
-    submit.write_text(f"executable = /bin/sleep\narguments = 600\nrequest_cpus = {htcondor_pool.cpus - 1}\n"
-                      f"request_memory = 16\nlog = {folder}/blocker.log\nqueue\n")
+    submit.write_text(
+        f"executable = /bin/sleep\narguments = 600\nrequest_cpus = {htcondor_pool.cpus - 1}\n"
+        f"request_memory = 16\nlog = {folder}/blocker.log\nqueue\n"
+    )
     output = htcondor_pool.tool("condor_submit", str(submit)).stdout
     job_id = output.rsplit("cluster", 1)[1].strip().rstrip(".") + ".0"
-    wait_until(lambda: [j for j in htcondor_pool.jobs("ClusterId", "JobStatus") if j["JobStatus"] == 2], 60,
-               "the blocking job running")
+    wait_until(
+        lambda: [j for j in htcondor_pool.jobs("ClusterId", "JobStatus") if j["JobStatus"] == 2],
+        60,
+        "the blocking job running",
+    )
     yield job_id
     htcondor_pool.tool("condor_rm", job_id, check=False)
 
@@ -101,7 +113,8 @@ def test_batch_states_move_from_queued_to_connected(htcondor_pool, blocker, lab,
     # One core left: the held cluster's job takes it, cannot write its log, and is held.
     held = create_from_form(section, "held", 1)
     expect(held.locator(".sciencelab-DaskWorkers")).to_contain_text(
-        "0 of 1 workers connected, 1 held: 'Error from ", timeout=STATES_TIMEOUT_MS)
+        "0 of 1 workers connected, 1 held: 'Error from ", timeout=STATES_TIMEOUT_MS
+    )
     expect(held.locator(".sciencelab-DaskWorkers")).to_contain_text(": unable to establish standard output stream'")
 
     # Two-core workers find no slot: queued, and the panel says why on hover.
@@ -112,7 +125,8 @@ def test_batch_states_move_from_queued_to_connected(htcondor_pool, blocker, lab,
     summary = card.locator(".sciencelab-DaskWorkers")
     expect(summary).to_have_text("0 of 2 workers connected, 2 queued (Idle)", timeout=STATES_TIMEOUT_MS)
     expect(summary.locator('[data-state="queued"]')).to_have_attribute(
-        "title", "2 × Idle\nHTCondor found no slot for it: no match found", timeout=STATES_TIMEOUT_MS)
+        "title", "2 × Idle\nHTCondor found no slot for it: no match found", timeout=STATES_TIMEOUT_MS
+    )
     held.locator(".sciencelab-DaskWorkerTable summary").click()
     save_panel_picture(page, screenshots / "sciencelab-dask-htcondor.png")
 

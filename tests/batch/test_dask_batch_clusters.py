@@ -40,8 +40,12 @@ class BatchPool:
         return [job["id"] for job in self.system.jobs()]
 
     def wait_for_empty_queue(self):
-        wait_until(lambda: not self.job_ids(), QUEUE_TIMEOUT, f"the {self.backend} queue emptying",
-                   describe=lambda: str(self.job_ids()))
+        wait_until(
+            lambda: not self.job_ids(),
+            QUEUE_TIMEOUT,
+            f"the {self.backend} queue emptying",
+            describe=lambda: str(self.job_ids()),
+        )
         if self.backend == "htcondor":
             assert self.system.tool("condor_q", "-allusers", "-totals").stdout.count("0 jobs;") == 2
         else:
@@ -60,8 +64,9 @@ def template(backend: str, log_directory: Path, **settings) -> dict:
     }
 
 
-@pytest.fixture(params=[pytest.param("htcondor", marks=pytest.mark.htcondor),
-                        pytest.param("slurm", marks=pytest.mark.slurm)])
+@pytest.fixture(
+    params=[pytest.param("htcondor", marks=pytest.mark.htcondor), pytest.param("slurm", marks=pytest.mark.slurm)]
+)
 def pool(request, tmp_path) -> BatchPool:
     """The batch system of the test's parameter, with a log directory its jobs can write."""
     if request.param == "htcondor":
@@ -77,8 +82,12 @@ def pool(request, tmp_path) -> BatchPool:
 
 def start_server(pool: BatchPool, folder: Path, extra_templates: dict | None = None) -> LabServer:
     templates = {pool.backend: template(pool.backend, pool.log_directory), **(extra_templates or {})}
-    return LabServer(folder, app="server", env={**pool.env(), "DASK_CONFIG": str(folder / "dask-config")},
-                     config={"ClusterManager": {"templates": templates, "refresh_interval": 0.5}}).start()
+    return LabServer(
+        folder,
+        app="server",
+        env={**pool.env(), "DASK_CONFIG": str(folder / "dask-config")},
+        config={"ClusterManager": {"templates": templates, "refresh_interval": 0.5}},
+    ).start()
 
 
 @pytest.fixture
@@ -97,12 +106,17 @@ def get_cluster(server: LabServer, cluster_id: str) -> dict:
 
 def wait_for_workers_in(server: LabServer, cluster_id: str, state: str, count: int) -> list[dict]:
     """Poll until `count` workers of the cluster are in `state` (each with its reason); return those."""
+
     def reached():
         workers = [w for w in get_cluster(server, cluster_id)["worker_list"] if w["state"] == state]
         return len(workers) == count and all(w["reason"] for w in workers) and workers
 
-    return wait_until(reached, WORKERS_TIMEOUT, f"{count} {state} worker(s)",
-                      describe=lambda: json.dumps(get_cluster(server, cluster_id)["worker_list"], indent=1))
+    return wait_until(
+        reached,
+        WORKERS_TIMEOUT,
+        f"{count} {state} worker(s)",
+        describe=lambda: json.dumps(get_cluster(server, cluster_id)["worker_list"], indent=1),
+    )
 
 
 def recorded_job_ids(server: LabServer) -> list[str]:
@@ -118,8 +132,10 @@ def test_cluster_computes_scales_down_and_leaves_no_job(pool, server, kernel):
     assert sorted(pool.job_ids()) == job_ids == recorded_job_ids(server)
 
     run_in_kernel(kernel, cluster["connect_code"])
-    result = run_in_kernel(kernel, "print(len(client.scheduler_info()['workers']), "
-                                   "sum(client.gather(client.map(lambda x: x * x, range(100)))))")
+    result = run_in_kernel(
+        kernel,
+        "print(len(client.scheduler_info()['workers']), sum(client.gather(client.map(lambda x: x * x, range(100)))))",
+    )
     assert result.split() == ["2", "328350"]
 
     logs = server.request("GET", f"sciencelab/api/dask/clusters/{cluster['id']}/logs").json()
@@ -141,19 +157,26 @@ def test_a_job_that_cannot_run_shows_the_batch_systems_reason(pool, server):
     if pool.backend == "htcondor":
         # Idle in the queue; once the negotiator has looked, it says why.
         wait_for_workers_in(server, cluster["id"], "queued", 2)
-        wait_until(lambda: any("no match found" in (w["detail"] or "")
-                               for w in get_cluster(server, cluster["id"])["worker_list"]),
-                   WORKERS_TIMEOUT, "the negotiator's reason")
+        wait_until(
+            lambda: any(
+                "no match found" in (w["detail"] or "") for w in get_cluster(server, cluster["id"])["worker_list"]
+            ),
+            WORKERS_TIMEOUT,
+            "the negotiator's reason",
+        )
         workers = get_cluster(server, cluster["id"])["worker_list"]
         assert {w["reason"] for w in workers} == {"Idle"}
         assert len(pool.job_ids()) == 2
     else:
         # sbatch refuses it outright: no job, a failed worker with sbatch's own words.
         workers = wait_for_workers_in(server, cluster["id"], "failed", 2)
-        assert {(w["reason"], w["detail"]) for w in workers} == {(
-            "Memory specification can not be satisfied",
-            "Memory specification can not be satisfied\n"
-            "Batch job submission failed: Requested node configuration is not available")}
+        assert {(w["reason"], w["detail"]) for w in workers} == {
+            (
+                "Memory specification can not be satisfied",
+                "Memory specification can not be satisfied\n"
+                "Batch job submission failed: Requested node configuration is not available",
+            )
+        }
         assert pool.job_ids() == [] and recorded_job_ids(server) == []
     assert get_cluster(server, cluster["id"])["workers"] == {"requested": 2, "pending": 2, "running": 0}
     assert server.request("DELETE", f"sciencelab/api/dask/clusters/{cluster['id']}").status_code == 204
@@ -168,8 +191,10 @@ def test_a_failed_job_shows_its_exit_code_and_error_log(pool, tmp_path):
         [worker] = wait_for_workers_in(server, cluster["id"], "failed", 1)
         assert worker["reason"] == "exit code 127"
         assert "Last lines of the error log:" in worker["detail"]
-        assert "/nonexistent/bin/python: not found" in worker["detail"] or \
-            "/nonexistent/bin/python: No such file or directory" in worker["detail"]
+        assert (
+            "/nonexistent/bin/python: not found" in worker["detail"]
+            or "/nonexistent/bin/python: No such file or directory" in worker["detail"]
+        )
     finally:
         server.stop()
 
@@ -202,10 +227,12 @@ def test_at_most_one_condor_q_per_refresh_however_many_workers(htcondor_pool, tm
     (counter / "condor_q").chmod(0o755)
     pool = BatchPool("htcondor", htcondor_pool, htcondor_pool.job_directory(f"count-{time.time_ns()}"))
     templates = {"htcondor": template("htcondor", pool.log_directory)}
-    server = LabServer(tmp_path / "server", app="server",
-                       env={**pool.env(), "PATH": f"{counter}:{pool.env()['PATH']}",
-                            "DASK_CONFIG": str(tmp_path / "dask-config")},
-                       config={"ClusterManager": {"templates": templates, "refresh_interval": 0.5}}).start()
+    server = LabServer(
+        tmp_path / "server",
+        app="server",
+        env={**pool.env(), "PATH": f"{counter}:{pool.env()['PATH']}", "DASK_CONFIG": str(tmp_path / "dask-config")},
+        config={"ClusterManager": {"templates": templates, "refresh_interval": 0.5}},
+    ).start()
     try:
         cluster = create_cluster(server, "htcondor", workers=4, memory=IMPOSSIBLE_MEMORY)
         wait_for_workers_in(server, cluster["id"], "queued", 4)
@@ -248,8 +275,12 @@ def test_restart_leaves_no_job_behind(pool, tmp_path, stop_signal):
         if pool.backend == "htcondor":
             wait_for_workers_in(server, queued["id"], "queued", 2)
         # Every job in the queue is on disk before the server goes.
-        wait_until(lambda: sorted(pool.job_ids()) == recorded_job_ids(server) and pool.job_ids(), 30,
-                   "the records matching the queue", describe=lambda: f"{pool.job_ids()} {recorded_job_ids(server)}")
+        wait_until(
+            lambda: sorted(pool.job_ids()) == recorded_job_ids(server) and pool.job_ids(),
+            30,
+            "the records matching the queue",
+            describe=lambda: f"{pool.job_ids()} {recorded_job_ids(server)}",
+        )
 
         server.stop(stop_signal)
         if stop_signal == signal.SIGKILL:
@@ -267,9 +298,17 @@ def test_restart_leaves_no_job_behind(pool, tmp_path, stop_signal):
 @pytest.mark.slurm
 def test_tls_between_scheduler_workers_and_notebook(slurm_cluster, tmp_path, kernel):
     pool = BatchPool("slurm", slurm_cluster, tmp_path / "job-logs")
-    server = LabServer(tmp_path / "server", app="server", env={**pool.env(), "DASK_CONFIG": str(tmp_path / "dc")},
-                       config={"ClusterManager": {"templates": {"tls": template("slurm", pool.log_directory, tls=True)},
-                                                  "refresh_interval": 0.5}}).start()
+    server = LabServer(
+        tmp_path / "server",
+        app="server",
+        env={**pool.env(), "DASK_CONFIG": str(tmp_path / "dc")},
+        config={
+            "ClusterManager": {
+                "templates": {"tls": template("slurm", pool.log_directory, tls=True)},
+                "refresh_interval": 0.5,
+            }
+        },
+    ).start()
     try:
         cluster = wait_for_workers(server, create_cluster(server, "tls", workers=1)["id"], 1)
         assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")

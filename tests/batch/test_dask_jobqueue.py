@@ -48,8 +48,9 @@ def scale_compute_and_close(cluster, list_jobs):
 
 def test_htcondor_cluster_runs_workers_and_leaves_no_jobs(htcondor_pool, monkeypatch):
     monkeypatch.setenv("PATH", htcondor_pool.env()["PATH"])
-    cluster = HTCondorCluster(cores=1, memory="1GiB", disk="100MiB",
-                              log_directory=str(htcondor_pool.job_directory("smoke")), **LOOPBACK)
+    cluster = HTCondorCluster(
+        cores=1, memory="1GiB", disk="100MiB", log_directory=str(htcondor_pool.job_directory("smoke")), **LOOPBACK
+    )
     scale_compute_and_close(cluster, htcondor_pool.jobs)
     assert htcondor_pool.tool("condor_q", "-allusers", "-totals").stdout.count("0 jobs;") == 2
 
@@ -63,16 +64,27 @@ def test_slurm_cluster_runs_workers_and_leaves_no_jobs(slurm_cluster, monkeypatc
 
 def test_htcondor_job_asking_too_much_memory_stays_idle_with_a_reason(htcondor_pool, monkeypatch):
     monkeypatch.setenv("PATH", htcondor_pool.env()["PATH"])
-    cluster = HTCondorCluster(cores=1, memory=IMPOSSIBLE_MEMORY, disk="100MiB",
-                              log_directory=str(htcondor_pool.job_directory("impossible")), **LOOPBACK)
+    cluster = HTCondorCluster(
+        cores=1,
+        memory=IMPOSSIBLE_MEMORY,
+        disk="100MiB",
+        log_directory=str(htcondor_pool.job_directory("impossible")),
+        **LOOPBACK,
+    )
     try:
         cluster.scale(1)
-        [job] = wait_until(lambda: htcondor_pool.jobs("ClusterId", "ProcId", "JobStatus", "LastRejMatchReason"),
-                           WORKER_TIMEOUT, "the job entering the queue")
+        [job] = wait_until(
+            lambda: htcondor_pool.jobs("ClusterId", "ProcId", "JobStatus", "LastRejMatchReason"),
+            WORKER_TIMEOUT,
+            "the job entering the queue",
+        )
         job_id = f"{job['ClusterId']}.{job['ProcId']}"
         # The negotiator has looked at it and found no slot: the reason lands in the job ad.
-        [job] = wait_until(lambda: [j for j in htcondor_pool.jobs("JobStatus", "LastRejMatchReason")
-                                    if "LastRejMatchReason" in j], 60, "a negotiation cycle rejecting the job")
+        [job] = wait_until(
+            lambda: [j for j in htcondor_pool.jobs("JobStatus", "LastRejMatchReason") if "LastRejMatchReason" in j],
+            60,
+            "a negotiation cycle rejecting the job",
+        )
         assert job == {"JobStatus": 1, "LastRejMatchReason": "no match found "}
         analysis = htcondor_pool.tool("condor_q", "-better-analyze", job_id).stdout
         # The step of the Requirements expression no slot passes, then the verdict.
@@ -91,9 +103,13 @@ def test_htcondor_job_that_cannot_write_its_log_is_held_with_a_reason(htcondor_p
     try:
         cluster.scale(1)
         [job] = wait_until(
-            lambda: [job for job in htcondor_pool.jobs("JobStatus", "HoldReason", "HoldReasonCode")
-                     if job["JobStatus"] == 5],
-            WORKER_TIMEOUT, "the job being held", describe=lambda: str(htcondor_pool.jobs()))
+            lambda: [
+                job for job in htcondor_pool.jobs("JobStatus", "HoldReason", "HoldReasonCode") if job["JobStatus"] == 5
+            ],
+            WORKER_TIMEOUT,
+            "the job being held",
+            describe=lambda: str(htcondor_pool.jobs()),
+        )
         # dask-jobqueue streams the job's output back through the shadow, which cannot create the file.
         assert job["HoldReason"].endswith(": unable to establish standard output stream"), job
         assert job["HoldReasonCode"] == 9, job  # UnableToOpenOutputStream
@@ -121,9 +137,15 @@ def test_slurm_job_waiting_for_memory_is_pending_with_reason_resources(slurm_clu
     try:
         cluster.scale(2)
         jobs = wait_until(
-            lambda: (jobs := slurm_cluster.jobs()) and sorted((j["state"], j["reason"]) for j in jobs) == [
-                ("PENDING", "Resources"), ("RUNNING", "None")] and jobs,
-            WORKER_TIMEOUT, "one job running and one pending for resources", describe=lambda: str(slurm_cluster.jobs()))
+            lambda: (
+                (jobs := slurm_cluster.jobs())
+                and sorted((j["state"], j["reason"]) for j in jobs) == [("PENDING", "Resources"), ("RUNNING", "None")]
+                and jobs
+            ),
+            WORKER_TIMEOUT,
+            "one job running and one pending for resources",
+            describe=lambda: str(slurm_cluster.jobs()),
+        )
         assert {job["name"] for job in jobs} == {"dask-worker"}
     finally:
         cluster.close()

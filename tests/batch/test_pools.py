@@ -24,10 +24,15 @@ def test_htcondor_pool_stopped_with_a_running_job_leaves_no_process_and_no_mount
         start_or_skip(pool.start)
         job_dir = pool.job_directory("sleeper")
         (job_dir / "sleep.sub").write_text(
-            f"executable = /bin/sleep\narguments = 300\nlog = {job_dir}/sleep.log\nrequest_memory = 16\nqueue\n")
+            f"executable = /bin/sleep\narguments = 300\nlog = {job_dir}/sleep.log\nrequest_memory = 16\nqueue\n"
+        )
         pool.tool("condor_submit", str(job_dir / "sleep.sub"))
-        wait_until(lambda: [job for job in pool.jobs("JobStatus") if job["JobStatus"] == 2], 60,
-                   "the job running", describe=pool.describe)
+        wait_until(
+            lambda: [job for job in pool.jobs("JobStatus") if job["JobStatus"] == 2],
+            60,
+            "the job running",
+            describe=pool.describe,
+        )
         namespace = pool.namespace
         pool.stop()
         # The namespace held the bind mounts of /tmp, the Python and the repository: with its last
@@ -45,8 +50,12 @@ def test_slurm_cluster_stopped_with_a_running_job_leaves_no_process():
     try:
         start_or_skip(cluster.start)
         cluster.tool("sbatch", f"--output={cluster.state}/sleep.out", "--wrap=sleep 300")
-        wait_until(lambda: [job for job in cluster.jobs() if job["state"] == "RUNNING"], 60, "the job running",
-                   describe=cluster.describe)
+        wait_until(
+            lambda: [job for job in cluster.jobs() if job["state"] == "RUNNING"],
+            60,
+            "the job running",
+            describe=cluster.describe,
+        )
         namespace = cluster.namespace
         cluster.stop()
         assert processes_in_namespace(namespace) == []
@@ -59,9 +68,16 @@ def test_slurm_cluster_stopped_with_a_running_job_leaves_no_process():
 def test_a_cluster_whose_test_run_was_killed_is_reaped_by_the_next_start():
     start_or_skip(SlurmCluster.check_installed)
     owner = subprocess.Popen(
-        [sys.executable, "-c", "import time; from tests.batch.slurm import SlurmCluster; "
-         "cluster = SlurmCluster().start(); print(cluster.state, cluster.namespace, flush=True); time.sleep(600)"],
-        cwd=HERE.parent.parent, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import time; from tests.batch.slurm import SlurmCluster; "
+            "cluster = SlurmCluster().start(); print(cluster.state, cluster.namespace, flush=True); time.sleep(600)",
+        ],
+        cwd=HERE.parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         state, namespace = owner.stdout.readline().split()
     finally:

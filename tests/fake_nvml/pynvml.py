@@ -35,23 +35,23 @@ class NVMLError(Exception):
     """NVML's base error; the subclasses below are the ones the code under test tells apart."""
 
 
-class NVMLError_NotSupported(NVMLError):  # noqa: N801 (NVML's own names)
+class NVMLError_NotSupported(NVMLError):
     pass
 
 
-class NVMLError_NotFound(NVMLError):  # noqa: N801
+class NVMLError_NotFound(NVMLError):
     pass
 
 
-class NVMLError_GpuIsLost(NVMLError):  # noqa: N801
+class NVMLError_GpuIsLost(NVMLError):
     pass
 
 
-class NVMLError_LibraryNotFound(NVMLError):  # noqa: N801
+class NVMLError_LibraryNotFound(NVMLError):
     pass
 
 
-class NVMLError_Uninitialized(NVMLError):  # noqa: N801
+class NVMLError_Uninitialized(NVMLError):
     pass
 
 
@@ -153,7 +153,7 @@ def nvmlDeviceGetEnforcedPowerLimit(handle):
     return _gpu(handle)["power"][1]
 
 
-def nvmlDeviceGetClockInfo(handle, type):  # noqa: A002 (NVML's signature)
+def nvmlDeviceGetClockInfo(handle, type):
     return _gpu(handle)["sm_clock"]
 
 

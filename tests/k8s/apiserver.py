@@ -22,7 +22,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
 from sciencelab_spawner.demo import free_port
 
 VERSION = "1.20.2"
@@ -38,14 +37,20 @@ HUB_USER = "sciencelab-hub"
 # What the hub needs and nothing more: its users' objects in its namespace, per-user
 # PersistentVolumes (cluster-scoped) for S3 buckets, and nodes read for the GPU inventory.
 HUB_NAMESPACED_RULES = [
-    {"apiGroups": [""], "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {
+        "apiGroups": [""],
+        "resources": ["pods", "persistentvolumeclaims", "secrets", "services"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
     {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
 ]
 HUB_CLUSTER_RULES = [
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["persistentvolumes"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {
+        "apiGroups": [""],
+        "resources": ["persistentvolumes"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
 ]
 
 
@@ -68,12 +73,16 @@ class KubeCredentials:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "sciencelab-test",
-                          "cluster": {"server": self.url, "certificate-authority": str(self.ca_path)}}],
+            "clusters": [
+                {"name": "sciencelab-test", "cluster": {"server": self.url, "certificate-authority": str(self.ca_path)}}
+            ],
             "users": [{"name": "user", "user": {"token": token}}],
-            "contexts": [{"name": "sciencelab-test",
-                          "context": {"cluster": "sciencelab-test", "user": "user",
-                                      "namespace": namespace or self.namespace}}],
+            "contexts": [
+                {
+                    "name": "sciencelab-test",
+                    "context": {"cluster": "sciencelab-test", "user": "user", "namespace": namespace or self.namespace},
+                }
+            ],
             "current-context": "sciencelab-test",
         }
         path.write_text(yaml.safe_dump(config))
@@ -96,34 +105,69 @@ def write_certificates(directory: Path) -> dict[str, Path]:
 
     def write_key(name, key):
         path = directory / name
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         return path
 
     def certificate(subject, issuer, public_key, signing_key, extensions):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=2)))
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+        )
         for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(signing_key, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sciencelab-test-ca")])
-    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key,
-                     [(x509.BasicConstraints(ca=True, path_length=None), True),
-                      (x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, encipher_only=False, decipher_only=False), True)])
+    ca = certificate(
+        ca_name,
+        ca_name,
+        ca_key.public_key(),
+        ca_key,
+        [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                True,
+            ),
+        ],
+    )
     server_key = ec.generate_private_key(ec.SECP256R1())
     server = certificate(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]), ca_name,
-        server_key.public_key(), ca_key,
-        [(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                       x509.DNSName("localhost")]), False),
-         (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)])
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+        ca_name,
+        server_key.public_key(),
+        ca_key,
+        [
+            (
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                False,
+            ),
+            (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        ],
+    )
     service_account_key = ec.generate_private_key(ec.SECP256R1())
     paths = {
         "ca": directory / "ca.crt",
@@ -132,8 +176,11 @@ def write_certificates(directory: Path) -> dict[str, Path]:
         "service_account_key": write_key("service-account.key", service_account_key),
         "service_account_public_key": directory / "service-account.pub",
     }
-    paths["service_account_public_key"].write_bytes(service_account_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    paths["service_account_public_key"].write_bytes(
+        service_account_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["server_cert"].write_bytes(server.public_bytes(serialization.Encoding.PEM))
     return paths
@@ -155,8 +202,11 @@ class KubeApiServer:
     @staticmethod
     def missing() -> str | None:
         """Why the server cannot start here, or None when both binaries are installed."""
-        absent = [name for name, path in (("kube-apiserver", KUBE_APISERVER), ("etcd", shutil.which("etcd")))
-                  if not (path and os.access(path, os.X_OK))]
+        absent = [
+            name
+            for name, path in (("kube-apiserver", KUBE_APISERVER), ("etcd", shutil.which("etcd")))
+            if not (path and os.access(path, os.X_OK))
+        ]
         if absent:
             return f"{' and '.join(absent)} not installed: run {INSTALL_SCRIPT} (`make test` does)"
         return None
@@ -174,29 +224,45 @@ class KubeApiServer:
 
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
-        self._spawn("etcd", [
-            shutil.which("etcd"), "--name=sciencelab-test", f"--data-dir={self.state_dir / 'etcd'}",
-            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-            f"--initial-cluster=sciencelab-test=http://127.0.0.1:{peer_port}",
-        ])
-        self._spawn("kube-apiserver", [
-            str(KUBE_APISERVER), f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={api_port}",
-            f"--cert-dir={self.state_dir / 'certs'}",
-            f"--tls-cert-file={certificates['server_cert']}", f"--tls-private-key-file={certificates['server_key']}",
-            f"--token-auth-file={token_file}", "--anonymous-auth=false", "--authorization-mode=RBAC",
-            # No controller-manager mints service-account tokens, so pods must not wait for one.
-            "--disable-admission-plugins=ServiceAccount",
-            f"--service-account-key-file={certificates['service_account_public_key']}",
-            f"--service-account-signing-key-file={certificates['service_account_key']}",
-            "--service-account-issuer=https://kubernetes.default.svc",
-            "--service-cluster-ip-range=10.96.0.0/24",
-            # A loopback address is no valid endpoint for the `kubernetes` service.
-            "--endpoint-reconciler-type=none",
-            "--enable-priority-and-fairness=false", "--profiling=false",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                shutil.which("etcd"),
+                "--name=sciencelab-test",
+                f"--data-dir={self.state_dir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=sciencelab-test=http://127.0.0.1:{peer_port}",
+            ],
+        )
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(KUBE_APISERVER),
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={self.state_dir / 'certs'}",
+                f"--tls-cert-file={certificates['server_cert']}",
+                f"--tls-private-key-file={certificates['server_key']}",
+                f"--token-auth-file={token_file}",
+                "--anonymous-auth=false",
+                "--authorization-mode=RBAC",
+                # No controller-manager mints service-account tokens, so pods must not wait for one.
+                "--disable-admission-plugins=ServiceAccount",
+                f"--service-account-key-file={certificates['service_account_public_key']}",
+                f"--service-account-signing-key-file={certificates['service_account_key']}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                "--service-cluster-ip-range=10.96.0.0/24",
+                # A loopback address is no valid endpoint for the `kubernetes` service.
+                "--endpoint-reconciler-type=none",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+            ],
+        )
         credentials = KubeCredentials(f"https://127.0.0.1:{api_port}", certificates["ca"], admin_token, hub_token)
         self._wait_ready(credentials)
         self._grant_hub(credentials)
@@ -206,8 +272,9 @@ class KubeApiServer:
 
     def _spawn(self, name: str, command: list[str]):
         with open(self.state_dir / f"{name}.log", "wb") as log:
-            self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                    stdin=subprocess.DEVNULL)
+            self.processes[name] = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
 
     def _wait_ready(self, credentials: KubeCredentials):
         admin = credentials.session(credentials.admin_token)
@@ -226,25 +293,37 @@ class KubeApiServer:
             except (requests.ConnectionError, requests.Timeout) as error:
                 answer = str(error)
             time.sleep(0.2)
-        raise RuntimeError(f"kube-apiserver was not ready in {START_TIMEOUT}s; /readyz: {answer}\n"
-                           f"{self.log_tail('kube-apiserver')}")
+        raise RuntimeError(
+            f"kube-apiserver was not ready in {START_TIMEOUT}s; /readyz: {answer}\n{self.log_tail('kube-apiserver')}"
+        )
 
     def _grant_hub(self, credentials: KubeCredentials):
         admin = credentials.session(credentials.admin_token)
         rbac = f"{credentials.url}/apis/rbac.authorization.k8s.io/v1"
         subject = [{"kind": "User", "name": HUB_USER, "apiGroup": "rbac.authorization.k8s.io"}]
         for url, body in [
-            (f"{credentials.url}/api/v1/namespaces",
-             {"metadata": {"name": credentials.namespace}}),
-            (f"{rbac}/namespaces/{credentials.namespace}/roles",
-             {"metadata": {"name": HUB_USER}, "rules": HUB_NAMESPACED_RULES}),
-            (f"{rbac}/namespaces/{credentials.namespace}/rolebindings",
-             {"metadata": {"name": HUB_USER}, "subjects": subject,
-              "roleRef": {"kind": "Role", "name": HUB_USER, "apiGroup": "rbac.authorization.k8s.io"}}),
+            (f"{credentials.url}/api/v1/namespaces", {"metadata": {"name": credentials.namespace}}),
+            (
+                f"{rbac}/namespaces/{credentials.namespace}/roles",
+                {"metadata": {"name": HUB_USER}, "rules": HUB_NAMESPACED_RULES},
+            ),
+            (
+                f"{rbac}/namespaces/{credentials.namespace}/rolebindings",
+                {
+                    "metadata": {"name": HUB_USER},
+                    "subjects": subject,
+                    "roleRef": {"kind": "Role", "name": HUB_USER, "apiGroup": "rbac.authorization.k8s.io"},
+                },
+            ),
             (f"{rbac}/clusterroles", {"metadata": {"name": HUB_USER}, "rules": HUB_CLUSTER_RULES}),
-            (f"{rbac}/clusterrolebindings",
-             {"metadata": {"name": HUB_USER}, "subjects": subject,
-              "roleRef": {"kind": "ClusterRole", "name": HUB_USER, "apiGroup": "rbac.authorization.k8s.io"}}),
+            (
+                f"{rbac}/clusterrolebindings",
+                {
+                    "metadata": {"name": HUB_USER},
+                    "subjects": subject,
+                    "roleRef": {"kind": "ClusterRole", "name": HUB_USER, "apiGroup": "rbac.authorization.k8s.io"},
+                },
+            ),
         ]:
             admin.post(url, json=body, timeout=30).raise_for_status()
 

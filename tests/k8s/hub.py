@@ -49,12 +49,22 @@ class KubeHub(DemoHub):
     """`DemoHub` with ScienceLab's Kubernetes spawner on `credentials`' API server (see the module
     docstring); `extra_config` is appended to the Kubernetes configuration."""
 
-    def __init__(self, state_dir: Path, credentials: KubeCredentials, profiles: str, extra_config: str = "",
-                 base_config: str | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        credentials: KubeCredentials,
+        profiles: str,
+        extra_config: str = "",
+        base_config: str | None = None,
+    ):
         state_dir.mkdir(parents=True, exist_ok=True)
         kubeconfig = credentials.write_kubeconfig(state_dir / "kubeconfig", credentials.hub_token)
-        super().__init__(state_dir, extra_config=(base_config or kube_hub_config()) + extra_config,
-                         profiles=profiles, env={"KUBECONFIG": str(kubeconfig)})
+        super().__init__(
+            state_dir,
+            extra_config=(base_config or kube_hub_config()) + extra_config,
+            profiles=profiles,
+            env={"KUBECONFIG": str(kubeconfig)},
+        )
         self.credentials = credentials
         self.admin_api = credentials.session(credentials.admin_token)
 
@@ -83,19 +93,26 @@ def release_deleted_volumes(credentials: KubeCredentials, namespace: str = NAMES
     for path in (f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", "/api/v1/persistentvolumes"):
         for item in admin.get(credentials.url + path, timeout=30).json()["items"]:
             if item["metadata"].get("deletionTimestamp") and item["metadata"].get("finalizers"):
-                admin.patch(f"{credentials.url}{path}/{item['metadata']['name']}",
-                            json={"metadata": {"finalizers": None}},
-                            headers={"Content-Type": "application/merge-patch+json"}, timeout=30)
+                admin.patch(
+                    f"{credentials.url}{path}/{item['metadata']['name']}",
+                    json={"metadata": {"finalizers": None}},
+                    headers={"Content-Type": "application/merge-patch+json"},
+                    timeout=30,
+                )
 
 
 def remove_namespace_objects(credentials: KubeCredentials, namespace: str = NAMESPACE):
     """Delete every pod, Secret, claim and ScienceLab volume a hub left in `namespace`."""
     admin = credentials.session(credentials.admin_token)
     for kind in ("pods", "secrets", "persistentvolumeclaims"):
-        admin.delete(f"{credentials.url}/api/v1/namespaces/{namespace}/{kind}", json={"gracePeriodSeconds": 0},
-                     timeout=30).raise_for_status()
-    admin.delete(f"{credentials.url}/api/v1/persistentvolumes", params={
-        "labelSelector": f"sciencelab.io/namespace={namespace}"}, timeout=30).raise_for_status()
+        admin.delete(
+            f"{credentials.url}/api/v1/namespaces/{namespace}/{kind}", json={"gracePeriodSeconds": 0}, timeout=30
+        ).raise_for_status()
+    admin.delete(
+        f"{credentials.url}/api/v1/persistentvolumes",
+        params={"labelSelector": f"sciencelab.io/namespace={namespace}"},
+        timeout=30,
+    ).raise_for_status()
     release_deleted_volumes(credentials, namespace)
 
 

@@ -77,9 +77,22 @@ def gpu_node(name: str, product: str, gpus: int, **resources: str) -> FakeNode:
 # --- pure core: quantities, scheduling, manifests -------------------------------------------------
 
 _SUFFIXES = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": 1,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
 }
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)$")
 
@@ -124,8 +137,9 @@ def _expression_matches(expression: dict, labels: dict[str, str]) -> bool:
 
 def _term_matches(term: dict, node: FakeNode) -> bool:
     fields = {"metadata.name": node.name}
-    return (all(_expression_matches(expression, node.labels) for expression in term.get("matchExpressions") or [])
-            and all(_expression_matches(expression, fields) for expression in term.get("matchFields") or []))
+    return all(
+        _expression_matches(expression, node.labels) for expression in term.get("matchExpressions") or []
+    ) and all(_expression_matches(expression, fields) for expression in term.get("matchFields") or [])
 
 
 def _tolerates(tolerations: list[dict], taint: dict) -> bool:
@@ -147,7 +161,8 @@ def unfit_reason(pod: dict, node: FakeNode, requested_on_node: Counter) -> str |
     if any(node.labels.get(key) != value for key, value in (spec.get("nodeSelector") or {}).items()):
         return "node(s) didn't match node selector"
     required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution")
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
     if required and not any(_term_matches(term, node) for term in required["nodeSelectorTerms"]):
         return "node(s) didn't match node selector"
     for taint in node.taints:
@@ -174,7 +189,7 @@ def choose_node(pod: dict, nodes: list[FakeNode], requested: dict[str, Counter])
 
 
 def timestamp() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def make_node(node: FakeNode, now: str) -> dict:
@@ -182,26 +197,48 @@ def make_node(node: FakeNode, now: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": node.name, "labels": {
-            "kubernetes.io/hostname": node.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-            **node.labels}},
+        "metadata": {
+            "name": node.name,
+            "labels": {
+                "kubernetes.io/hostname": node.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                **node.labels,
+            },
+        },
         "spec": {"taints": node.taints} if node.taints else {},
         "status": {
             "capacity": node.allocatable,
             "allocatable": node.allocatable,
             "conditions": make_node_conditions(now),
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node.name}],
-            "nodeInfo": {"kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
-                         "operatingSystem": "linux", "architecture": "amd64",
-                         "containerRuntimeVersion": f"{AGENT}://0", "osImage": "", "kernelVersion": "",
-                         "machineID": "", "systemUUID": "", "bootID": ""},
+            "nodeInfo": {
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION,
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+                "containerRuntimeVersion": f"{AGENT}://0",
+                "osImage": "",
+                "kernelVersion": "",
+                "machineID": "",
+                "systemUUID": "",
+                "bootID": "",
+            },
         },
     }
 
 
 def make_node_conditions(now: str) -> list[dict]:
-    return [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": f"{AGENT} is posting ready status",
-             "lastHeartbeatTime": now, "lastTransitionTime": now}]
+    return [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "KubeletReady",
+            "message": f"{AGENT} is posting ready status",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+        }
+    ]
 
 
 def make_running_status(pod: dict, pod_ip: str, pid: int, now: str) -> dict:
@@ -213,13 +250,22 @@ def make_running_status(pod: dict, pod_ip: str, pid: int, now: str) -> dict:
         "podIP": pod_ip,
         "podIPs": [{"ip": pod_ip}],
         "startTime": now,
-        "conditions": [{"type": kind, "status": "True", "lastTransitionTime": now}
-                       for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
-        "containerStatuses": [{
-            "name": container["name"], "image": container.get("image", ""), "imageID": "",
-            "containerID": f"{AGENT}://{pid}", "ready": True, "started": True, "restartCount": 0,
-            "state": {"running": {"startedAt": now}},
-        }],
+        "conditions": [
+            {"type": kind, "status": "True", "lastTransitionTime": now}
+            for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ],
+        "containerStatuses": [
+            {
+                "name": container["name"],
+                "image": container.get("image", ""),
+                "imageID": "",
+                "containerID": f"{AGENT}://{pid}",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": now}},
+            }
+        ],
     }
 
 
@@ -228,14 +274,27 @@ def make_terminated_status(pod: dict, exit_code: int, now: str) -> dict:
     container = pod["spec"]["containers"][0]
     return {
         "phase": "Succeeded" if exit_code == 0 else "Failed",
-        "conditions": [{"type": kind, "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}
-                       for kind in ("ContainersReady", "Ready")],
-        "containerStatuses": [{
-            "name": container["name"], "image": container.get("image", ""), "imageID": "", "ready": False,
-            "started": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                                     "finishedAt": now}},
-        }],
+        "conditions": [
+            {"type": kind, "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}
+            for kind in ("ContainersReady", "Ready")
+        ],
+        "containerStatuses": [
+            {
+                "name": container["name"],
+                "image": container.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {
+                    "terminated": {
+                        "exitCode": exit_code,
+                        "reason": "Completed" if exit_code == 0 else "Error",
+                        "finishedAt": now,
+                    }
+                },
+            }
+        ],
     }
 
 
@@ -244,10 +303,16 @@ def make_waiting_status(pod: dict, reason: str, message: str) -> dict:
     container = pod["spec"]["containers"][0]
     return {
         "phase": "Pending",
-        "containerStatuses": [{
-            "name": container["name"], "image": container.get("image", ""), "imageID": "", "ready": False,
-            "restartCount": 0, "state": {"waiting": {"reason": reason, "message": message}},
-        }],
+        "containerStatuses": [
+            {
+                "name": container["name"],
+                "image": container.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": reason, "message": message}},
+            }
+        ],
     }
 
 
@@ -255,11 +320,20 @@ def make_event(pod: dict, kind: str, reason: str, message: str, node: str, now: 
     metadata = pod["metadata"]
     return {
         "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": metadata["name"],
-                           "namespace": metadata["namespace"], "uid": metadata["uid"]},
-        "type": kind, "reason": reason, "message": message,
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": metadata["name"],
+            "namespace": metadata["namespace"],
+            "uid": metadata["uid"],
+        },
+        "type": kind,
+        "reason": reason,
+        "message": message,
         "source": {"component": AGENT, "host": node},
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
     }
 
 
@@ -269,10 +343,12 @@ _REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 def expand_references(text: str, variables: dict[str, str]) -> str:
     """Kubernetes' `$(VAR)` expansion: defined variables are replaced, `$$` escapes a `$`,
     undefined references stay as they are."""
+
     def replace(match):
         if match[0] == "$$":
             return "$"
         return variables.get(match[1], match[0])
+
     return _REFERENCE.sub(replace, text)
 
 
@@ -285,6 +361,7 @@ class PodStartError(Exception):
 
 
 # --- I/O: the API client, the processes, the agent --------------------------------------------------
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str):
@@ -299,16 +376,20 @@ class KubeApi:
         self.url = credentials.url
         self._ssl = ssl.create_default_context(cafile=str(credentials.ca_path))
         # A watch event is one line holding a whole pod: allow big ones (the default stops at 128 KiB).
-        self._session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}, read_bufsize=2**20,
-                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        self._session = aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token}"},
+            read_bufsize=2**20,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        )
 
     async def close(self):
         await self._session.close()
 
     async def request(self, method: str, path: str, body=None, params=None, content_type="application/json"):
         data = json.dumps(body) if body is not None else None
-        async with self._session.request(method, self.url + path, data=data, params=params, ssl=self._ssl,
-                                         headers={"Content-Type": content_type}) as response:
+        async with self._session.request(
+            method, self.url + path, data=data, params=params, ssl=self._ssl, headers={"Content-Type": content_type}
+        ) as response:
             result = await response.json(content_type=None)
             if response.status >= 400:
                 raise ApiError(response.status, result.get("message", "") if isinstance(result, dict) else result)
@@ -349,9 +430,16 @@ class NodeAgent:
     them with `spec.nodeName` set, which spares the scheduling, one pod listing per pod).
     """
 
-    def __init__(self, credentials: KubeCredentials, nodes: list[FakeNode], work_dir: Path,
-                 namespace: str | None = None, label_selector: str = "", commands: dict[str, list[str]] | None = None,
-                 run_processes: bool = True):
+    def __init__(
+        self,
+        credentials: KubeCredentials,
+        nodes: list[FakeNode],
+        work_dir: Path,
+        namespace: str | None = None,
+        label_selector: str = "",
+        commands: dict[str, list[str]] | None = None,
+        run_processes: bool = True,
+    ):
         self.credentials = credentials
         self.nodes = list(nodes)
         self._node_names = {node.name for node in nodes}
@@ -433,8 +521,9 @@ class NodeAgent:
             await self.api.close()
 
     async def _shutdown(self):
-        await asyncio.gather(*(self._stop_process(running, MAX_GRACE_SECONDS / 2)
-                               for running in self.processes.values()))
+        await asyncio.gather(
+            *(self._stop_process(running, MAX_GRACE_SECONDS / 2) for running in self.processes.values())
+        )
         self.processes.clear()
         pods = await self.api.request("GET", "/api/v1/pods")
         for pod in pods["items"]:
@@ -476,8 +565,9 @@ class NodeAgent:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             for name in self._node_names:
                 try:
-                    await self.api.merge_patch(f"/api/v1/nodes/{name}/status",
-                                               {"status": {"conditions": make_node_conditions(timestamp())}})
+                    await self.api.merge_patch(
+                        f"/api/v1/nodes/{name}/status", {"status": {"conditions": make_node_conditions(timestamp())}}
+                    )
                 except ApiError as error:
                     log.warning("node %s: heartbeat refused: %s", name, error)
 
@@ -532,15 +622,15 @@ class NodeAgent:
             return
         elif not spec.get("nodeName"):
             await self._schedule(pod)
-        elif spec["nodeName"] in self._node_names and not status.get("containerStatuses"):
-            # Once per pod: a late event from before its start must not start it again.
-            if uid not in self._started:
-                self._started.add(uid)
-                await self._start(pod)
+        # Once per pod: a late event from before its start must not start it again.
+        elif spec["nodeName"] in self._node_names and not status.get("containerStatuses") and uid not in self._started:
+            self._started.add(uid)
+            await self._start(pod)
 
     async def _requested_by_node(self) -> dict[str, Counter]:
-        pods = await self.api.request("GET", "/api/v1/pods",
-                                      params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"})
+        pods = await self.api.request(
+            "GET", "/api/v1/pods", params={"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
+        )
         requested: dict[str, Counter] = {}
         for pod in pods["items"]:
             if pod["spec"].get("nodeName"):
@@ -559,23 +649,46 @@ class NodeAgent:
                 await self._post_event(pod, "Warning", "FailedScheduling", why, "")
                 await self.api.merge_patch(
                     f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/status",
-                    {"status": {"phase": "Pending", "conditions": [{
-                        "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why,
-                        "lastTransitionTime": timestamp()}]}})
+                    {
+                        "status": {
+                            "phase": "Pending",
+                            "conditions": [
+                                {
+                                    "type": "PodScheduled",
+                                    "status": "False",
+                                    "reason": "Unschedulable",
+                                    "message": why,
+                                    "lastTransitionTime": timestamp(),
+                                }
+                            ],
+                        }
+                    },
+                )
             self.unschedulable[metadata["uid"]] = {"pod": pod, "why": why}
             return
         self.unschedulable.pop(metadata["uid"], None)
         try:
             await self.api.request(
-                "POST", f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/binding",
-                {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": metadata["name"], "uid": metadata["uid"]},
-                 "target": {"apiVersion": "v1", "kind": "Node", "name": node.name}})
+                "POST",
+                f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/binding",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Binding",
+                    "metadata": {"name": metadata["name"], "uid": metadata["uid"]},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node.name},
+                },
+            )
         except ApiError as error:
             if error.status in (404, 409):  # deleted, or bound already by an earlier decision
                 return
             raise
-        await self._post_event(pod, "Normal", "Scheduled",
-                               f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {node.name}", "")
+        await self._post_event(
+            pod,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {node.name}",
+            "",
+        )
 
     async def _retry_unschedulable(self):
         """Room was freed: try the waiting pods again, as kube-scheduler does on cluster events."""
@@ -598,13 +711,24 @@ class NodeAgent:
         log_path = self.work_dir / f"{metadata['name']}.log"
         with open(log_path, "ab") as log_file:
             process = await asyncio.create_subprocess_exec(
-                *argv, env=env, cwd=cwd, stdin=asyncio.subprocess.DEVNULL, stdout=log_file,
-                stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                *argv,
+                env=env,
+                cwd=cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
         running = self.processes[metadata["uid"]] = PodProcess(process, pod)
         self._spawn_task(self._await_exit(running))
         await self.api.merge_patch(status_path, {"status": make_running_status(pod, ip, process.pid, timestamp())})
-        await self._post_event(pod, "Normal", "Started", f"Started container {pod['spec']['containers'][0]['name']}",
-                               pod["spec"]["nodeName"])
+        await self._post_event(
+            pod,
+            "Normal",
+            "Started",
+            f"Started container {pod['spec']['containers'][0]['name']}",
+            pod["spec"]["nodeName"],
+        )
 
     async def _container_process(self, pod: dict, ip: str) -> tuple[list[str], dict[str, str], str]:
         """argv, environment and working dir of the pod's first container, as this machine runs it."""
@@ -616,8 +740,9 @@ class NodeAgent:
         env["HOSTNAME"] = metadata["name"]
         for source in container.get("envFrom") or []:
             prefix = source.get("prefix", "")
-            kind, reference = ("secrets", source["secretRef"]) if "secretRef" in source else (
-                "configmaps", source["configMapRef"])
+            kind, reference = (
+                ("secrets", source["secretRef"]) if "secretRef" in source else ("configmaps", source["configMapRef"])
+            )
             data = await self._referenced_data(metadata["namespace"], kind, reference)
             env.update({prefix + key: value for key, value in data.items()})
         for variable in container.get("env") or []:
@@ -627,15 +752,20 @@ class NodeAgent:
         words = (container.get("command") or []) + (container.get("args") or [])
         argv = [expand_references(word, env) for word in words]
         if not argv:
-            raise PodStartError("RunContainerError", "the container has neither command nor args; "
-                                "the image's own command is unknown to the node agent")
+            raise PodStartError(
+                "RunContainerError",
+                "the container has neither command nor args; the image's own command is unknown to the node agent",
+            )
         if argv[0] in self.commands:
             argv = self.commands[argv[0]] + argv[1:]
         elif executable := shutil.which(argv[0], path=env.get("PATH")):
             argv[0] = executable
         else:
-            raise PodStartError("RunContainerError", f"{argv[0]!r} is neither mapped to a local command "
-                                f"(NodeAgent commands: {sorted(self.commands)}) nor on PATH")
+            raise PodStartError(
+                "RunContainerError",
+                f"{argv[0]!r} is neither mapped to a local command "
+                f"(NodeAgent commands: {sorted(self.commands)}) nor on PATH",
+            )
         # 0.0.0.0 inside a pod means the pod's own address (see the module docstring).
         argv = [word.replace("0.0.0.0", ip) for word in argv]
         env = {name: value.replace("0.0.0.0", ip) for name, value in env.items()}
@@ -646,20 +776,29 @@ class NodeAgent:
             return expand_references(variable.get("value", ""), env)
         source = variable["valueFrom"]
         if "secretKeyRef" in source or "configMapKeyRef" in source:
-            kind, reference = ("secrets", source["secretKeyRef"]) if "secretKeyRef" in source else (
-                "configmaps", source["configMapKeyRef"])
+            kind, reference = (
+                ("secrets", source["secretKeyRef"])
+                if "secretKeyRef" in source
+                else ("configmaps", source["configMapKeyRef"])
+            )
             data = await self._referenced_data(pod["metadata"]["namespace"], kind, reference)
             if reference["key"] not in data:
                 if reference.get("optional"):
                     return None
-                raise PodStartError("CreateContainerConfigError",
-                                    f"couldn't find key {reference['key']} in {reference['name']}")
+                raise PodStartError(
+                    "CreateContainerConfigError", f"couldn't find key {reference['key']} in {reference['name']}"
+                )
             return data[reference["key"]]
         if "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
-            fields = {"metadata.name": pod["metadata"]["name"], "metadata.namespace": pod["metadata"]["namespace"],
-                      "metadata.uid": pod["metadata"]["uid"], "spec.nodeName": pod["spec"]["nodeName"],
-                      "status.podIP": ip, "status.hostIP": "127.0.0.1"}
+            fields = {
+                "metadata.name": pod["metadata"]["name"],
+                "metadata.namespace": pod["metadata"]["namespace"],
+                "metadata.uid": pod["metadata"]["uid"],
+                "spec.nodeName": pod["spec"]["nodeName"],
+                "status.podIP": ip,
+                "status.hostIP": "127.0.0.1",
+            }
             if path not in fields:
                 raise PodStartError("CreateContainerConfigError", f"fieldRef {path} is not emulated")
             return fields[path]
@@ -685,7 +824,8 @@ class NodeAgent:
         try:
             await self.api.merge_patch(
                 f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}/status",
-                {"status": make_terminated_status(running.pod, _container_exit_code(exit_code), timestamp())})
+                {"status": make_terminated_status(running.pod, _container_exit_code(exit_code), timestamp())},
+            )
         except ApiError as error:
             if error.status != 404:
                 raise
@@ -719,23 +859,32 @@ class NodeAgent:
                 pass
             try:
                 await asyncio.wait_for(process.wait(), wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("pod %s ignored SIGTERM for %ss", running.pod["metadata"]["name"], grace_seconds)
 
     async def _delete_pod(self, pod: dict):
         metadata = pod["metadata"]
         try:
             await self.api.request(
-                "DELETE", f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}",
-                {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
-                 "preconditions": {"uid": metadata["uid"]}})
+                "DELETE",
+                f"/api/v1/namespaces/{metadata['namespace']}/pods/{metadata['name']}",
+                {
+                    "apiVersion": "v1",
+                    "kind": "DeleteOptions",
+                    "gracePeriodSeconds": 0,
+                    "preconditions": {"uid": metadata["uid"]},
+                },
+            )
         except ApiError as error:
             if error.status not in (404, 409):  # gone already, or a new pod of the same name
                 raise
 
     async def _post_event(self, pod: dict, kind: str, reason: str, message: str, node: str):
-        await self.api.request("POST", f"/api/v1/namespaces/{pod['metadata']['namespace']}/events",
-                               make_event(pod, kind, reason, message, node, timestamp()))
+        await self.api.request(
+            "POST",
+            f"/api/v1/namespaces/{pod['metadata']['namespace']}/events",
+            make_event(pod, kind, reason, message, node, timestamp()),
+        )
 
 
 def _container_exit_code(returncode: int) -> int:

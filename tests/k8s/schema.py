@@ -14,5 +14,7 @@ def validate_strictly(manifest: dict, version: str = OLDEST_SCHEMA):
         kubernetes_validate.validate(manifest, version, strict=True)
     except kubernetes_validate.ValidationError as error:
         where = "/".join(str(part) for part in error.absolute_path) or "(top level)"
-        raise AssertionError(f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')!r} at {where}: "
-                             f"{error.message} (Kubernetes {version} schema)") from None
+        raise AssertionError(
+            f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')!r} at {where}: "
+            f"{error.message} (Kubernetes {version} schema)"
+        ) from None

@@ -36,25 +36,36 @@ def make_pod(name: str, args: list[str], env=(), resources=None, affinity=None) 
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 5,
         "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": "main", "image": "python:3.11-slim", "command": ["python"], "args": args,
-            "ports": [{"name": "http", "containerPort": 8888}],
-            "env": list(env),
-            "resources": resources or {"requests": {"cpu": "100m", "memory": "64Mi"}},
-            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-        }],
+        "containers": [
+            {
+                "name": "main",
+                "image": "python:3.11-slim",
+                "command": ["python"],
+                "args": args,
+                "ports": [{"name": "http", "containerPort": 8888}],
+                "env": list(env),
+                "resources": resources or {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
     }
     if affinity:
         spec["affinity"] = affinity
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "k8s-tier"}},
-            "spec": spec}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "k8s-tier"}}, "spec": spec}
 
 
 def make_sleeper(name: str, limits: dict, product: str | None = None) -> dict:
     affinity = None
     if product:
-        affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}]}]}}}
+        affinity = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [product]}]}
+                    ]
+                }
+            }
+        }
     return make_pod(name, ["-c", "import time; time.sleep(600)"], resources={"limits": limits}, affinity=affinity)
 
 
@@ -70,8 +81,9 @@ def admin(kube_apiserver):
     session = kube_apiserver.session(kube_apiserver.admin_token)
     yield session
     for kind in ("pods", "secrets"):
-        session.delete(f"{kube_apiserver.url}/api/v1/namespaces/{NAMESPACE}/{kind}",
-                       json={"gracePeriodSeconds": 0}, timeout=30).raise_for_status()
+        session.delete(
+            f"{kube_apiserver.url}/api/v1/namespaces/{NAMESPACE}/{kind}", json={"gracePeriodSeconds": 0}, timeout=30
+        ).raise_for_status()
 
 
 def pod_named(admin, url, name):
@@ -81,25 +93,31 @@ def pod_named(admin, url, name):
 
 def running(pod):
     status = (pod or {}).get("status", {})
-    return (status.get("phase") == "Running" and status.get("podIP")
-            and all(container["ready"] for container in status.get("containerStatuses", [{"ready": False}])))
+    return (
+        status.get("phase") == "Running"
+        and status.get("podIP")
+        and all(container["ready"] for container in status.get("containerStatuses", [{"ready": False}]))
+    )
 
 
-@pytest.mark.parametrize("method, path, allowed", [
-    ("GET", PODS, True),
-    ("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets", True),
-    ("GET", f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims", True),
-    ("GET", f"/api/v1/namespaces/{NAMESPACE}/events", True),
-    ("GET", "/api/v1/nodes", True),
-    ("GET", "/api/v1/persistentvolumes", True),
-    ("GET", "/api/v1/namespaces/default/secrets", False),
-    ("GET", "/api/v1/namespaces/kube-system/pods", False),
-    ("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps", False),
-    ("POST", "/api/v1/namespaces", False),
-    ("DELETE", "/api/v1/nodes/cpu-1", False),
-    ("POST", f"/api/v1/namespaces/{NAMESPACE}/events", False),
-    ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", False),
-])
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("GET", PODS, True),
+        ("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets", True),
+        ("GET", f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims", True),
+        ("GET", f"/api/v1/namespaces/{NAMESPACE}/events", True),
+        ("GET", "/api/v1/nodes", True),
+        ("GET", "/api/v1/persistentvolumes", True),
+        ("GET", "/api/v1/namespaces/default/secrets", False),
+        ("GET", "/api/v1/namespaces/kube-system/pods", False),
+        ("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps", False),
+        ("POST", "/api/v1/namespaces", False),
+        ("DELETE", "/api/v1/nodes/cpu-1", False),
+        ("POST", f"/api/v1/namespaces/{NAMESPACE}/events", False),
+        ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", False),
+    ],
+)
 def test_hub_token_gets_exactly_what_the_hub_needs(kube_apiserver, hub, method, path, allowed):
     body = {"metadata": {"name": "intruder"}} if method == "POST" else None
     response = hub.request(method, kube_apiserver.url + path, json=body, timeout=10)
@@ -140,8 +158,10 @@ def test_kubespawner_client_loads_the_kubeconfig(kube_apiserver, node_agent, tmp
 
 
 def test_fake_gpu_nodes_are_ready_with_labels_and_allocatable(kube_apiserver, hub, node_agent):
-    nodes = {node["metadata"]["name"]: node
-             for node in hub.get(f"{kube_apiserver.url}/api/v1/nodes", timeout=10).json()["items"]}
+    nodes = {
+        node["metadata"]["name"]: node
+        for node in hub.get(f"{kube_apiserver.url}/api/v1/nodes", timeout=10).json()["items"]
+    }
     assert sorted(nodes) == ["cpu-1", "gpu-a100-1", "gpu-a100-mig-1"]
     gpu = nodes["gpu-a100-1"]
     assert gpu["metadata"]["labels"]["nvidia.com/gpu.product"] == A100
@@ -159,13 +179,20 @@ def test_pods_run_as_local_processes_on_their_own_ip_and_stop_when_deleted(kube_
     hub.post(f"{url}/api/v1/namespaces/{NAMESPACE}/secrets", json=secret, timeout=10).raise_for_status()
     for user in ("alice", "bob"):
         # Both listen on 0.0.0.0:8888, as every kubespawner pod does.
-        pod = make_pod(f"greeter-{user}", ["-c", GREETER, "0.0.0.0", "8888"], env=[
-            {"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "greetings", "key": user}}}])
+        pod = make_pod(
+            f"greeter-{user}",
+            ["-c", GREETER, "0.0.0.0", "8888"],
+            env=[{"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "greetings", "key": user}}}],
+        )
         hub.post(f"{url}{PODS}", json=pod, timeout=10).raise_for_status()
 
-    pods = {user: wait_for(lambda: running(pod_named(admin, url, f"greeter-{user}")) and
-                           pod_named(admin, url, f"greeter-{user}"), what=f"{user}'s pod Running")
-            for user in ("alice", "bob")}
+    pods = {
+        user: wait_for(
+            lambda: running(pod_named(admin, url, f"greeter-{user}")) and pod_named(admin, url, f"greeter-{user}"),
+            what=f"{user}'s pod Running",
+        )
+        for user in ("alice", "bob")
+    }
     assert pods["alice"]["status"]["podIP"] != pods["bob"]["status"]["podIP"]
     assert pods["alice"]["spec"]["nodeName"] == "cpu-1"
     for user, pod in pods.items():
@@ -179,21 +206,32 @@ def test_pods_run_as_local_processes_on_their_own_ip_and_stop_when_deleted(kube_
 
 
 def test_a_pod_without_its_secret_waits_with_the_kubelet_reason(kube_apiserver, hub, admin, node_agent):
-    pod = make_pod("no-secret", ["-c", GREETER, "0.0.0.0", "8888"], env=[
-        {"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "greeting"}}}])
+    pod = make_pod(
+        "no-secret",
+        ["-c", GREETER, "0.0.0.0", "8888"],
+        env=[{"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "greeting"}}}],
+    )
     hub.post(f"{kube_apiserver.url}{PODS}", json=pod, timeout=10).raise_for_status()
-    waiting = wait_for(lambda: (pod_named(admin, kube_apiserver.url, "no-secret")["status"]
-                                .get("containerStatuses", [{}])[0].get("state", {}).get("waiting")),
-                       what="the container waiting")
+    waiting = wait_for(
+        lambda: (
+            pod_named(admin, kube_apiserver.url, "no-secret")["status"]
+            .get("containerStatuses", [{}])[0]
+            .get("state", {})
+            .get("waiting")
+        ),
+        what="the container waiting",
+    )
     assert waiting["reason"] == "CreateContainerConfigError"
     assert "absent" in waiting["message"]
 
 
 def test_gpu_pods_go_where_their_model_and_resources_are(kube_apiserver, hub, admin, node_agent):
     url = kube_apiserver.url
-    for pod in (make_sleeper("all-a100s", {"nvidia.com/gpu": "4"}, A100),
-                make_sleeper("mig-slice", {"nvidia.com/mig-1g.10gb": "1"}),
-                make_sleeper("one-more-a100", {"nvidia.com/gpu": "1"}, A100)):
+    for pod in (
+        make_sleeper("all-a100s", {"nvidia.com/gpu": "4"}, A100),
+        make_sleeper("mig-slice", {"nvidia.com/mig-1g.10gb": "1"}),
+        make_sleeper("one-more-a100", {"nvidia.com/gpu": "1"}, A100),
+    ):
         hub.post(f"{url}{PODS}", json=pod, timeout=10).raise_for_status()
     for name, node in (("all-a100s", "gpu-a100-1"), ("mig-slice", "gpu-a100-mig-1")):
         assert wait_for(lambda: running(pod_named(admin, url, name)), what=f"{name} Running")
@@ -201,14 +239,23 @@ def test_gpu_pods_go_where_their_model_and_resources_are(kube_apiserver, hub, ad
 
     # No whole A100 left (the MIG node has the model's label but only slices): the third pod waits,
     # as it would for kube-scheduler, and says why.
-    condition = wait_for(lambda: [condition for condition in pod_named(admin, url, "one-more-a100")["status"]
-                                  .get("conditions", []) if condition["type"] == "PodScheduled"],
-                         what="one-more-a100 marked unschedulable")[0]
+    condition = wait_for(
+        lambda: [
+            condition
+            for condition in pod_named(admin, url, "one-more-a100")["status"].get("conditions", [])
+            if condition["type"] == "PodScheduled"
+        ],
+        what="one-more-a100 marked unschedulable",
+    )[0]
     assert condition["reason"] == "Unschedulable"
-    assert condition["message"] == ("0/3 nodes are available: 2 Insufficient nvidia.com/gpu, "
-                                    "1 node(s) didn't match node selector.")
-    events = hub.get(f"{url}/api/v1/namespaces/{NAMESPACE}/events",
-                     params={"fieldSelector": "involvedObject.name=one-more-a100"}, timeout=10).json()["items"]
+    assert condition["message"] == (
+        "0/3 nodes are available: 2 Insufficient nvidia.com/gpu, 1 node(s) didn't match node selector."
+    )
+    events = hub.get(
+        f"{url}/api/v1/namespaces/{NAMESPACE}/events",
+        params={"fieldSelector": "involvedObject.name=one-more-a100"},
+        timeout=10,
+    ).json()["items"]
     assert [event["reason"] for event in events] == ["FailedScheduling"]
 
     # The GPUs come free: the waiting pod gets one.
@@ -234,9 +281,13 @@ def test_the_test_pod_is_valid_against_the_official_schema():
     validate_strictly(pod)
     validate_strictly(pod, latest_version())
     pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalaton"] = False
-    with pytest.raises(AssertionError, match=(
+    with pytest.raises(
+        AssertionError,
+        match=(
             r"^Pod 'valid' at spec/containers/0/securityContext: Additional properties are not allowed "
-            r"\('allowPrivilegeEscalaton' was unexpected\) \(Kubernetes 1\.\d+ schema\)$")):
+            r"\('allowPrivilegeEscalaton' was unexpected\) \(Kubernetes 1\.\d+ schema\)$"
+        ),
+    ):
         validate_strictly(pod)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
-
 from sciencelab_spawner.kube_objects import unprivileged_problems
 
 from ..option_oracle import expected_status
@@ -23,8 +22,11 @@ pytestmark = [pytest.mark.k8s, pytest.mark.hub]
 PROFILES = Path(__file__).with_name("kube_profiles.yaml")
 A100 = "NVIDIA-A100-SXM4-80GB"
 # Four whole A100s, and a MIG node with a single 1g.10gb slice to race for.
-NODES = (FakeNode("cpu-1"), gpu_node("gpu-a100-1", A100, gpus=4),
-         gpu_node("gpu-mig-1", A100, gpus=0, **{"nvidia.com/mig-1g.10gb": "1"}))
+NODES = (
+    FakeNode("cpu-1"),
+    gpu_node("gpu-a100-1", A100, gpus=4),
+    gpu_node("gpu-mig-1", A100, gpus=0, **{"nvidia.com/mig-1g.10gb": "1"}),
+)
 NS = "/api/v1/namespaces/sciencelab"
 # What the admin provisioned for alice (s3_credentials_source "secret"); bob has nothing.
 ALICE_KEYS = {"accessKeyID": "AKIAALICEEXAMPLE", "secretAccessKey": "alice-secret-9f3c1e7d2b"}
@@ -36,12 +38,19 @@ def kube_hub(kube_apiserver, tmp_path_factory):
     folders for gpu-users, alice's S3 Secret, and a node agent for NODES; afterwards the hub and
     the agent are stopped and everything the hub left in the namespace is deleted."""
     agent = NodeAgent(kube_apiserver, list(NODES), tmp_path_factory.mktemp("node-agent"), commands=local_commands())
-    hub = KubeHub(tmp_path_factory.mktemp("kube-hub"), kube_apiserver, PROFILES.read_text(),
-                  extra_config='c.KubeProfileSpawner.group_folders = ["gpu-users"]\n')
+    hub = KubeHub(
+        tmp_path_factory.mktemp("kube-hub"),
+        kube_apiserver,
+        PROFILES.read_text(),
+        extra_config='c.KubeProfileSpawner.group_folders = ["gpu-users"]\n',
+    )
     try:
         agent.start()
-        hub.admin_api.post(f"{kube_apiserver.url}{NS}/secrets", timeout=30, json={
-            "metadata": {"name": "sciencelab-s3-alice"}, "stringData": ALICE_KEYS}).raise_for_status()
+        hub.admin_api.post(
+            f"{kube_apiserver.url}{NS}/secrets",
+            timeout=30,
+            json={"metadata": {"name": "sciencelab-s3-alice"}, "stringData": ALICE_KEYS},
+        ).raise_for_status()
         hub.start()
         yield hub
     finally:
@@ -73,8 +82,12 @@ def decoded(secret: dict) -> dict[str, str]:
 
 
 def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
-    options = {"profile": "a100", "gpu_count": 1, "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
-               "s3": ["cms-opendata", "scratch"]}
+    options = {
+        "profile": "a100",
+        "gpu_count": 1,
+        "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
+        "s3": ["cms-opendata", "scratch"],
+    }
     response = hub.spawn("alice", options)
     assert response.status_code in (201, 202), response.text
 
@@ -86,18 +99,24 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     container = pod["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["securityContext"] == {
-        "runAsUser": 1000, "runAsGroup": 100, "runAsNonRoot": True, "privileged": False,
-        "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"}}
+        "runAsUser": 1000,
+        "runAsGroup": 100,
+        "runAsNonRoot": True,
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"] == {
-        "nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "nvidia.com/gpu.product", "operator": "In", "values": [A100]}]}]}
+        "nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [A100]}]}
+        ]
+    }
     volumes = by_name(pod["spec"]["volumes"])
     assert volumes["home"]["persistentVolumeClaim"] == {"claimName": "claim-alice"}
     assert volumes["cvmfs"]["persistentVolumeClaim"] == {"claimName": "sciencelab-cvmfs", "readOnly": True}
     assert volumes["s3-credentials"]["secret"]["secretName"] == "jupyter-alice-s3"
-    assert volumes["s3-0"]["persistentVolumeClaim"] == {"claimName": "jupyter-alice-s3-cms-opendata",
-                                                        "readOnly": True}
+    assert volumes["s3-0"]["persistentVolumeClaim"] == {"claimName": "jupyter-alice-s3-cms-opendata", "readOnly": True}
     assert volumes["group-0"]["persistentVolumeClaim"] == {"claimName": "sciencelab-group-gpu-users"}
     mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
     assert mounts["/cvmfs/cms.cern.ch"]["subPath"] == "cms.cern.ch"
@@ -112,23 +131,34 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     assert ALICE_KEYS["secretAccessKey"] not in hub.log_text()
     token = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-hub-token"))["JUPYTERHUB_API_TOKEN"]
     assert token not in json.dumps(pod)
-    assert by_name(container["env"])["JUPYTERHUB_API_TOKEN"] == {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": {
-        "secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}}}
+    assert by_name(container["env"])["JUPYTERHUB_API_TOKEN"] == {
+        "name": "JUPYTERHUB_API_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}},
+    }
 
     credentials = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3"))
     assert credentials == {
         "credentials": "[default]\naws_access_key_id = AKIAALICEEXAMPLE\n"
-                       "aws_secret_access_key = alice-secret-9f3c1e7d2b\n",
-        "config": "[default]\nendpoint_url = https://s3.cern.ch\n"}
-    assert decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3-scratch")) == {**ALICE_KEYS,
-                                                                          "endpoint": "https://s3.cern.ch"}
+        "aws_secret_access_key = alice-secret-9f3c1e7d2b\n",
+        "config": "[default]\nendpoint_url = https://s3.cern.ch\n",
+    }
+    assert decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3-scratch")) == {
+        **ALICE_KEYS,
+        "endpoint": "https://s3.cern.ch",
+    }
     volume = hub.kube("/api/v1/persistentvolumes/sciencelab-jupyter-alice-s3-scratch")
     assert (volume["spec"]["csi"]["driver"], volume["spec"]["csi"]["volumeHandle"]) == (
-        "ru.yandex.s3.csi", "sciencelab-scratch")
+        "ru.yandex.s3.csi",
+        "sciencelab-scratch",
+    )
     assert volume["spec"]["claimRef"]["name"] == "jupyter-alice-s3-scratch"
     assert names(hub.kube(f"{NS}/persistentvolumeclaims")) == {
-        "claim-alice", "sciencelab-cvmfs", "sciencelab-group-gpu-users",
-        "jupyter-alice-s3-cms-opendata", "jupyter-alice-s3-scratch"}
+        "claim-alice",
+        "sciencelab-cvmfs",
+        "sciencelab-group-gpu-users",
+        "jupyter-alice-s3-cms-opendata",
+        "jupyter-alice-s3-scratch",
+    }
 
     # alice's lab answers through the hub's proxy, with her profile.
     info = hub.request("GET", "/user/alice/sciencelab/api/info", "alice")
@@ -143,7 +173,10 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     assert names(hub.kube(f"{NS}/secrets")) == {"sciencelab-s3-alice"}
     # Her home, the CVMFS claim and the group folder are persistent by design.
     assert names(hub.kube(f"{NS}/persistentvolumeclaims")) == {
-        "claim-alice", "sciencelab-cvmfs", "sciencelab-group-gpu-users"}
+        "claim-alice",
+        "sciencelab-cvmfs",
+        "sciencelab-group-gpu-users",
+    }
     assert names(hub.kube("/api/v1/persistentvolumes")) == set()
 
 
@@ -160,13 +193,20 @@ def test_form_and_profiles_api_show_live_gpu_availability_and_quotas_span_named_
     response = hub.spawn("alice", {"profile": "a100", "gpu_count": 2})
     assert response.status_code in (201, 202), response.text
     assert "2 of 4 NVIDIA A100 80 GB free" in hub.spawn_form(session, "alice", "second")
-    wait_for(lambda: availability("bob")["mig"] == {"a100-1g.10gb": {"free": 1, "total": 1}}
-             and availability("alice")["a100"] == {"a100": {"free": 2, "total": 4}}, what="the service's inventory")
+    wait_for(
+        lambda: (
+            availability("bob")["mig"] == {"a100-1g.10gb": {"free": 1, "total": 1}}
+            and availability("alice")["a100"] == {"a100": {"free": 2, "total": 4}}
+        ),
+        what="the service's inventory",
+    )
 
     refused = hub.spawn("alice", {"profile": "mig"}, server="second")
     assert (refused.status_code, refused.json()["message"]) == (
-        403, "gpu_count: 1 would exceed your GPU quota; you may hold at most 2 GPUs and hold 2 (servers: "
-             "'default'); ask for at most 0 or stop a server first")
+        403,
+        "gpu_count: 1 would exceed your GPU quota; you may hold at most 2 GPUs and hold 2 (servers: "
+        "'default'); ask for at most 0 or stop a server first",
+    )
     assert hub.kube(f"{NS}/pods/jupyter-alice--second") is None
 
 
@@ -174,15 +214,23 @@ def test_two_users_racing_for_the_last_gpu_get_one_pod_and_one_clear_refusal(hub
     for user in ("alice", "bob"):
         hub.token(user)  # so both requests leave together
     with ThreadPoolExecutor(2) as pool:
-        answers = dict(zip(("alice", "bob"), pool.map(
-            lambda user: hub.request("POST", f"/hub/api/users/{user}/server", user, json={"profile": "mig"}),
-            ("alice", "bob"))))
+        answers = dict(
+            zip(
+                ("alice", "bob"),
+                pool.map(
+                    lambda user: hub.request("POST", f"/hub/api/users/{user}/server", user, json={"profile": "mig"}),
+                    ("alice", "bob"),
+                ),
+                strict=True,
+            )
+        )
     statuses = sorted(answer.status_code for answer in answers.values())
     assert statuses[0] in (201, 202) and statuses[1] == 409, {u: a.text for u, a in answers.items()}
     [loser] = [answer for answer in answers.values() if answer.status_code == 409]
     assert loser.json()["message"] == (
         "gpu_count: 1 is more than is free; 0 of 1 A100 slice (MIG 1g.10gb) free in the cluster; ask for at "
-        "most 0 or try again when a GPU is released")
+        "most 0 or try again when a GPU is released"
+    )
     pods = hub.kube(f"{NS}/pods", labelSelector="sciencelab.io/gpu-model=a100-1g.10gb")["items"]
     assert len(pods) == 1
     [winner] = [user for user, answer in answers.items() if answer.status_code in (201, 202)]
@@ -190,23 +238,45 @@ def test_two_users_racing_for_the_last_gpu_get_one_pod_and_one_clear_refusal(hub
     assert hub.request("GET", f"/user/{winner}/api/status", winner).status_code == 200
 
 
-@pytest.mark.parametrize("options, status, message", [
-    ({"profile": "a100"}, 403, "profile: 'a100' is only for members of gpu-users; choose one of: cpu, mig"),
-    ({"profile": "cpu", "size": "large"}, 403, "size: 'large' is only for members of gpu-users; choose one of: small"),
-    ({"profile": "cpu", "image": "ghcr.io/evil/miner:latest"}, 400,
-     "image: 'ghcr.io/evil/miner:latest' is not allowed; choose one of: python, root"),
-    ({"profile": "cpu", "node_selector": {"kubernetes.io/hostname": "gpu-a100-1"}}, 400,
-     "node_selector: {'kubernetes.io/hostname': 'gpu-a100-1'} is not an option of this profile; options of "
-     "profile 'cpu': image, size, cvmfs, s3"),
-    ({"profile": "mig", "gpu_count": 2}, 400,
-     "gpu_count: 2 is not an option of this profile; options of profile 'mig': "
-     "(none: everything is fixed by the admin)"),
-    ({"profile": "cpu", "cvmfs": ["../../etc"]}, 400,
-     "cvmfs[0]: '../../etc' is not allowed; choose any of: cms.cern.ch, sft.cern.ch, each at most once"),
-    ({"profile": "cpu", "s3": ["scratch"]}, 403,
-     "s3: ['scratch'] cannot be attached: there is no S3 credentials Secret 'sciencelab-s3-bob' for you yet; "
-     "ask your hub admin"),
-])
+@pytest.mark.parametrize(
+    "options, status, message",
+    [
+        ({"profile": "a100"}, 403, "profile: 'a100' is only for members of gpu-users; choose one of: cpu, mig"),
+        (
+            {"profile": "cpu", "size": "large"},
+            403,
+            "size: 'large' is only for members of gpu-users; choose one of: small",
+        ),
+        (
+            {"profile": "cpu", "image": "ghcr.io/evil/miner:latest"},
+            400,
+            "image: 'ghcr.io/evil/miner:latest' is not allowed; choose one of: python, root",
+        ),
+        (
+            {"profile": "cpu", "node_selector": {"kubernetes.io/hostname": "gpu-a100-1"}},
+            400,
+            "node_selector: {'kubernetes.io/hostname': 'gpu-a100-1'} is not an option of this profile; options of "
+            "profile 'cpu': image, size, cvmfs, s3",
+        ),
+        (
+            {"profile": "mig", "gpu_count": 2},
+            400,
+            "gpu_count: 2 is not an option of this profile; options of profile 'mig': "
+            "(none: everything is fixed by the admin)",
+        ),
+        (
+            {"profile": "cpu", "cvmfs": ["../../etc"]},
+            400,
+            "cvmfs[0]: '../../etc' is not allowed; choose any of: cms.cern.ch, sft.cern.ch, each at most once",
+        ),
+        (
+            {"profile": "cpu", "s3": ["scratch"]},
+            403,
+            "s3: ['scratch'] cannot be attached: there is no S3 credentials Secret 'sciencelab-s3-bob' for you yet; "
+            "ask your hub admin",
+        ),
+    ],
+)
 def test_bob_cannot_craft_his_way_to_a_pod(hub, options, status, message):
     response = hub.spawn("bob", options)
     assert (response.status_code, response.json()["message"]) == (status, message)

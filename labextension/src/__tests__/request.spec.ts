@@ -46,7 +46,9 @@ describe('requestAPI', () => {
 
     await expect(requestAPI('info', {}, settings)).resolves.toEqual(info);
     expect(requestedUrls).toHaveLength(1);
-    expect(requestedUrls[0]).toMatch(/^http:\/\/localhost:8888\/user\/ada\/sciencelab\/api\/info(\?|$)/);
+    expect(requestedUrls[0]).toMatch(
+      /^http:\/\/localhost:8888\/user\/ada\/sciencelab\/api\/info(\?|$)/
+    );
   });
 
   it("raises the server's message and status on an error response", async () => {
@@ -57,11 +59,17 @@ describe('requestAPI', () => {
     const error = await requestAPI('info', {}, settings).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SciencelabRequestError);
     expect((error as SciencelabRequestError).status).toBe(500);
-    expect((error as SciencelabRequestError).message).toBe('Profile "huge" is not offered on this hub');
+    expect((error as SciencelabRequestError).message).toBe(
+      'Profile "huge" is not offered on this hub'
+    );
   });
 
   it('keeps the rest of the error body, such as the field of a refused option', async () => {
-    const body = { message: 'workers: 9 is out of bounds; choose 0 to 4 workers', field: 'workers', value: 9 };
+    const body = {
+      message: 'workers: 9 is out of bounds; choose 0 to 4 workers',
+      field: 'workers',
+      value: 9
+    };
     const { settings } = settingsAnswering(jsonResponse(body, 400));
 
     const error = (await requestAPI('dask/clusters', { method: 'POST' }, settings).catch(
@@ -73,7 +81,9 @@ describe('requestAPI', () => {
   it('returns nothing for 204 No Content', async () => {
     const { settings } = settingsAnswering(new Response(null, { status: 204 }));
 
-    await expect(requestAPI('dask/clusters/abc', { method: 'DELETE' }, settings)).resolves.toBeUndefined();
+    await expect(
+      requestAPI('dask/clusters/abc', { method: 'DELETE' }, settings)
+    ).resolves.toBeUndefined();
   });
 
   it('explains a 404 without a message as a missing server extension', async () => {

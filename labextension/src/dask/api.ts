@@ -15,13 +15,7 @@ import { requestAPI } from '../request';
  * `failed`.
  */
 export type WorkerState =
-  | 'pending'
-  | 'queued'
-  | 'held'
-  | 'running'
-  | 'connected'
-  | 'finished'
-  | 'failed';
+  'pending' | 'queued' | 'held' | 'running' | 'connected' | 'finished' | 'failed';
 
 /**
  * One worker (or batch job meant to become one) with its scheduler metrics once connected.

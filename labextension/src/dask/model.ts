@@ -46,7 +46,10 @@ export interface IUpdates extends IDisposable {
 /**
  * Opens the updates connection; calls `onClusters` with every list the server pushes.
  */
-export type UpdatesFactory = (onClusters: (clusters: ICluster[]) => void, interval: number) => IUpdates;
+export type UpdatesFactory = (
+  onClusters: (clusters: ICluster[]) => void,
+  interval: number
+) => IUpdates;
 
 /**
  * The templates, the clusters, and the actions on them.
@@ -88,7 +91,10 @@ export class DaskClustersModel implements IDisposable {
    */
   async start(updateInterval: number): Promise<void> {
     try {
-      const [templates, clusters] = await Promise.all([this._api.templates(), this._api.clusters()]);
+      const [templates, clusters] = await Promise.all([
+        this._api.templates(),
+        this._api.clusters()
+      ]);
       this._templates = templates;
       this._clusters = clusters;
       this._error = null;
@@ -267,9 +273,15 @@ export function summarizeStates(cluster: ICluster): ISummaryPart[] {
   if (!workers) {
     return [{ text: cluster.status, state: 'connected', tooltip: '' }];
   }
-  const adapt = cluster.adapt ? ` (adaptive ${cluster.adapt.minimum}–${cluster.adapt.maximum})` : '';
+  const adapt = cluster.adapt
+    ? ` (adaptive ${cluster.adapt.minimum}–${cluster.adapt.maximum})`
+    : '';
   const parts: ISummaryPart[] = [
-    { text: `${workers.running} of ${workers.requested} workers connected${adapt}`, state: 'connected', tooltip: '' }
+    {
+      text: `${workers.running} of ${workers.requested} workers connected${adapt}`,
+      state: 'connected',
+      tooltip: ''
+    }
   ];
   const reasons = new Map<WorkerState, Map<string, IReasonCount>>();
   for (const worker of cluster.worker_list ?? []) {
@@ -383,7 +395,9 @@ export function dashboardPlotUrl(dashboardUrl: string, plot: string): string {
  * The environment to preselect: the one matching the active notebook's kernel, else the template's.
  */
 export function defaultEnvironment(template: ITemplate, kernelName: string | null): string | null {
-  const matching = kernelName ? template.environments.find(env => env.kernels.includes(kernelName)) : undefined;
+  const matching = kernelName
+    ? template.environments.find(env => env.kernels.includes(kernelName))
+    : undefined;
   return matching?.name ?? template.default_environment;
 }
 

@@ -156,10 +156,14 @@ function NewClusterForm(
   const { model, activeKernel } = props;
   const available = model.templates;
   const [name, setName] = useState(
-    available.some(t => t.name === props.initialTemplate) ? props.initialTemplate : available[0]?.name ?? ''
+    available.some(t => t.name === props.initialTemplate)
+      ? props.initialTemplate
+      : (available[0]?.name ?? '')
   );
   const template = model.template(name);
-  const [formData, setFormData] = useState<ReadonlyJSONObject>(() => initialOptions(template, activeKernel()));
+  const [formData, setFormData] = useState<ReadonlyJSONObject>(() =>
+    initialOptions(template, activeKernel())
+  );
   // Until the user picks an environment, the form follows the active notebook's kernel.
   const [environmentPicked, setEnvironmentPicked] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -251,7 +255,9 @@ function NewClusterForm(
         <FormComponent
           schema={template.schema}
           formData={formData}
-          onChange={(event: IChangeEvent<ReadonlyJSONObject>) => changeOptions(event.formData ?? {})}
+          onChange={(event: IChangeEvent<ReadonlyJSONObject>) =>
+            changeOptions(event.formData ?? {})
+          }
           validator={serverSideValidator}
           extraErrors={fieldErrors}
           showErrorList={false}
@@ -316,11 +322,14 @@ function ClusterCard(props: IDaskPanelOptions & { cluster: ICluster }): JSX.Elem
     <li className="sciencelab-DaskCluster" data-cluster-id={id} data-status={cluster.status}>
       <div className="sciencelab-DaskClusterHeading">
         <span className="sciencelab-DaskClusterName">{cluster.name}</span>
-        <span className={`sciencelab-DaskStatus sciencelab-mod-${cluster.status}`}>{cluster.status}</span>
+        <span className={`sciencelab-DaskStatus sciencelab-mod-${cluster.status}`}>
+          {cluster.status}
+        </span>
       </div>
       <WorkerSummary cluster={cluster} />
       <p className="sciencelab-DaskResources">
-        {cluster.cores ?? 0} cores · {formatBytes(summary.memory)} of {formatBytes(summary.memoryLimit)}
+        {cluster.cores ?? 0} cores · {formatBytes(summary.memory)} of{' '}
+        {formatBytes(summary.memoryLimit)}
         {summary.cpu !== null && ` · CPU ${Math.round(summary.cpu)}%`}
         {summary.gpuUtilization !== null &&
           ` · GPU ${Math.round(summary.gpuUtilization)}%, ${formatBytes(summary.gpuMemory)} of ${formatBytes(summary.gpuMemoryTotal)}`}
@@ -333,7 +342,10 @@ function ClusterCard(props: IDaskPanelOptions & { cluster: ICluster }): JSX.Elem
         <button className="jp-mod-styled" onClick={() => run(CommandIDs.showClusterLogs, {})}>
           Logs
         </button>
-        <button className="jp-mod-styled jp-mod-warn" onClick={() => run(CommandIDs.shutdownCluster, {})}>
+        <button
+          className="jp-mod-styled jp-mod-warn"
+          onClick={() => run(CommandIDs.shutdownCluster, {})}
+        >
           Shut down
         </button>
       </div>
@@ -359,14 +371,21 @@ function ClusterCard(props: IDaskPanelOptions & { cluster: ICluster }): JSX.Elem
           ))}
         </div>
       )}
-      <ScaleControls cluster={cluster} template={props.model.template(cluster.template)} run={run} />
+      <ScaleControls
+        cluster={cluster}
+        template={props.model.template(cluster.template)}
+        run={run}
+      />
       {error && (
         <p className="sciencelab-error" role="alert">
           {error}
         </p>
       )}
       {workers.length > 0 && (
-        <WorkerTable workers={workers} showLog={source => run(CommandIDs.showClusterLogs, { source })} />
+        <WorkerTable
+          workers={workers}
+          showLog={source => run(CommandIDs.showClusterLogs, { source })}
+        />
       )}
     </li>
   );
@@ -386,7 +405,10 @@ function ScaleControls(props: {
   const [workers, setWorkers] = useState(cluster.workers?.requested ?? 0);
   const [minimum, setMinimum] = useState(cluster.adapt?.minimum ?? Number(bounds?.minimum ?? 0));
   const [maximum, setMaximum] = useState(cluster.adapt?.maximum ?? Number(bounds?.maximum ?? 1));
-  const limits = { min: Number(bounds?.minimum ?? 0), max: bounds ? Number(bounds.maximum) : undefined };
+  const limits = {
+    min: Number(bounds?.minimum ?? 0),
+    max: bounds ? Number(bounds.maximum) : undefined
+  };
   const input = (label: string, value: number, set: (value: number) => void): JSX.Element => (
     <input
       type="number"
@@ -410,9 +432,13 @@ function ScaleControls(props: {
         <>
           <label>
             Adapt
-            {input('Adaptive minimum', minimum, setMinimum)}–{input('Adaptive maximum', maximum, setMaximum)}
+            {input('Adaptive minimum', minimum, setMinimum)}–
+            {input('Adaptive maximum', maximum, setMaximum)}
           </label>
-          <button className="jp-mod-styled" onClick={() => run(CommandIDs.scaleCluster, { minimum, maximum })}>
+          <button
+            className="jp-mod-styled"
+            onClick={() => run(CommandIDs.scaleCluster, { minimum, maximum })}
+          >
             Adapt
           </button>
         </>
@@ -448,8 +474,13 @@ function WorkerSummary(props: { cluster: ICluster }): JSX.Element {
  * Per-worker state (with its reason), memory, CPU and GPU, the busiest workers first; a link to
  * each batch job's log.
  */
-function WorkerTable(props: { workers: ReadonlyArray<IWorker>; showLog: (source: string) => void }): JSX.Element {
-  const rows = [...props.workers].sort((a, b) => (b.memory ?? 0) - (a.memory ?? 0)).slice(0, WORKER_ROWS);
+function WorkerTable(props: {
+  workers: ReadonlyArray<IWorker>;
+  showLog: (source: string) => void;
+}): JSX.Element {
+  const rows = [...props.workers]
+    .sort((a, b) => (b.memory ?? 0) - (a.memory ?? 0))
+    .slice(0, WORKER_ROWS);
   const hidden = props.workers.length - rows.length;
   const withLogs = props.workers.some(worker => worker.log);
   return (
@@ -478,7 +509,9 @@ function WorkerTable(props: { workers: ReadonlyArray<IWorker>; showLog: (source:
               </td>
               <td>{worker.memory !== null ? formatBytes(worker.memory) : ''}</td>
               <td>{worker.cpu !== null ? `${Math.round(worker.cpu)}%` : ''}</td>
-              <td>{worker.gpu_utilization !== null ? `${Math.round(worker.gpu_utilization)}%` : ''}</td>
+              <td>
+                {worker.gpu_utilization !== null ? `${Math.round(worker.gpu_utilization)}%` : ''}
+              </td>
               {withLogs && (
                 <td>
                   {worker.log && (
@@ -516,9 +549,13 @@ function ElsewhereCard(props: IDaskPanelOptions & { cluster: ICluster }): JSX.El
     <li className="sciencelab-DaskCluster sciencelab-mod-elsewhere" data-status={cluster.status}>
       <div className="sciencelab-DaskClusterHeading">
         <span className="sciencelab-DaskClusterName">{cluster.name}</span>
-        <span className={`sciencelab-DaskStatus sciencelab-mod-${cluster.status}`}>{cluster.status}</span>
+        <span className={`sciencelab-DaskStatus sciencelab-mod-${cluster.status}`}>
+          {cluster.status}
+        </span>
       </div>
-      <p className="sciencelab-status">Made outside this panel ({model.template(cluster.template)?.title ?? cluster.template}).</p>
+      <p className="sciencelab-status">
+        Made outside this panel ({model.template(cluster.template)?.title ?? cluster.template}).
+      </p>
       <button
         className="jp-mod-styled"
         onClick={() =>

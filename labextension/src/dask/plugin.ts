@@ -2,7 +2,13 @@
  * The Dask clusters plugin: its sidebar section, its commands and its settings.
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { Dialog, ICommandPalette, ISessionContext, MainAreaWidget, showDialog } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  ICommandPalette,
+  ISessionContext,
+  MainAreaWidget,
+  showDialog
+} from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { ReadonlyJSONObject, ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Signal } from '@lumino/signaling';
@@ -30,11 +36,16 @@ interface IDaskSettings {
   updateInterval: number;
 }
 
-const DEFAULT_SETTINGS: IDaskSettings = { defaultTemplate: '', confirmShutdown: true, updateInterval: 1 };
+const DEFAULT_SETTINGS: IDaskSettings = {
+  defaultTemplate: '',
+  confirmShutdown: true,
+  updateInterval: 1
+};
 
 export const daskPlugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Dask clusters from the notebook: the ScienceLab panel section, its commands and settings.',
+  description:
+    'Dask clusters from the notebook: the ScienceLab panel section, its commands and settings.',
   autoStart: true,
   requires: [ISciencelabSidebar, ILabShell],
   optional: [ISettingRegistry, ICommandPalette],
@@ -54,7 +65,8 @@ export const daskPlugin: JupyterFrontEndPlugin<void> = {
     }
     const settings = { ...DEFAULT_SETTINGS };
     const model = new DaskClustersModel();
-    const activeKernel = (): string | null => activeSession(labShell)?.session?.kernel?.name ?? null;
+    const activeKernel = (): string | null =>
+      activeSession(labShell)?.session?.kernel?.name ?? null;
     const activeKernelChanged = new Signal<ILabShell, string | null>(labShell);
     watchActiveKernel(labShell, () => activeKernelChanged.emit(activeKernel()));
     const section = new DaskSection({
@@ -76,7 +88,10 @@ export const daskPlugin: JupyterFrontEndPlugin<void> = {
         apply();
         loaded.changed.connect(apply);
       } catch (error) {
-        console.error(`ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`, error);
+        console.error(
+          `ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`,
+          error
+        );
       }
     }
     void model.start(settings.updateInterval);
@@ -112,7 +127,8 @@ function addCommands(
 
   commands.addCommand(CommandIDs.createCluster, {
     label: 'Create Dask Cluster',
-    caption: 'Create a Dask cluster from a template; without arguments, open the form in the ScienceLab panel',
+    caption:
+      'Create a Dask cluster from a template; without arguments, open the form in the ScienceLab panel',
     execute: args => {
       if (typeof args.template === 'string') {
         return model.create(args.template, (args.options ?? {}) as ReadonlyJSONObject);
@@ -162,7 +178,8 @@ function addCommands(
 
   commands.addCommand(CommandIDs.insertClusterCode, {
     label: 'Insert Dask Cluster Connection Code',
-    caption: 'Insert the code that connects a Dask client to the cluster into the active notebook or console',
+    caption:
+      'Insert the code that connects a Dask client to the cluster into the active notebook or console',
     execute: async args => {
       const cluster = clusterOf(args);
       const target = labShell.currentWidget;
@@ -183,17 +200,22 @@ function addCommands(
 
   commands.addCommand(CommandIDs.openClusterDashboard, {
     label: args => (args.plot ? `Open Dask ${String(args.plot)} Plot` : 'Open Dask Dashboard'),
-    caption: 'Open the cluster dashboard, or one of its plots (`plot`: task-stream, progress, workers-memory)',
+    caption:
+      'Open the cluster dashboard, or one of its plots (`plot`: task-stream, progress, workers-memory)',
     execute: args => {
       const cluster = clusterOf(args);
       if (!cluster.dashboard_url) {
-        throw new Error(`${cluster.name} has no dashboard (is bokeh installed where its scheduler runs?).`);
+        throw new Error(
+          `${cluster.name} has no dashboard (is bokeh installed where its scheduler runs?).`
+        );
       }
       const plot = DASHBOARD_PLOTS.find(candidate => candidate.plot === args.plot);
       const key = `${cluster.id}/${plot?.plot ?? 'status'}`;
       let widget = dashboards.get(key);
       if (!widget || widget.isDisposed) {
-        const url = plot ? dashboardPlotUrl(cluster.dashboard_url, plot.plot) : cluster.dashboard_url;
+        const url = plot
+          ? dashboardPlotUrl(cluster.dashboard_url, plot.plot)
+          : cluster.dashboard_url;
         const label = plot ? `${plot.label}: ${cluster.name}` : `Dashboard: ${cluster.name}`;
         widget = makeDashboardWidget(url, `sciencelab-dask-${key.replace('/', '-')}`, label);
         dashboards.set(key, widget);
@@ -205,7 +227,8 @@ function addCommands(
 
   commands.addCommand(CommandIDs.showClusterLogs, {
     label: 'Show Dask Cluster Logs',
-    caption: "The scheduler's and workers' logs; with `source` (a batch job's `log` key), that job's log only",
+    caption:
+      "The scheduler's and workers' logs; with `source` (a batch job's `log` key), that job's log only",
     execute: async args => {
       const cluster = clusterOf(args);
       const logs = await model.logs(cluster.id as string);
@@ -214,7 +237,10 @@ function addCommands(
         throw new Error(`${cluster.name} has no log ${source} (the job was removed meanwhile).`);
       }
       const shown = source !== null ? { [source]: logs[source] } : logs;
-      const widget = makeLogsWidget(source !== null ? `${cluster.name}, ${source}` : cluster.name, shown);
+      const widget = makeLogsWidget(
+        source !== null ? `${cluster.name}, ${source}` : cluster.name,
+        shown
+      );
       labShell.add(widget, 'main');
       labShell.activateById(widget.id);
     }

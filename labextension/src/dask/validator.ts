@@ -7,7 +7,13 @@
  * not share) is bundled: this one reports no errors and matches `oneOf`/`enum` choices by value,
  * which is all rjsf asks of a validator to render our schemas.
  */
-import type { ErrorSchema, RJSFSchema, RJSFValidationError, ValidationData, ValidatorType } from '@rjsf/utils';
+import type {
+  ErrorSchema,
+  RJSFSchema,
+  RJSFValidationError,
+  ValidationData,
+  ValidatorType
+} from '@rjsf/utils';
 import { ReadonlyJSONObject } from '@lumino/coreutils';
 
 export const serverSideValidator: ValidatorType<ReadonlyJSONObject> = {
@@ -15,7 +21,10 @@ export const serverSideValidator: ValidatorType<ReadonlyJSONObject> = {
     return { errors: [], errorSchema: {} };
   },
 
-  toErrorList(errorSchema?: ErrorSchema<ReadonlyJSONObject>, fieldPath: string[] = []): RJSFValidationError[] {
+  toErrorList(
+    errorSchema?: ErrorSchema<ReadonlyJSONObject>,
+    fieldPath: string[] = []
+  ): RJSFValidationError[] {
     if (!errorSchema) {
       return [];
     }
@@ -26,7 +35,12 @@ export const serverSideValidator: ValidatorType<ReadonlyJSONObject> = {
           errors.push({ property: '.' + fieldPath.join('.'), message, stack: message });
         }
       } else if (value && typeof value === 'object') {
-        errors.push(...serverSideValidator.toErrorList(value as ErrorSchema<ReadonlyJSONObject>, [...fieldPath, key]));
+        errors.push(
+          ...serverSideValidator.toErrorList(value as ErrorSchema<ReadonlyJSONObject>, [
+            ...fieldPath,
+            key
+          ])
+        );
       }
     }
     return errors;

@@ -11,7 +11,11 @@ import { Widget } from '@lumino/widgets';
  * Bokeh needs scripts and its own origin's WebSocket; the dashboard comes through the server's
  * jupyter-server-proxy (or the gateway), so the frame keeps `allow-scripts` and `allow-same-origin`.
  */
-export function makeDashboardWidget(url: string, id: string, label: string): MainAreaWidget<IFrame> {
+export function makeDashboardWidget(
+  url: string,
+  id: string,
+  label: string
+): MainAreaWidget<IFrame> {
   const frame = new IFrame({ sandbox: ['allow-scripts', 'allow-same-origin'] });
   frame.url = url;
   frame.addClass('sciencelab-DaskDashboard');
@@ -25,7 +29,10 @@ export function makeDashboardWidget(url: string, id: string, label: string): Mai
 /**
  * The scheduler's and every worker's recent log lines, one titled block per source.
  */
-export function makeLogsWidget(clusterName: string, logs: Record<string, string>): MainAreaWidget<Widget> {
+export function makeLogsWidget(
+  clusterName: string,
+  logs: Record<string, string>
+): MainAreaWidget<Widget> {
   const content = new Widget();
   content.addClass('sciencelab-DaskLogs');
   for (const [source, text] of Object.entries(logs)) {

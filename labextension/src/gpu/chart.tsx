@@ -13,7 +13,12 @@ function themeColour(name: string, fallback: string): string {
 function makeOptions(width: number): uPlot.Options {
   const text = themeColour('--jp-ui-font-color2', '#616161');
   const grid = themeColour('--jp-border-color2', '#e0e0e0');
-  const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 }, size: 52 };
+  const axis = {
+    stroke: text,
+    grid: { stroke: grid, width: 1 },
+    ticks: { stroke: grid, width: 1 },
+    size: 52
+  };
   return {
     width,
     height: HEIGHT,
@@ -36,13 +41,15 @@ function makeOptions(width: number): uPlot.Options {
 export function GpuChart(props: { data: AlignedData }): JSX.Element {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  // The plot is made once, with the data of its first render; later data goes through setData.
+  const firstData = useRef(props.data);
 
   useEffect(() => {
     const node = container.current;
     if (node === null) {
       return undefined;
     }
-    plot.current = new uPlot(makeOptions(Math.max(node.clientWidth, 150)), props.data, node);
+    plot.current = new uPlot(makeOptions(Math.max(node.clientWidth, 150)), firstData.current, node);
     // The sidebar can be resized: follow its width.
     const resize = new ResizeObserver(() => {
       plot.current?.setSize({ width: Math.max(node.clientWidth, 150), height: HEIGHT });
@@ -59,5 +66,11 @@ export function GpuChart(props: { data: AlignedData }): JSX.Element {
     plot.current?.setData(props.data);
   }, [props.data]);
 
-  return <div ref={container} className="sciencelab-GpuChart" aria-label="GPU and memory utilisation over time" />;
+  return (
+    <div
+      ref={container}
+      className="sciencelab-GpuChart"
+      aria-label="GPU and memory utilisation over time"
+    />
+  );
 }

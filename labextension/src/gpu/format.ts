@@ -44,20 +44,28 @@ export function busiestGpu(gpus: IGpu[]): IGpu | null {
 
 function compareLoad(a: IGpu, b: IGpu): number {
   const byUtilization = (a.utilization?.gpu ?? -1) - (b.utilization?.gpu ?? -1);
-  return byUtilization !== 0 ? byUtilization : a.memory.used / a.memory.total - b.memory.used / b.memory.total;
+  return byUtilization !== 0
+    ? byUtilization
+    : a.memory.used / a.memory.total - b.memory.used / b.memory.total;
 }
 
 /**
  * One line per GPU: `GPU 0 NVIDIA A100: 45%, 12.3/80 GiB, 55 °C, 250/400 W`.
  */
 export function describeGpu(gpu: IGpu): string {
-  const parts = [gpu.utilization ? `${gpu.utilization.gpu}%` : `utilisation ${gpu.utilization_note ?? 'unknown'}`];
+  const parts = [
+    gpu.utilization ? `${gpu.utilization.gpu}%` : `utilisation ${gpu.utilization_note ?? 'unknown'}`
+  ];
   parts.push(formatMemory(gpu.memory));
   if (gpu.temperature_c !== null) {
     parts.push(`${gpu.temperature_c} °C`);
   }
   if (gpu.power_w !== null) {
-    parts.push(gpu.power_limit_w === null ? `${Math.round(gpu.power_w)} W` : `${Math.round(gpu.power_w)}/${Math.round(gpu.power_limit_w)} W`);
+    parts.push(
+      gpu.power_limit_w === null
+        ? `${Math.round(gpu.power_w)} W`
+        : `${Math.round(gpu.power_w)}/${Math.round(gpu.power_limit_w)} W`
+    );
   }
   const idle = gpu.idle.flagged ? ' (idle: held by your kernels)' : '';
   return `GPU ${gpu.index} ${gpu.name}: ${parts.join(', ')}${idle}`;
@@ -84,7 +92,12 @@ export interface IStatusSummary {
  */
 export function summarize(sample: IGpuSample | null): IStatusSummary {
   if (sample === null) {
-    return { text: 'GPU …', tooltip: 'Waiting for the first GPU sample', hasGpu: false, idle: false };
+    return {
+      text: 'GPU …',
+      tooltip: 'Waiting for the first GPU sample',
+      hasGpu: false,
+      idle: false
+    };
   }
   if (!sample.available) {
     return { text: 'No GPU', tooltip: sample.reason, hasGpu: false, idle: false };
@@ -125,7 +138,12 @@ export function historyPoint(sample: IGpuSample): IHistoryPoint {
  *
  * Points where the GPU was missing (NVML down) are null, which uPlot draws as gaps.
  */
-export function chartData(history: IHistoryPoint[], uuid: string, memoryTotal: number, windowSeconds: number): AlignedData {
+export function chartData(
+  history: IHistoryPoint[],
+  uuid: string,
+  memoryTotal: number,
+  windowSeconds: number
+): AlignedData {
   const newest = history.length > 0 ? history[history.length - 1].time : 0;
   const times: number[] = [];
   const utilization: (number | null)[] = [];

@@ -12,7 +12,12 @@ import { IGpu, IGpuProcess, IGpuServerSettings, IHistoryPoint, IMigDevice } from
 export function GpuFigures(props: { gpu: IGpu }): JSX.Element {
   const { gpu } = props;
   const figures: [string, string][] = [
-    ['Utilisation', gpu.utilization ? `${gpu.utilization.gpu}% (memory ${gpu.utilization.memory}%)` : (gpu.utilization_note ?? '–')],
+    [
+      'Utilisation',
+      gpu.utilization
+        ? `${gpu.utilization.gpu}% (memory ${gpu.utilization.memory}%)`
+        : (gpu.utilization_note ?? '–')
+    ],
     ['Memory', formatMemory(gpu.memory)]
   ];
   if (gpu.temperature_c !== null) {
@@ -26,7 +31,10 @@ export function GpuFigures(props: { gpu: IGpu }): JSX.Element {
     figures.push(['SM clock', `${gpu.sm_clock_mhz} MHz`]);
   }
   if (gpu.pcie_rx_kib_s !== null && gpu.pcie_tx_kib_s !== null) {
-    figures.push(['PCIe', `rx ${(gpu.pcie_rx_kib_s / 1024).toFixed(1)} · tx ${(gpu.pcie_tx_kib_s / 1024).toFixed(1)} MiB/s`]);
+    figures.push([
+      'PCIe',
+      `rx ${(gpu.pcie_rx_kib_s / 1024).toFixed(1)} · tx ${(gpu.pcie_tx_kib_s / 1024).toFixed(1)} MiB/s`
+    ]);
   }
   return (
     <dl className="sciencelab-GpuFigures">
@@ -58,8 +66,15 @@ export function ProcessTable(props: { processes: IGpuProcess[] }): JSX.Element {
       </thead>
       <tbody>
         {props.processes.map((process, row) => (
-          <tr key={row} className={process.owner === 'kernel' ? 'sciencelab-mod-own' : 'sciencelab-mod-other'}>
-            <td>{process.owner === 'kernel' ? (process.notebook ?? `kernel ${process.kernel_id}`) : 'other'}</td>
+          <tr
+            key={row}
+            className={process.owner === 'kernel' ? 'sciencelab-mod-own' : 'sciencelab-mod-other'}
+          >
+            <td>
+              {process.owner === 'kernel'
+                ? (process.notebook ?? `kernel ${process.kernel_id}`)
+                : 'other'}
+            </td>
             <td>{process.pid ?? ''}</td>
             <td>{process.memory_used === null ? '–' : `${formatGiB(process.memory_used)} GiB`}</td>
           </tr>
@@ -87,7 +102,9 @@ export function MigTable(props: { devices: IMigDevice[] }): JSX.Element {
           <tr key={device.uuid}>
             <td>{device.name}</td>
             <td>{formatMemory(device.memory)}</td>
-            <td>{device.utilization ? `${device.utilization.gpu}%` : (device.utilization_note ?? '–')}</td>
+            <td>
+              {device.utilization ? `${device.utilization.gpu}%` : (device.utilization_note ?? '–')}
+            </td>
           </tr>
         ))}
       </tbody>
@@ -103,8 +120,8 @@ export function IdleWarning(props: { settings: IGpuServerSettings | null }): JSX
   const duration = props.settings ? formatDuration(props.settings.idle_duration) : 'a while';
   return (
     <p className="sciencelab-GpuIdle" role="alert">
-      Idle: your kernels hold this GPU but used less than {threshold} of it for {duration}. Shut the kernel down
-      or free its memory so others can use the GPU.
+      Idle: your kernels hold this GPU but used less than {threshold} of it for {duration}. Shut the
+      kernel down or free its memory so others can use the GPU.
     </p>
   );
 }
@@ -118,7 +135,10 @@ function GpuCard(props: {
   const { gpu } = props;
   const data = chartData([...props.history], gpu.uuid, gpu.memory.total, props.windowSeconds);
   return (
-    <section className={`sciencelab-Gpu${gpu.idle.flagged ? ' sciencelab-mod-idle' : ''}`} data-uuid={gpu.uuid}>
+    <section
+      className={`sciencelab-Gpu${gpu.idle.flagged ? ' sciencelab-mod-idle' : ''}`}
+      data-uuid={gpu.uuid}
+    >
       <h4>
         GPU {gpu.index} · {gpu.name}
       </h4>
@@ -143,14 +163,24 @@ export function GpuPanel(props: { model: GpuMonitorModel; windowSeconds: number 
     </p>
   );
   if (current === null) {
-    return <div className="sciencelab-GpuPanel">{error ?? <p className="sciencelab-status">Waiting for the first GPU sample…</p>}</div>;
+    return (
+      <div className="sciencelab-GpuPanel">
+        {error ?? <p className="sciencelab-status">Waiting for the first GPU sample…</p>}
+      </div>
+    );
   }
   return (
     <div className="sciencelab-GpuPanel">
       {error}
       {current.available ? (
         current.gpus.map(gpu => (
-          <GpuCard key={gpu.uuid} gpu={gpu} history={model.history} windowSeconds={props.windowSeconds} settings={model.settings} />
+          <GpuCard
+            key={gpu.uuid}
+            gpu={gpu}
+            history={model.history}
+            windowSeconds={props.windowSeconds}
+            settings={model.settings}
+          />
         ))
       ) : (
         <p className="sciencelab-GpuUnavailable">{current.reason}</p>

@@ -19,7 +19,9 @@ const SECTION_RANK = 200;
  * The user's settings (schema/gpu.json) as the sampler's: only those the user set, null meaning
  * "keep the server's".
  */
-export function serverSettingsFrom(settings: ISettingRegistry.ISettings): Partial<IGpuServerSettings> {
+export function serverSettingsFrom(
+  settings: ISettingRegistry.ISettings
+): Partial<IGpuServerSettings> {
   const interval = settings.get('interval').composite;
   const threshold = settings.get('idleThreshold').composite;
   const minutes = settings.get('idleMinutes').composite;
@@ -42,7 +44,8 @@ export function serverSettingsFrom(settings: ISettingRegistry.ISettings): Partia
  */
 export const gpuPlugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'GPU utilisation, memory per notebook and idle warnings in the ScienceLab sidebar and the status bar.',
+  description:
+    'GPU utilisation, memory per notebook and idle warnings in the ScienceLab sidebar and the status bar.',
   autoStart: true,
   requires: [ISciencelabSidebar],
   optional: [IStatusBar, ISettingRegistry],
@@ -89,7 +92,10 @@ export const gpuPlugin: JupyterFrontEndPlugin<void> = {
         apply();
         settings.changed.connect(apply);
       } catch (error) {
-        console.error(`ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`, error);
+        console.error(
+          `ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`,
+          error
+        );
       }
     }
   }

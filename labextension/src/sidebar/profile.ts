@@ -24,11 +24,16 @@ export class ProfileSection extends Widget {
   showProfile(profile: ISciencelabProfile | null): void {
     if (!profile) {
       this.node.replaceChildren(
-        paragraph('sciencelab-profile', 'No spawn profile: this server was not started by a ScienceLab hub.')
+        paragraph(
+          'sciencelab-profile',
+          'No spawn profile: this server was not started by a ScienceLab hub.'
+        )
       );
       return;
     }
-    const nodes: HTMLElement[] = [paragraph('sciencelab-profile', `Profile: ${profile.display_name}`)];
+    const nodes: HTMLElement[] = [
+      paragraph('sciencelab-profile', `Profile: ${profile.display_name}`)
+    ];
     for (const notice of profile.notices) {
       const node = paragraph('sciencelab-notice', notice);
       node.setAttribute('role', 'status');
@@ -86,7 +91,8 @@ export function profileDetails(profile: ISciencelabProfile): Array<[string, stri
   }
   if (profile.s3.length > 0) {
     const buckets = profile.s3.map(
-      bucket => `${bucket.display_name} (${bucket.endpoint}/${bucket.bucket}${bucket.read_only ? ', read-only' : ''})`
+      bucket =>
+        `${bucket.display_name} (${bucket.endpoint}/${bucket.bucket}${bucket.read_only ? ', read-only' : ''})`
     );
     details.push(['S3', buckets.join(', ')]);
   }

@@ -21,15 +21,33 @@ from dataclasses import dataclass, replace
 from .clusters import WorkerInfo
 
 #: The attributes a refresh asks `condor_q` and `condor_history` for.
-CONDOR_ATTRIBUTES = ("ClusterId", "ProcId", "JobStatus", "LastRejMatchReason", "HoldReason", "HoldReasonCode",
-                     "HoldReasonSubCode", "ExitCode", "ExitBySignal", "ExitSignal", "RemoveReason")
+CONDOR_ATTRIBUTES = (
+    "ClusterId",
+    "ProcId",
+    "JobStatus",
+    "LastRejMatchReason",
+    "HoldReason",
+    "HoldReasonCode",
+    "HoldReasonSubCode",
+    "ExitCode",
+    "ExitBySignal",
+    "ExitSignal",
+    "RemoveReason",
+)
 #: `squeue --Format` fields, each ended by `|` (no padding, no truncation): id, state, reason, wait status.
 SQUEUE_FIELDS = ("JobID", "State", "Reason", "exit_code")
 SQUEUE_FORMAT = ",".join(f"{field}:|" for field in SQUEUE_FIELDS)
 
 # HTCondor's JobStatus numbers.
 CONDOR_IDLE, CONDOR_RUNNING, CONDOR_REMOVED, CONDOR_COMPLETED, CONDOR_HELD, CONDOR_TRANSFERRING, CONDOR_SUSPENDED = (
-    1, 2, 3, 4, 5, 6, 7)
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 # SLURM job states by what they mean for a worker; PENDING is queued unless its reason is a hold.
 SLURM_RUNNING = {"RUNNING", "CONFIGURING", "RESIZING", "SIGNALING", "STAGE_OUT"}
 SLURM_PAUSED = {"SUSPENDED", "STOPPED"}
@@ -72,7 +90,9 @@ def htcondor_job_state(ad: Mapping) -> JobState:
         return JobState("running", "Running")
     if status == CONDOR_HELD:
         code = ad.get("HoldReasonCode")
-        detail = f"HoldReasonCode {code}, HoldReasonSubCode {ad.get('HoldReasonSubCode', 0)}" if code is not None else None
+        detail = (
+            f"HoldReasonCode {code}, HoldReasonSubCode {ad.get('HoldReasonSubCode', 0)}" if code is not None else None
+        )
         return JobState("held", (ad.get("HoldReason") or "Held").strip(), detail)
     if status == CONDOR_SUSPENDED:
         return JobState("held", "Suspended")
@@ -90,8 +110,11 @@ def slurm_job_state(state: str, reason: str, wait_status: str) -> JobState:
     """The state of a job from one `squeue` line: its state, reason and raw wait status (`exit_code`)."""
     reason = reason if reason and reason != "None" else None
     if state in SLURM_WAITING:
-        return JobState("held" if reason in SLURM_HOLD_REASONS else "queued", reason or state,
-                        f"{state} ({reason})" if reason else None)
+        return JobState(
+            "held" if reason in SLURM_HOLD_REASONS else "queued",
+            reason or state,
+            f"{state} ({reason})" if reason else None,
+        )
     if state in SLURM_RUNNING:
         return JobState("running", "Running")
     if state in SLURM_PAUSED:
@@ -123,7 +146,7 @@ def parse_squeue_jobs(output: str) -> dict[str, JobState]:
     for line in output.splitlines():
         fields = line.split("|")
         if len(fields) > len(SQUEUE_FIELDS):
-            job_id, state, reason, wait_status = fields[:len(SQUEUE_FIELDS)]
+            job_id, state, reason, wait_status = fields[: len(SQUEUE_FIELDS)]
             jobs[job_id] = slurm_job_state(state, reason, wait_status)
     return jobs
 
@@ -172,8 +195,16 @@ def make_batch_workers(jobs: Sequence[WorkerJob], connected: Sequence[WorkerInfo
         if worker is not None:
             workers.append(replace(worker, job_id=job.job_id, log=log))
         elif job.job is not None:
-            workers.append(WorkerInfo(name=job.name, state=job.job.state, reason=job.job.reason,
-                                      detail=job.job.detail, job_id=job.job_id, log=log))
+            workers.append(
+                WorkerInfo(
+                    name=job.name,
+                    state=job.job.state,
+                    reason=job.job.reason,
+                    detail=job.job.detail,
+                    job_id=job.job_id,
+                    log=log,
+                )
+            )
         elif job.job_id is not None:
             workers.append(WorkerInfo(name=job.name, state="queued", reason="Submitted", job_id=job.job_id, log=log))
         else:

@@ -105,18 +105,20 @@ def workers_from_identity(identity: Mapping) -> list[WorkerInfo]:
         metrics = worker.get("metrics", {})
         gpu = metrics.get("gpu") or {}
         gpu_startup = worker.get("gpu") or {}
-        workers.append(WorkerInfo(
-            name=str(worker.get("name", address)),
-            state="connected",
-            address=address,
-            threads=worker.get("nthreads"),
-            memory=metrics.get("memory"),
-            memory_limit=worker.get("memory_limit"),
-            cpu=metrics.get("cpu"),
-            gpu_utilization=gpu.get("utilization"),
-            gpu_memory_used=gpu.get("memory-used"),
-            gpu_memory_total=gpu_startup.get("memory-total"),
-        ))
+        workers.append(
+            WorkerInfo(
+                name=str(worker.get("name", address)),
+                state="connected",
+                address=address,
+                threads=worker.get("nthreads"),
+                memory=metrics.get("memory"),
+                memory_limit=worker.get("memory_limit"),
+                cpu=metrics.get("cpu"),
+                gpu_utilization=gpu.get("utilization"),
+                gpu_memory_used=gpu.get("memory-used"),
+                gpu_memory_total=gpu_startup.get("memory-total"),
+            )
+        )
     return sorted(workers, key=lambda w: w.name)
 
 

@@ -42,15 +42,17 @@ def make_connect_code(recipe: ConnectRecipe) -> str:
     names = [ast.alias(name=name) for name in (recipe.name, *recipe.also_import)]
     body: list[ast.stmt] = [ast.ImportFrom(module=recipe.module, names=names, level=0)]
     for call in recipe.calls:
-        body.append(ast.Assign(
-            targets=[ast.Name(id=call.target, ctx=ast.Store())],
-            value=ast.Call(
-                func=_dotted(call.function),
-                args=[_value(value) for value in call.args],
-                keywords=[ast.keyword(arg=key, value=_value(value)) for key, value in call.kwargs],
-            ),
-            lineno=0,
-        ))
+        body.append(
+            ast.Assign(
+                targets=[ast.Name(id=call.target, ctx=ast.Store())],
+                value=ast.Call(
+                    func=_dotted(call.function),
+                    args=[_value(value) for value in call.args],
+                    keywords=[ast.keyword(arg=key, value=_value(value)) for key, value in call.kwargs],
+                ),
+                lineno=0,
+            )
+        )
     body.append(ast.Expr(value=ast.Name(id="client", ctx=ast.Load())))
     return ast.unparse(ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))) + "\n"
 

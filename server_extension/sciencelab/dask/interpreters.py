@@ -65,13 +65,18 @@ async def probe_interpreter(path: str, timeout: float) -> ProbeResult:
     """Run `PROBE` in the interpreter at `path`; a failure to start, a crash or a timeout is reported, not raised."""
     try:
         process = await asyncio.create_subprocess_exec(
-            path, "-c", PROBE, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+            path,
+            "-c",
+            PROBE,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
     except OSError as error:
         return ProbeResult(failure=f"cannot be run ({error.strerror or error})")
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         process.kill()
         await process.wait()
         return ProbeResult(failure=f"did not answer within {timeout:g} s", timed_out=True)
@@ -83,8 +88,9 @@ async def probe_interpreter(path: str, timeout: float) -> ProbeResult:
         return ProbeResult(failure=f"failed to report its packages: {last_line}")
 
 
-def worker_interpreter_problem(environment: Environment, probe: ProbeResult, server_distributed: str,
-                               alternatives: Sequence[str]) -> str | None:
+def worker_interpreter_problem(
+    environment: Environment, probe: ProbeResult, server_distributed: str, alternatives: Sequence[str]
+) -> str | None:
     """Why `environment`'s interpreter cannot run workers of this server's scheduler, for people; None if it can.
 
     Workers must run the scheduler's `distributed` release: their messages and task states are
@@ -98,5 +104,7 @@ def worker_interpreter_problem(environment: Environment, probe: ProbeResult, ser
     if probe.failure is not None:
         return f"{where} {probe.failure}; {choose}"
     found = f"has distributed {probe.distributed}" if probe.distributed else "does not have distributed"
-    return (f"{where} {found}; the server has {server_distributed}; install distributed=={server_distributed} "
-            f"there or {choose}")
+    return (
+        f"{where} {found}; the server has {server_distributed}; install distributed=={server_distributed} "
+        f"there or {choose}"
+    )

@@ -45,8 +45,11 @@ def resolve_limits(config: Mapping, username: str, groups: Iterable[str]) -> Lim
     users = config.get("users", {})
     if username in users:
         return Limits(**{key: users[username].get(key) for key in LIMIT_KEYS}, source=f"user {username}")
-    candidates = [(f"group {group}", config.get("groups", {})[group])
-                  for group in sorted(groups) if group in config.get("groups", {})]
+    candidates = [
+        (f"group {group}", config.get("groups", {})[group])
+        for group in sorted(groups)
+        if group in config.get("groups", {})
+    ]
     candidates.append(("default", config.get("default", {})))
     values, sources = {}, set()
     for key in LIMIT_KEYS:

@@ -108,7 +108,7 @@ class ClusterManager(LoggingConfigurable):
         10.0,
         config=True,
         help="Seconds between two look-ups of clusters made outside this server, e.g. gateway clusters "
-             "created in notebook code (default 10).",
+        "created in notebook code (default 10).",
     )
 
     @default("state_file")
@@ -116,8 +116,15 @@ class ClusterManager(LoggingConfigurable):
         server_name = os.environ.get("JUPYTERHUB_SERVER_NAME") or "default"
         return str(Path(jupyter_data_dir()) / "sciencelab" / f"dask-clusters-{server_name}.json")
 
-    def __init__(self, *, base_url: str = "/", kernel_specs: Mapping | None = None,
-                 environ: Mapping[str, str] | None = None, config_paths: Sequence[str] | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        base_url: str = "/",
+        kernel_specs: Mapping | None = None,
+        environ: Mapping[str, str] | None = None,
+        config_paths: Sequence[str] | None = None,
+        **kwargs,
+    ):
         """Load and check the templates; raise `TemplateError` naming file, template and field if one is broken.
 
         :param kernel_specs: the server's kernel specs (`KernelSpecManager.get_all_specs()`): their
@@ -129,12 +136,14 @@ class ClusterManager(LoggingConfigurable):
         environ = os.environ if environ is None else environ
         self._server = {"pid": os.getpid(), "started": psutil.Process().create_time()}
         self.cluster_templates, self.limit_config = self._load_configuration(
-            list(dask.config.paths if config_paths is None else config_paths), environ, kernel_specs or {})
+            list(dask.config.paths if config_paths is None else config_paths), environ, kernel_specs or {}
+        )
         self._backends: dict[str, ClusterBackend] = {}
         for template in self.cluster_templates.values():
             backend_class = load_backend(template.backend)
-            self._backends[template.name] = backend_class(template, base_url=base_url, log=self.log,
-                                                           save_state=self._save_backend_state)
+            self._backends[template.name] = backend_class(
+                template, base_url=base_url, log=self.log, save_state=self._save_backend_state
+            )
         self._clusters: dict[str, ManagedCluster] = {}
         self._foreign_records: list[dict] = []
         self._discovered: dict[str, list[DiscoveredCluster]] = {}
@@ -160,8 +169,10 @@ class ClusterManager(LoggingConfigurable):
             raise TemplateError(f"the Dask configuration cannot be read: {error}") from error
         configured = section.get("templates") or {}
         if not isinstance(configured, Mapping):
-            raise TemplateError(f"sciencelab.clusters.templates must map template names to templates, "
-                                f"got {type(configured).__name__}: {configured!r:.80}")
+            raise TemplateError(
+                f"sciencelab.clusters.templates must map template names to templates, "
+                f"got {type(configured).__name__}: {configured!r:.80}"
+            )
         templates = {**configured, **self._merge_traitlet(configured)}
         origins = self._template_origins(sources, env, templates)
         machine = make_machine_resources(environ, psutil.cpu_count() or 1, psutil.virtual_memory().total)
@@ -186,8 +197,9 @@ class ClusterManager(LoggingConfigurable):
 
     def _merge_traitlet(self, configured: Mapping) -> dict:
         """`ClusterManager.templates` entries, each deep-merged over the Dask config entry of that name."""
-        return {name: dask.config.merge(configured.get(name, {}), template)
-                for name, template in self.templates.items()}
+        return {
+            name: dask.config.merge(configured.get(name, {}), template) for name, template in self.templates.items()
+        }
 
     def _template_origins(self, sources: list[str], env: Mapping[str, str], templates: Mapping) -> dict[str, str]:
         """Template name -> the files and variables that define it, for error messages."""
@@ -222,15 +234,21 @@ class ClusterManager(LoggingConfigurable):
                 continue
             backend = self._backends.get(record.template)
             if backend is None:
-                self.log.error("Cluster %s of template %r: the template is no longer configured; forgetting it. "
-                               "Shut it down with the backend's own tools.", record.id, record.template)
+                self.log.error(
+                    "Cluster %s of template %r: the template is no longer configured; forgetting it. "
+                    "Shut it down with the backend's own tools.",
+                    record.id,
+                    record.template,
+                )
                 continue
             try:
-                handle = await self._call(backend, backend.reattach(record), self.start_timeout,
-                                          f"reattaching cluster {record.name}")
+                handle = await self._call(
+                    backend, backend.reattach(record), self.start_timeout, f"reattaching cluster {record.name}"
+                )
             except BackendError as error:
-                self.log.error("Cluster %s could not be reattached, keeping its record for next time: %s",
-                               record.id, error.message)
+                self.log.error(
+                    "Cluster %s could not be reattached, keeping its record for next time: %s", record.id, error.message
+                )
                 self._foreign_records.append(data)
                 continue
             if handle is None:
@@ -261,8 +279,9 @@ class ClusterManager(LoggingConfigurable):
             backend = managed.backend
             action = backend.release if backend.reattachable else backend.close
             try:
-                await self._call(backend, action(managed.handle), self.request_timeout,
-                                 f"stopping {managed.record.name}")
+                await self._call(
+                    backend, action(managed.handle), self.request_timeout, f"stopping {managed.record.name}"
+                )
             except BackendError as error:
                 self.log.error("Cluster %s: %s", managed.record.id, error.message)
             if not backend.reattachable:
@@ -289,18 +308,21 @@ class ClusterManager(LoggingConfigurable):
                 bounds = await self._call(backend, backend.option_bounds(), self.request_timeout, "reading its options")
             except BackendError as failure:
                 available, error = False, failure.message
-            result.append({
-                "name": template.name,
-                "title": template.title,
-                "description": template.description,
-                "backend": template.backend,
-                "available": available,
-                "error": error,
-                "schema": make_option_schema(template, bounds),
-                "environments": [{"name": e.name, "title": e.title, "kernels": list(e.kernels)}
-                                 for e in template.environments],
-                "default_environment": template.default_environment,
-            })
+            result.append(
+                {
+                    "name": template.name,
+                    "title": template.title,
+                    "description": template.description,
+                    "backend": template.backend,
+                    "available": available,
+                    "error": error,
+                    "schema": make_option_schema(template, bounds),
+                    "environments": [
+                        {"name": e.name, "title": e.title, "kernels": list(e.kernels)} for e in template.environments
+                    ],
+                    "default_environment": template.default_environment,
+                }
+            )
         return result
 
     async def list_clusters(self, user: str, groups: Sequence[str]) -> list[dict]:
@@ -322,12 +344,14 @@ class ClusterManager(LoggingConfigurable):
         """Body `{"template": name, "options": {...}}`, or `{"template": name, "adopt": cluster name}`."""
         await self.start()
         if not isinstance(body, Mapping):
-            raise OptionError("body", body,
-                              "body: must be a JSON object such as {\"template\": \"local\", \"options\": {}}")
+            raise OptionError("body", body, 'body: must be a JSON object such as {"template": "local", "options": {}}')
         unknown = sorted(set(body) - {"template", "options", "adopt"})
         if unknown:
-            raise OptionError(unknown[0], body[unknown[0]],
-                              f"{unknown[0]}: not a field of a cluster request; send template, options (or adopt)")
+            raise OptionError(
+                unknown[0],
+                body[unknown[0]],
+                f"{unknown[0]}: not a field of a cluster request; send template, options (or adopt)",
+            )
         template = self._template_for(groups, body.get("template"))
         backend = self._backends[template.name]
         bounds = await self._call(backend, backend.option_bounds(), self.request_timeout, "reading its options")
@@ -361,8 +385,12 @@ class ClusterManager(LoggingConfigurable):
         async with managed.lock:
             try:
                 if adopt is None:
-                    handle = await self._call(backend, backend.create(record.id, options), self.start_timeout,
-                                              f"starting a {template.name} cluster")
+                    handle = await self._call(
+                        backend,
+                        backend.create(record.id, options),
+                        self.start_timeout,
+                        f"starting a {template.name} cluster",
+                    )
                 else:
                     handle = await self._call(backend, backend.adopt(adopt), self.start_timeout, f"adopting {adopt}")
             except ClusterError:
@@ -386,19 +414,24 @@ class ClusterManager(LoggingConfigurable):
         cores = managed.record.options.get("cores", 1)
         async with self._user_lock(user), managed.lock:
             if managed.handle is None:
-                raise OptionError("status", managed.view.status,
-                                  f"cluster {managed.record.name} is {managed.view.status}; wait until it runs")
+                raise OptionError(
+                    "status",
+                    managed.view.status,
+                    f"cluster {managed.record.name} is {managed.view.status}; wait until it runs",
+                )
             target = change.get("workers", change.get("adapt", (0, 0))[1])
             growth = max(0, target - self._max_workers(managed.record))
             current = self._usage(user)
             check_limits(self._limits(user, groups), current, Usage(0, growth, growth * cores), "this scaling")
             if "workers" in change:
-                await self._call(backend, backend.scale(managed.handle, change["workers"]), self.request_timeout,
-                                 "scaling")
+                await self._call(
+                    backend, backend.scale(managed.handle, change["workers"]), self.request_timeout, "scaling"
+                )
                 managed.record.requested, managed.record.adapt = change["workers"], None
             else:
-                await self._call(backend, backend.adapt(managed.handle, *change["adapt"]), self.request_timeout,
-                                 "adapting")
+                await self._call(
+                    backend, backend.adapt(managed.handle, *change["adapt"]), self.request_timeout, "adapting"
+                )
                 managed.record.adapt = change["adapt"]
             await self._refresh_one(managed)
         self._write_records()
@@ -412,8 +445,12 @@ class ClusterManager(LoggingConfigurable):
             if managed.handle is not None:
                 managed.view = replace(managed.view, status="stopping")
                 self._notify()
-                await self._call(managed.backend, managed.backend.close(managed.handle), self.request_timeout,
-                                 f"shutting down {managed.record.name}")
+                await self._call(
+                    managed.backend,
+                    managed.backend.close(managed.handle),
+                    self.request_timeout,
+                    f"shutting down {managed.record.name}",
+                )
             self._clusters.pop(cluster_id, None)
         self._write_records()
         self._notify()
@@ -423,8 +460,9 @@ class ClusterManager(LoggingConfigurable):
         managed = self._managed_of(user, cluster_id)
         if managed.handle is None:
             return {}
-        return await self._call(managed.backend, managed.backend.logs(managed.handle), self.request_timeout,
-                                "reading logs")
+        return await self._call(
+            managed.backend, managed.backend.logs(managed.handle), self.request_timeout, "reading logs"
+        )
 
     def subscribe(self, user: str, groups: Sequence[str], send: Callable[[list], None]) -> Callable[[], None]:
         """Call `send(clusters)` with the user's clusters now and after every change; returns the unsubscribe."""
@@ -445,7 +483,7 @@ class ClusterManager(LoggingConfigurable):
             raise BackendError(f"{action}: {error.message}", unavailable=error.status_code == 503) from error
         except (ClusterError, ClusterGone):
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BackendError(f"{where} did not answer within {timeout:g} s", unavailable=True) from None
         except OSError as error:
             raise BackendError(f"{where} cannot be reached: {error}", unavailable=True) from error
@@ -460,19 +498,23 @@ class ClusterManager(LoggingConfigurable):
         allowed = [t.name for t in self.cluster_templates.values() if t.allows(groups)]
         template = self.cluster_templates.get(name) if isinstance(name, str) else None
         if template is None:
-            raise NotFoundError(f"template: {name!r} is not a template you may use; "
-                                f"choose one of: {', '.join(allowed)}")
+            raise NotFoundError(
+                f"template: {name!r} is not a template you may use; choose one of: {', '.join(allowed)}"
+            )
         if name not in allowed:
             # Worded as the spawner words profiles of other groups: the user learns whom to ask.
-            raise NotAllowedError(f"template: {name!r} is only for members of {', '.join(template.groups)}; "
-                                  f"choose one of: {', '.join(allowed)}")
+            raise NotAllowedError(
+                f"template: {name!r} is only for members of {', '.join(template.groups)}; "
+                f"choose one of: {', '.join(allowed)}"
+            )
         return template
 
     def _managed_of(self, user: str, cluster_id: str) -> ManagedCluster:
         managed = self._clusters.get(cluster_id)
         if managed is None or managed.record.owner != user:
-            raise NotFoundError(f"cluster: no cluster {cluster_id!r} of yours; "
-                                "list them with GET sciencelab/api/dask/clusters")
+            raise NotFoundError(
+                f"cluster: no cluster {cluster_id!r} of yours; list them with GET sciencelab/api/dask/clusters"
+            )
         return managed
 
     def _user_lock(self, user: str) -> asyncio.Lock:
@@ -550,8 +592,9 @@ class ClusterManager(LoggingConfigurable):
         if handle is None:
             return
         try:
-            workers = await self._call(backend, backend.workers(handle, record.requested), self.request_timeout,
-                                       "reading its workers")
+            workers = await self._call(
+                backend, backend.workers(handle, record.requested), self.request_timeout, "reading its workers"
+            )
         except ClusterGone as gone:
             self.log.info("Cluster %s ended on its own (%s); cleaning up", record.id, gone)
             with contextlib.suppress(BackendError):
@@ -575,8 +618,9 @@ class ClusterManager(LoggingConfigurable):
             except BackendError as error:
                 self.log.warning("%s", error.message)
                 continue
-            managed_names = {m.handle.name for m in self._clusters.values()
-                             if m.handle is not None and m.record.template == name}
+            managed_names = {
+                m.handle.name for m in self._clusters.values() if m.handle is not None and m.record.template == name
+            }
             self._discovered[name] = [d for d in found if d.name not in managed_names]
 
     def _cluster_json(self, managed: ManagedCluster) -> dict:
@@ -587,8 +631,10 @@ class ClusterManager(LoggingConfigurable):
         for template_name, found in self._discovered.items():
             template = self.cluster_templates[template_name]
             if template.allows(groups):
-                clusters += [make_discovered_json(template.name, template.backend, d.name, d.status, d.dashboard_url)
-                             for d in found]
+                clusters += [
+                    make_discovered_json(template.name, template.backend, d.name, d.status, d.dashboard_url)
+                    for d in found
+                ]
         return clusters
 
     def _notify(self):
@@ -633,4 +679,3 @@ class ClusterManager(LoggingConfigurable):
         with open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
             json.dump({"clusters": records}, file, indent=1)
         os.replace(temporary, path)
-

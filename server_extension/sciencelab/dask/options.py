@@ -41,14 +41,16 @@ class ClusterOptions:
         return self.adapt_maximum if self.adaptive else self.workers
 
     def to_json(self) -> dict:
-        values = {name: getattr(self, name) for name in (*NUMERIC_OPTIONS, *ADAPT_OPTIONS)
-                  if getattr(self, name) is not None}
+        values = {
+            name: getattr(self, name) for name in (*NUMERIC_OPTIONS, *ADAPT_OPTIONS) if getattr(self, name) is not None
+        }
         values["environment"] = self.environment.name if self.environment else None
         return values
 
 
-def effective_bounds(template: ClusterTemplate,
-                     backend_bounds: Mapping[str, Bounds] | None = None) -> dict[str, Bounds]:
+def effective_bounds(
+    template: ClusterTemplate, backend_bounds: Mapping[str, Bounds] | None = None
+) -> dict[str, Bounds]:
     """The template's bounds, narrowed by what the backend itself allows (e.g. the gateway's options)."""
     result = {}
     for option in NUMERIC_OPTIONS:
@@ -79,11 +81,17 @@ def make_option_schema(template: ClusterTemplate, backend_bounds: Mapping[str, B
                 "default": False,
             }
             properties["adapt_minimum"] = _number_schema(
-                "Adaptive minimum", "workers", True,
-                Bounds(option_bounds.minimum, option_bounds.minimum, option_bounds.maximum))
+                "Adaptive minimum",
+                "workers",
+                True,
+                Bounds(option_bounds.minimum, option_bounds.minimum, option_bounds.maximum),
+            )
             properties["adapt_maximum"] = _number_schema(
-                "Adaptive maximum", "workers", True,
-                Bounds(option_bounds.maximum, option_bounds.minimum, option_bounds.maximum))
+                "Adaptive maximum",
+                "workers",
+                True,
+                Bounds(option_bounds.maximum, option_bounds.minimum, option_bounds.maximum),
+            )
     if len(template.environments) > 1:
         properties["environment"] = {
             "type": "string",
@@ -101,14 +109,15 @@ def make_option_schema(template: ClusterTemplate, backend_bounds: Mapping[str, B
     }
 
 
-def validate_options(template: ClusterTemplate, options,
-                     backend_bounds: Mapping[str, Bounds] | None = None) -> ClusterOptions:
+def validate_options(
+    template: ClusterTemplate, options, backend_bounds: Mapping[str, Bounds] | None = None
+) -> ClusterOptions:
     """Check `options` (untrusted: straight from the REST API) against the template's schema.
 
     :raises OptionError: naming the field, the value and what is allowed.
     """
     if not isinstance(options, Mapping):
-        raise OptionError("options", options, f"options: must be an object such as {{\"workers\": 2}}, got {options!r}")
+        raise OptionError("options", options, f'options: must be an object such as {{"workers": 2}}, got {options!r}')
     schema = make_option_schema(template, backend_bounds)
     error = next(iter(sorted(jsonschema.Draft202012Validator(schema).iter_errors(options), key=_error_order)), None)
     if error is not None:
@@ -120,9 +129,12 @@ def validate_options(template: ClusterTemplate, options,
     adapt_minimum = options.get("adapt_minimum", bounds["workers"].minimum)
     adapt_maximum = options.get("adapt_maximum", bounds["workers"].maximum)
     if adaptive and adapt_minimum > adapt_maximum:
-        raise OptionError("adapt_minimum", adapt_minimum,
-                          f"adapt_minimum: {adapt_minimum} is above adapt_maximum {adapt_maximum}; "
-                          "the adaptive minimum must not exceed the maximum")
+        raise OptionError(
+            "adapt_minimum",
+            adapt_minimum,
+            f"adapt_minimum: {adapt_minimum} is above adapt_maximum {adapt_maximum}; "
+            "the adaptive minimum must not exceed the maximum",
+        )
     environment = None
     if template.environments:
         name = options.get("environment", template.default_environment)
@@ -147,18 +159,23 @@ def validate_scaling(template: ClusterTemplate, request, backend_bounds: Mapping
     Returns `{"workers": n}` or `{"adapt": (a, b)}` with validated integers.
     """
     workers = effective_bounds(template, backend_bounds)["workers"]
-    allowed = (f"send {{\"workers\": n}} or {{\"adapt\": {{\"minimum\": a, \"maximum\": b}}}} "
-               f"with {workers.minimum:g} to {workers.maximum:g} workers")
+    allowed = (
+        f'send {{"workers": n}} or {{"adapt": {{"minimum": a, "maximum": b}}}} '
+        f"with {workers.minimum:g} to {workers.maximum:g} workers"
+    )
     if not isinstance(request, Mapping) or len(request) != 1 or not set(request) <= {"workers", "adapt"}:
         raise OptionError("body", request, f"body: {request!r} is not a scaling request; {allowed}")
     if "workers" in request:
         return {"workers": _check_count("workers", request["workers"], workers)}
     adapt = request["adapt"]
     if not template.adaptive:
-        raise OptionError("adapt", adapt, f"adapt: template '{template.name}' does not allow adaptive scaling; "
-                                          "send {\"workers\": n}")
+        raise OptionError(
+            "adapt",
+            adapt,
+            f"adapt: template '{template.name}' does not allow adaptive scaling; send {{\"workers\": n}}",
+        )
     if not isinstance(adapt, Mapping) or set(adapt) != {"minimum", "maximum"}:
-        raise OptionError("adapt", adapt, f"adapt: {adapt!r} must be {{\"minimum\": a, \"maximum\": b}}; {allowed}")
+        raise OptionError("adapt", adapt, f'adapt: {adapt!r} must be {{"minimum": a, "maximum": b}}; {allowed}')
     minimum = _check_count("adapt.minimum", adapt["minimum"], workers)
     maximum = _check_count("adapt.maximum", adapt["maximum"], workers)
     if minimum > maximum:
@@ -170,8 +187,9 @@ def _check_count(field: str, value, bounds: Bounds) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise OptionError(field, value, f"{field}: {value!r} is not a whole number of workers")
     if not bounds.minimum <= value <= bounds.maximum:
-        raise OptionError(field, value, f"{field}: {value} is out of bounds; choose {bounds.minimum:g} to "
-                                        f"{bounds.maximum:g} workers")
+        raise OptionError(
+            field, value, f"{field}: {value} is out of bounds; choose {bounds.minimum:g} to {bounds.maximum:g} workers"
+        )
     return value
 
 
@@ -192,15 +210,19 @@ def _error_order(error: jsonschema.ValidationError):
     return (error.validator != "additionalProperties", list(error.absolute_path))
 
 
-def _option_error(template: ClusterTemplate, schema: dict, options: Mapping,
-                  error: jsonschema.ValidationError) -> OptionError:
+def _option_error(
+    template: ClusterTemplate, schema: dict, options: Mapping, error: jsonschema.ValidationError
+) -> OptionError:
     properties = schema["properties"]
     if error.validator == "additionalProperties":
         unknown = sorted(set(options) - set(properties))[0]
         offered = ", ".join(properties) or "none"
-        return OptionError(unknown, options[unknown],
-                           f"{unknown}: not an option of template '{template.name}' (fixed by the admin or unknown); "
-                           f"options: {offered}")
+        return OptionError(
+            unknown,
+            options[unknown],
+            f"{unknown}: not an option of template '{template.name}' (fixed by the admin or unknown); "
+            f"options: {offered}",
+        )
     field = str(error.absolute_path[0])
     value = error.instance
     spec = properties[field]

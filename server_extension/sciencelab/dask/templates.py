@@ -23,19 +23,44 @@ GIB = 2**30
 # gives none (conservative: one small worker, never more than four). `local` derives its own from
 # the machine (`make_default_templates`). An option with `backends` exists only for those backends.
 NUMERIC_OPTIONS = {
-    "workers": {"title": "Workers", "unit": "workers", "integer": True,
-                "default": {"default": 1, "minimum": 0, "maximum": 4}},
-    "cores": {"title": "Cores per worker", "unit": "cores", "integer": True,
-              "default": {"default": 1, "minimum": 1, "maximum": 1}},
-    "memory": {"title": "Memory per worker", "unit": "GiB", "integer": False,
-               "default": {"default": 2, "minimum": 2, "maximum": 2}},
-    "gpus": {"title": "GPUs per worker", "unit": "GPUs", "integer": True,
-             "default": {"default": 0, "minimum": 0, "maximum": 0}},
-    "idle_timeout": {"title": "Idle timeout", "unit": "minutes (0: never)", "integer": False,
-                     "default": {"default": 60, "minimum": 0, "maximum": 1440}},
+    "workers": {
+        "title": "Workers",
+        "unit": "workers",
+        "integer": True,
+        "default": {"default": 1, "minimum": 0, "maximum": 4},
+    },
+    "cores": {
+        "title": "Cores per worker",
+        "unit": "cores",
+        "integer": True,
+        "default": {"default": 1, "minimum": 1, "maximum": 1},
+    },
+    "memory": {
+        "title": "Memory per worker",
+        "unit": "GiB",
+        "integer": False,
+        "default": {"default": 2, "minimum": 2, "maximum": 2},
+    },
+    "gpus": {
+        "title": "GPUs per worker",
+        "unit": "GPUs",
+        "integer": True,
+        "default": {"default": 0, "minimum": 0, "maximum": 0},
+    },
+    "idle_timeout": {
+        "title": "Idle timeout",
+        "unit": "minutes (0: never)",
+        "integer": False,
+        "default": {"default": 60, "minimum": 0, "maximum": 1440},
+    },
     # The batch system ends a worker's job after this long (SLURM --time, HTCondor allowed_job_duration).
-    "walltime": {"title": "Walltime", "unit": "minutes per worker job", "integer": True,
-                 "default": {"default": 60, "minimum": 60, "maximum": 60}, "backends": ("htcondor", "slurm")},
+    "walltime": {
+        "title": "Walltime",
+        "unit": "minutes per worker job",
+        "integer": True,
+        "default": {"default": 60, "minimum": 60, "maximum": 60},
+        "backends": ("htcondor", "slurm"),
+    },
 }
 
 
@@ -45,7 +70,6 @@ def offers_option(backend: str, option: str) -> bool:
 
 
 TEMPLATE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-
 
 
 def _non_negative(keys: tuple[str, ...], kind: str) -> dict:
@@ -71,7 +95,7 @@ TEMPLATE_SCHEMA = {
         "adaptive": {"type": "boolean"},
         "options": {
             "type": "object",
-            "properties": {key: _BOUNDS_SCHEMA for key in NUMERIC_OPTIONS},
+            "properties": dict.fromkeys(NUMERIC_OPTIONS, _BOUNDS_SCHEMA),
             "additionalProperties": False,
         },
         "environments": {
@@ -242,8 +266,10 @@ def make_templates(
             raise TemplateError(f"{origin}: template '{name}': {where}: {problem}")
 
         if not jsonschema.Draft202012Validator({"pattern": TEMPLATE_NAME_PATTERN}).is_valid(name):
-            fail("name", f"{name!r} must be letters, digits, '.', '_' or '-' (at most 63), "
-                         "starting with a letter or digit")
+            fail(
+                "name",
+                f"{name!r} must be letters, digits, '.', '_' or '-' (at most 63), starting with a letter or digit",
+            )
         if not isinstance(raw, Mapping):
             fail("template", f"must be a mapping, got {type(raw).__name__}")
         raw = normalise_keys(raw)
@@ -260,13 +286,19 @@ def make_templates(
         bounds = {}
         for option, spec in NUMERIC_OPTIONS.items():
             if option in raw.get("options", {}) and not offers_option(backend, option):
-                fail(f"options.{option}", f"the {backend} backend has no {spec['title'].lower()}; only "
-                                          f"{', '.join(spec['backends'])} templates do")
+                fail(
+                    f"options.{option}",
+                    f"the {backend} backend has no {spec['title'].lower()}; only "
+                    f"{', '.join(spec['backends'])} templates do",
+                )
             values = {**spec["default"], **raw.get("options", {}).get(option, {})}
             bound = Bounds(**values)
             if not bound.minimum <= bound.default <= bound.maximum:
-                fail(f"options.{option}", f"default {bound.default:g} must lie between minimum {bound.minimum:g} "
-                                          f"and maximum {bound.maximum:g}")
+                fail(
+                    f"options.{option}",
+                    f"default {bound.default:g} must lie between minimum {bound.minimum:g} "
+                    f"and maximum {bound.maximum:g}",
+                )
             if spec["integer"] and not all(float(v).is_integer() for v in values.values()):
                 fail(f"options.{option}", f"{spec['title'].lower()} must be whole numbers, got {values}")
             bounds[option] = bound
@@ -275,8 +307,12 @@ def make_templates(
             environments = tuple(local_environments)
         else:
             environments = tuple(
-                Environment(name=e["name"], title=e.get("title", e["name"]), value=e["value"],
-                            kernels=tuple(e.get("kernels", ())))
+                Environment(
+                    name=e["name"],
+                    title=e.get("title", e["name"]),
+                    value=e["value"],
+                    kernels=tuple(e.get("kernels", ())),
+                )
                 for e in raw.get("environments", ())
             )
         names = [e.name for e in environments]
@@ -353,8 +389,9 @@ def kernel_interpreter(spec: Mapping, server_python: str) -> str | None:
     return command if _PYTHON_NAME.fullmatch(os.path.basename(command)) else None
 
 
-def local_environments(kernel_specs: Mapping, server: Interpreter,
-                       interpreters: Mapping[str, Interpreter]) -> list[Environment]:
+def local_environments(
+    kernel_specs: Mapping, server: Interpreter, interpreters: Mapping[str, Interpreter]
+) -> list[Environment]:
     """The environments a `local` template offers: one per kernel whose interpreter can run a worker.
 
     Kernels on the server's own software come first (the first is the default): their workers
@@ -372,7 +409,12 @@ def local_environments(kernel_specs: Mapping, server: Interpreter,
         if interpreter is None:
             continue
         same = interpreter.environment == server.environment
-        (own if same else other).append(Environment(
-            name=name, title=spec.get("display_name", name), value=server.path if same else interpreter.path,
-            kernels=(name,)))
+        (own if same else other).append(
+            Environment(
+                name=name,
+                title=spec.get("display_name", name),
+                value=server.path if same else interpreter.path,
+                kernels=(name,),
+            )
+        )
     return own + other or [Environment(name="server", title="This server's Python", value=server.path)]

@@ -106,7 +106,7 @@ class GpuStreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, 
             # A partial send leaves the rest to the stream, so frames stay in order; TLS streams
             # always go through the stream.
             if type(stream) is IOStream and not stream.writing():
-                frame = frame[stream.socket.send(frame):]
+                frame = frame[stream.socket.send(frame) :]
             if frame:
                 stream.write(frame)
         except BlockingIOError:

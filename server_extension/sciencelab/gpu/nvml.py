@@ -46,14 +46,16 @@ def read_mig_devices(nvml: ModuleType, handle) -> list[dict]:
         except nvml.NVMLError_NotFound:
             continue  # an empty MIG slot
         utilization, note = read_utilization(nvml, mig, MIG_UTILIZATION_NOTE)
-        devices.append({
-            "index": index,
-            "uuid": nvml.nvmlDeviceGetUUID(mig),
-            "name": nvml.nvmlDeviceGetName(mig),
-            "memory": read_memory(nvml, mig),
-            "utilization": utilization,
-            "utilization_note": note,
-        })
+        devices.append(
+            {
+                "index": index,
+                "uuid": nvml.nvmlDeviceGetUUID(mig),
+                "name": nvml.nvmlDeviceGetName(mig),
+                "memory": read_memory(nvml, mig),
+                "utilization": utilization,
+                "utilization_note": note,
+            }
+        )
     return devices
 
 

@@ -113,8 +113,9 @@ class GpuSampler:
             "idle_duration": self.idle_duration,
         }
 
-    def configure(self, interval: float | None = None, idle_threshold: float | None = None,
-                  idle_duration: float | None = None):
+    def configure(
+        self, interval: float | None = None, idle_threshold: float | None = None, idle_duration: float | None = None
+    ):
         """Apply validated settings; a new interval takes effect at once and keeps the history."""
         if interval is not None:
             self.interval = interval

@@ -136,14 +136,16 @@ def attribute_processes(
         if kernel is None:
             rows.append({"owner": "other", "pid": None, "memory_used": used})
         else:
-            rows.append({
-                "owner": "kernel",
-                "pid": host_to_local[host_pid],
-                "memory_used": used,
-                "kernel_id": kernel.kernel_id,
-                "kernel_name": kernel.kernel_name,
-                "notebook": kernel.notebook,
-            })
+            rows.append(
+                {
+                    "owner": "kernel",
+                    "pid": host_to_local[host_pid],
+                    "memory_used": used,
+                    "kernel_id": kernel.kernel_id,
+                    "kernel_name": kernel.kernel_name,
+                    "notebook": kernel.notebook,
+                }
+            )
     rows.sort(key=lambda row: (row["owner"] != "kernel", -(row["memory_used"] or 0)))
     return rows
 
@@ -196,11 +198,13 @@ def make_history_point(sample: Mapping) -> dict:
     gpus = []
     for gpu in sample.get("gpus", ()):
         utilization = gpu["utilization"]
-        gpus.append({
-            "uuid": gpu["uuid"],
-            "utilization": None if utilization is None else utilization["gpu"],
-            "memory_used": gpu["memory"]["used"],
-        })
+        gpus.append(
+            {
+                "uuid": gpu["uuid"],
+                "utilization": None if utilization is None else utilization["gpu"],
+                "memory_used": gpu["memory"]["used"],
+            }
+        )
     return {"time": sample["time"], "gpus": gpus}
 
 

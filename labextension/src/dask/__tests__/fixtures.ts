@@ -15,10 +15,29 @@ export const TEMPLATE: ITemplate = {
     type: 'object',
     title: 'Local cluster',
     properties: {
-      workers: { type: 'integer', title: 'Workers', description: '0 to 4 workers', minimum: 0, maximum: 4, default: 1 },
+      workers: {
+        type: 'integer',
+        title: 'Workers',
+        description: '0 to 4 workers',
+        minimum: 0,
+        maximum: 4,
+        default: 1
+      },
       adaptive: { type: 'boolean', title: 'Adaptive', default: false },
-      adapt_minimum: { type: 'integer', title: 'Adaptive minimum', minimum: 0, maximum: 4, default: 0 },
-      adapt_maximum: { type: 'integer', title: 'Adaptive maximum', minimum: 0, maximum: 4, default: 4 },
+      adapt_minimum: {
+        type: 'integer',
+        title: 'Adaptive minimum',
+        minimum: 0,
+        maximum: 4,
+        default: 0
+      },
+      adapt_maximum: {
+        type: 'integer',
+        title: 'Adaptive maximum',
+        minimum: 0,
+        maximum: 4,
+        default: 4
+      },
       environment: {
         type: 'string',
         title: 'Environment',
@@ -76,8 +95,12 @@ export function cluster(overrides: Partial<ICluster> = {}): ICluster {
     cores: 2,
     memory: 2 ** 32,
     options: { workers: 2 },
-    worker_list: [worker(0), worker(1, { state: 'pending', address: null, memory: null, cpu: null })],
-    connect_code: "from dask.distributed import Client\nclient = Client('tcp://127.0.0.1:8786')\nclient\n",
+    worker_list: [
+      worker(0),
+      worker(1, { state: 'pending', address: null, memory: null, cpu: null })
+    ],
+    connect_code:
+      "from dask.distributed import Client\nclient = Client('tcp://127.0.0.1:8786')\nclient\n",
     ...overrides
   };
 }
@@ -86,10 +109,24 @@ export function cluster(overrides: Partial<ICluster> = {}): ICluster {
  * An HTCondor cluster: 3 of 10 workers connected, 5 idle in the queue (one just submitted), 2 held.
  */
 export function batchCluster(): ICluster {
-  const idle = { state: 'queued', reason: 'Idle', detail: 'HTCondor found no slot for it: no match found' } as const;
-  const held = { state: 'held', reason: 'Job exceeded memory', detail: 'HoldReasonCode 34, HoldReasonSubCode 0' } as const;
+  const idle = {
+    state: 'queued',
+    reason: 'Idle',
+    detail: 'HTCondor found no slot for it: no match found'
+  } as const;
+  const held = {
+    state: 'held',
+    reason: 'Job exceeded memory',
+    detail: 'HoldReasonCode 34, HoldReasonSubCode 0'
+  } as const;
   const job = (index: number, overrides: Partial<IWorker>): IWorker =>
-    worker(index, { job_id: `${index + 10}.0`, log: `job ${index + 10}.0`, memory: null, cpu: null, ...overrides });
+    worker(index, {
+      job_id: `${index + 10}.0`,
+      log: `job ${index + 10}.0`,
+      memory: null,
+      cpu: null,
+      ...overrides
+    });
   return cluster({
     name: 'htcondor-1',
     template: 'htcondor',
@@ -110,7 +147,9 @@ export function batchCluster(): ICluster {
  * A cluster of `count` connected workers, as the scheduler of a large pool reports it.
  */
 export function largeCluster(count: number, round = 0): ICluster {
-  const workers = Array.from({ length: count }, (_, index) => worker(index, { cpu: (index + round) % 100 }));
+  const workers = Array.from({ length: count }, (_, index) =>
+    worker(index, { cpu: (index + round) % 100 })
+  );
   return cluster({
     workers: { requested: count, pending: 0, running: count },
     worker_states: { connected: count },

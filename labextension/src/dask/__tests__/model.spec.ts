@@ -26,7 +26,11 @@ describe('describeWorkers', () => {
 
   it('lists every reason of a state with its detail for the tooltip', () => {
     const [connected, queued, held] = summarizeStates(batchCluster());
-    expect(connected).toEqual({ text: '3 of 10 workers connected', state: 'connected', tooltip: '' });
+    expect(connected).toEqual({
+      text: '3 of 10 workers connected',
+      state: 'connected',
+      tooltip: ''
+    });
     expect(queued.tooltip).toBe(
       '4 × Idle\nHTCondor found no slot for it: no match found\n\n1 × Submitted'
     );
@@ -38,7 +42,11 @@ describe('describeWorkers', () => {
       workers: { requested: 2, pending: 2, running: 0 },
       worker_states: { failed: 2 },
       worker_list: [0, 1].map(index =>
-        worker(index, { state: 'failed', reason: 'Memory specification can not be satisfied', memory: null })
+        worker(index, {
+          state: 'failed',
+          reason: 'Memory specification can not be satisfied',
+          memory: null
+        })
       )
     });
     expect(describeWorkers(failed)).toBe(
@@ -47,7 +55,15 @@ describe('describeWorkers', () => {
   });
 
   it('shows the status of a cluster made elsewhere', () => {
-    const elsewhere: ICluster = { id: null, name: 'g', template: 'gw', backend: 'gateway', status: 'pending', managed: false, dashboard_url: null };
+    const elsewhere: ICluster = {
+      id: null,
+      name: 'g',
+      template: 'gw',
+      backend: 'gateway',
+      status: 'pending',
+      managed: false,
+      dashboard_url: null
+    };
     expect(describeWorkers(elsewhere)).toBe('pending');
   });
 });
@@ -56,7 +72,14 @@ describe('summarizeWorkers', () => {
   it('adds up connected workers only, GPUs where reported', () => {
     const summary = summarizeWorkers([
       worker(1, { memory: 100, memory_limit: 1000, cpu: 50 }),
-      worker(2, { memory: 300, memory_limit: 1000, cpu: 100, gpu_utilization: 80, gpu_memory_used: 5, gpu_memory_total: 16 }),
+      worker(2, {
+        memory: 300,
+        memory_limit: 1000,
+        cpu: 100,
+        gpu_utilization: 80,
+        gpu_memory_used: 5,
+        gpu_memory_total: 16
+      }),
       worker(3, { state: 'queued', memory: 999, cpu: 999 })
     ]);
     expect(summary).toEqual({
@@ -113,13 +136,18 @@ describe('DaskClustersModel', () => {
     expect(model.clusters.map(c => c.id).sort()).toEqual(['c0ffee', 'new']);
     await model.shutdown('new');
     expect(model.clusters.map(c => c.id)).toEqual(['c0ffee']);
-    expect(api.calls).toEqual(['create local {"workers":2}', 'scale c0ffee {"workers":3}', 'shutdown new']);
+    expect(api.calls).toEqual([
+      'create local {"workers":2}',
+      'scale c0ffee {"workers":3}',
+      'shutdown new'
+    ]);
     model.dispose();
   });
 
   it("keeps the server's message when loading fails", async () => {
     const api = memoryAPI();
-    api.templates = () => Promise.reject(new SciencelabRequestError('the dask backend is down', 503, 'x'));
+    api.templates = () =>
+      Promise.reject(new SciencelabRequestError('the dask backend is down', 503, 'x'));
     const model = new DaskClustersModel({ api, openUpdates: noUpdates });
     await model.start(1);
     expect(model.error).toBe('the dask backend is down');

@@ -26,7 +26,11 @@ interface ISetup {
  * The section on a model with the given clusters; commands record their calls, and creating a
  * cluster with `refuse` set fails as the server refuses an option (400 naming the field).
  */
-async function setup(clusters = [cluster()], refuse = false, kernel: string | null = 'lcg-kernel'): Promise<ISetup> {
+async function setup(
+  clusters = [cluster()],
+  refuse = false,
+  kernel: string | null = 'lcg-kernel'
+): Promise<ISetup> {
   const model = new DaskClustersModel({ api: memoryAPI(clusters), openUpdates: noUpdates });
   await model.start(1);
   const commands = new CommandRegistry();
@@ -36,7 +40,10 @@ async function setup(clusters = [cluster()], refuse = false, kernel: string | nu
       execute: args => {
         executed.push([id, args]);
         if (id === CommandIDs.createCluster && refuse) {
-          throw new SciencelabRequestError(REFUSAL, 400, 'x', { field: 'environment', value: 'lcg' });
+          throw new SciencelabRequestError(REFUSAL, 400, 'x', {
+            field: 'environment',
+            value: 'lcg'
+          });
         }
       }
     });
@@ -63,7 +70,9 @@ function click(element: Element | null): Promise<void> {
 }
 
 function button(section: Widget, label: string): HTMLButtonElement {
-  const found = Array.from(section.node.querySelectorAll('button')).find(b => b.textContent === label);
+  const found = Array.from(section.node.querySelectorAll('button')).find(
+    b => b.textContent === label
+  );
   if (!found) {
     throw new Error(`no button ${label}`);
   }
@@ -85,11 +94,18 @@ describe('DaskSection', () => {
     current = await setup();
     const card = current.section.node.querySelector('.sciencelab-DaskCluster') as HTMLElement;
     expect(card.dataset.clusterId).toBe('c0ffee');
-    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('1 of 2 workers connected, 1 pending');
+    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe(
+      '1 of 2 workers connected, 1 pending'
+    );
 
-    const running = cluster({ workers: { requested: 2, pending: 0, running: 2 }, worker_states: { connected: 2 } });
+    const running = cluster({
+      workers: { requested: 2, pending: 0, running: 2 },
+      worker_states: { connected: 2 }
+    });
     await act(async () => current?.model.setClusters([running]));
-    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe('2 of 2 workers connected');
+    expect(card.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe(
+      '2 of 2 workers connected'
+    );
   });
 
   it('runs the cluster commands with its id', async () => {
@@ -109,8 +125,13 @@ describe('DaskSection', () => {
     await click(button(current.section, 'New cluster'));
     const workers = current.section.node.querySelector('input#root_workers') as HTMLInputElement;
     expect([workers.min, workers.max, workers.value]).toEqual(['0', '4', '1']);
-    const environment = current.section.node.querySelector('select#root_environment') as HTMLSelectElement;
-    expect(Array.from(environment.options, option => option.textContent)).toEqual(['Python 3', 'LCG 105']);
+    const environment = current.section.node.querySelector(
+      'select#root_environment'
+    ) as HTMLSelectElement;
+    expect(Array.from(environment.options, option => option.textContent)).toEqual([
+      'Python 3',
+      'LCG 105'
+    ]);
     expect(environment.selectedOptions[0].textContent).toBe('LCG 105');
 
     await click(button(current.section, 'Create'));
@@ -119,7 +140,13 @@ describe('DaskSection', () => {
         CommandIDs.createCluster,
         {
           template: 'local',
-          options: { workers: 1, adaptive: false, adapt_minimum: 0, adapt_maximum: 4, environment: 'lcg' }
+          options: {
+            workers: 1,
+            adaptive: false,
+            adapt_minimum: 0,
+            adapt_maximum: 4,
+            environment: 'lcg'
+          }
         }
       ]
     ]);
@@ -150,7 +177,9 @@ describe('DaskSection', () => {
     await click(button(section, 'New cluster'));
     await click(button(section, 'Create'));
 
-    const field = section.node.querySelector('select#root_environment')?.closest('.form-group') as HTMLElement;
+    const field = section.node
+      .querySelector('select#root_environment')
+      ?.closest('.form-group') as HTMLElement;
     expect(field.textContent).toContain(REFUSAL);
     expect(section.node.querySelector('form')).not.toBeNull(); // still open, nothing lost
   });
@@ -165,7 +194,9 @@ describe('DaskSection', () => {
 
   it('lists the busiest 50 of 1000 workers', async () => {
     current = await setup([largeCluster(1000)]);
-    expect(current.section.node.querySelectorAll('.sciencelab-DaskWorkerTable tbody tr')).toHaveLength(50);
+    expect(
+      current.section.node.querySelectorAll('.sciencelab-DaskWorkerTable tbody tr')
+    ).toHaveLength(50);
     expect(current.section.node.querySelector('.sciencelab-DaskWorkers')?.textContent).toBe(
       '1000 of 1000 workers connected'
     );
@@ -174,13 +205,19 @@ describe('DaskSection', () => {
   it("shows batch states with their reasons on hover and links each job's log", async () => {
     current = await setup([batchCluster()]);
     const summary = current.section.node.querySelector('.sciencelab-DaskWorkers') as HTMLElement;
-    expect(summary.textContent).toBe("3 of 10 workers connected, 5 queued (Idle), 2 held: 'Job exceeded memory'");
+    expect(summary.textContent).toBe(
+      "3 of 10 workers connected, 5 queued (Idle), 2 held: 'Job exceeded memory'"
+    );
     const held = summary.querySelector('[data-state="held"]') as HTMLElement;
     expect(held.title).toBe('2 × Job exceeded memory\nHoldReasonCode 34, HoldReasonSubCode 0');
 
-    const row = current.section.node.querySelector('.sciencelab-DaskWorkerTable tr[data-state="held"]') as HTMLElement;
+    const row = current.section.node.querySelector(
+      '.sciencelab-DaskWorkerTable tr[data-state="held"]'
+    ) as HTMLElement;
     expect(row.title).toBe('Job exceeded memory\nHoldReasonCode 34, HoldReasonSubCode 0');
     await click(row.querySelector('button.sciencelab-DaskJobLog'));
-    expect(current.executed).toEqual([[CommandIDs.showClusterLogs, { id: 'c0ffee', source: 'job 18.0' }]]);
+    expect(current.executed).toEqual([
+      [CommandIDs.showClusterLogs, { id: 'c0ffee', source: 'job 18.0' }]
+    ]);
   });
 });

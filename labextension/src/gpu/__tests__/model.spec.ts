@@ -72,7 +72,9 @@ describe('GpuMonitorModel', () => {
   });
 
   it('loads the history, then takes every sample from one WebSocket', async () => {
-    model = new GpuMonitorModel({ serverSettings: serverSettings(new Response(JSON.stringify(SNAPSHOT))) });
+    model = new GpuMonitorModel({
+      serverSettings: serverSettings(new Response(JSON.stringify(SNAPSHOT)))
+    });
     await model.start();
 
     expect(model.current).toEqual(SNAPSHOT.current);
@@ -81,14 +83,18 @@ describe('GpuMonitorModel', () => {
       'ws://localhost:8888/user/ada/sciencelab/api/gpu/stream?token=secret'
     ]);
 
-    ScriptedSocket.opened[0].receive(makeSample([makeGpu({ utilization: { gpu: 90, memory: 1 } })], 1030));
+    ScriptedSocket.opened[0].receive(
+      makeSample([makeGpu({ utilization: { gpu: 90, memory: 1 } })], 1030)
+    );
     expect(model.current?.time).toBe(1030);
     // The point at t=100 has left the 900 s window.
     expect(model.history.map(point => point.time)).toEqual([1000, 1030]);
   });
 
   it('says the connection dropped and opens a new socket after a pause', async () => {
-    model = new GpuMonitorModel({ serverSettings: serverSettings(new Response(JSON.stringify(SNAPSHOT))) });
+    model = new GpuMonitorModel({
+      serverSettings: serverSettings(new Response(JSON.stringify(SNAPSHOT)))
+    });
     await model.start();
     ScriptedSocket.opened[0].drop();
 
@@ -100,7 +106,9 @@ describe('GpuMonitorModel', () => {
   });
 
   it("shows the server's message when the history cannot be loaded", async () => {
-    const refusal = new Response(JSON.stringify({ message: 'Forbidden: log in again' }), { status: 403 });
+    const refusal = new Response(JSON.stringify({ message: 'Forbidden: log in again' }), {
+      status: 403
+    });
     model = new GpuMonitorModel({ serverSettings: serverSettings(refusal) });
     await model.start();
 

@@ -14,7 +14,13 @@ const PROFILE: ISciencelabProfile = {
   description: 'Training and inference on whole A100 GPUs.',
   image: { name: 'root', display_name: 'ROOT 6.32', image: 'ghcr.io/sciencelab/user-root:2026.11' },
   resources: { cpu_guarantee: 4, cpu_limit: 8, mem_guarantee: 16 * GIB, mem_limit: 32 * GIB },
-  gpu: { model: 'a100', display_name: 'NVIDIA A100 80 GB', count: 2, resource: 'nvidia.com/gpu', devices: [] },
+  gpu: {
+    model: 'a100',
+    display_name: 'NVIDIA A100 80 GB',
+    count: 2,
+    resource: 'nvidia.com/gpu',
+    devices: []
+  },
   cvmfs: [{ name: 'sft.cern.ch', display_name: 'LCG', path: '/cvmfs/sft.cern.ch' }],
   s3: [
     {
@@ -116,7 +122,8 @@ describe('SciencelabSidebar', () => {
   });
 
   it('shows the notices of the hub', async () => {
-    const notice = "Your last choice of size ('large') is no longer offered; using the default instead.";
+    const notice =
+      "Your last choice of size ('large') is no longer offered; using the default instead.";
     panel = new SciencelabSidebar({
       fetchInfo: () => Promise.resolve({ ...INFO, profile: { ...PROFILE, notices: [notice] } })
     });

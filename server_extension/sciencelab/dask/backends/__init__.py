@@ -27,8 +27,9 @@ def load_backend(name: str) -> type[ClusterBackend]:
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as error:
-        raise BackendUnavailable(f"the {name} backend needs {error.name or 'a missing library'}: "
-                                 f"pip install '{package}'") from error
+        raise BackendUnavailable(
+            f"the {name} backend needs {error.name or 'a missing library'}: pip install '{package}'"
+        ) from error
 
 
 __all__ = ["BACKENDS", "BackendUnavailable", "ClusterBackend", "ClusterHandle", "DiscoveredCluster", "load_backend"]

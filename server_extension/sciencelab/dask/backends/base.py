@@ -57,8 +57,14 @@ class ClusterBackend(abc.ABC):
     #: JSON Schema of the template's admin-only `backend_settings`
     settings_schema: ClassVar[dict] = {"type": "object", "properties": {}, "additionalProperties": False}
 
-    def __init__(self, template: ClusterTemplate, *, base_url: str, log: Logger,
-                 save_state: Callable[[str, dict], None] = lambda cluster_id, state: None):
+    def __init__(
+        self,
+        template: ClusterTemplate,
+        *,
+        base_url: str,
+        log: Logger,
+        save_state: Callable[[str, dict], None] = lambda cluster_id, state: None,
+    ):
         """:param save_state: `save_state(cluster_id, backend_state)` writes the cluster's record to disk
         at once; batch backends call it with every job id the moment it is known."""
         self.template = template

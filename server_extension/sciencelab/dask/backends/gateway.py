@@ -12,6 +12,7 @@ import asyncio
 import os
 import time
 from collections.abc import Mapping
+from typing import ClassVar
 
 from aiohttp import ClientResponseError
 from dask_gateway import Gateway
@@ -63,16 +64,20 @@ class GatewayBackend(ClusterBackend):
 
     name = "gateway"
     reattachable = True
-    settings_schema = {
+    settings_schema: ClassVar[dict] = {
         "type": "object",
         "required": ["address"],
         "properties": {
             "address": {"type": "string", "description": "The gateway's URL, e.g. http://gateway:8000."},
-            "proxy_address": {"type": "string",
-                              "description": "Its scheduler proxy, gateway://host:port, when it has its own port."},
+            "proxy_address": {
+                "type": "string",
+                "description": "Its scheduler proxy, gateway://host:port, when it has its own port.",
+            },
             "public_address": {"type": "string", "description": "Its URL as browsers reach it (dashboards)."},
-            "auth": {"enum": ["jupyterhub", "basic", "kerberos"],
-                     "description": "dask-gateway client authentication; default jupyterhub under a hub, else basic."},
+            "auth": {
+                "enum": ["jupyterhub", "basic", "kerberos"],
+                "description": "dask-gateway client authentication; default jupyterhub under a hub, else basic.",
+            },
             "options": {
                 "type": "object",
                 "description": "Our option -> the gateway option field that receives it.",
@@ -94,6 +99,7 @@ class GatewayBackend(ClusterBackend):
         self.auth = self.settings.get("auth", "jupyterhub" if os.environ.get("JUPYTERHUB_API_TOKEN") else "basic")
         self._gateway: Gateway | None = None
         self._fields_cache: tuple[float, dict] | None = None
+        self._cleanups: set[asyncio.Task] = set()
 
     @property
     def gateway(self) -> Gateway:
@@ -118,8 +124,10 @@ class GatewayBackend(ClusterBackend):
             try:
                 cluster_options[field] = value
             except (KeyError, TypeError, ValueError) as error:
-                raise BackendError(f"the gateway at {self.settings['address']} refused option {field}={value!r}: "
-                                   f"{error}; check the template's backend_settings") from error
+                raise BackendError(
+                    f"the gateway at {self.settings['address']} refused option {field}={value!r}: "
+                    f"{error}; check the template's backend_settings"
+                ) from error
         name = await self.gateway.submit(cluster_options)
         try:
             handle = await self._connect(name)
@@ -129,7 +137,9 @@ class GatewayBackend(ClusterBackend):
                 await self.scale(handle, options.workers)
         except BaseException:
             # Timed out or refused half-way: stop what the gateway started, even if we are cancelled.
-            asyncio.ensure_future(self.gateway.stop_cluster(name))
+            cleanup = asyncio.ensure_future(self.gateway.stop_cluster(name))
+            self._cleanups.add(cleanup)  # the loop keeps only a weak reference to a task
+            cleanup.add_done_callback(self._cleanups.discard)
             raise
         return handle
 
@@ -172,9 +182,10 @@ class GatewayBackend(ClusterBackend):
             raise
 
     async def discover(self) -> list[DiscoveredCluster]:
-        return [DiscoveredCluster(name=report.name, status=report.status.name.lower(),
-                                  dashboard_url=report.dashboard_link)
-                for report in await self.gateway.list_clusters()]
+        return [
+            DiscoveredCluster(name=report.name, status=report.status.name.lower(), dashboard_url=report.dashboard_link)
+            for report in await self.gateway.list_clusters()
+        ]
 
     async def adopt(self, name: str) -> ClusterHandle:
         return await self._connect(name)
@@ -189,35 +200,49 @@ class GatewayBackend(ClusterBackend):
         if self.auth == "jupyterhub":
             # JupyterHub 4+ gives a server's token only the `server` role unless told otherwise, and
             # dask-gateway's JupyterHubAuthenticator wants access to its service.
-            hint = ("this server's JupyterHub token (JUPYTERHUB_API_TOKEN) needs the scope "
-                    "access:services!service=<the gateway's JupyterHub service name>: the hub grants it with "
-                    "configure_sciencelab(c, server_services=[...]) or Spawner.server_token_scopes")
+            hint = (
+                "this server's JupyterHub token (JUPYTERHUB_API_TOKEN) needs the scope "
+                "access:services!service=<the gateway's JupyterHub service name>: the hub grants it with "
+                "configure_sciencelab(c, server_services=[...]) or Spawner.server_token_scopes"
+            )
         else:
             hint = "check the template's backend_settings.auth"
-        return BackendError(f"the gateway at {self.settings['address']} refused this server's {self.auth} "
-                            f"credentials ({error.status} {error.message}); {hint}")
+        return BackendError(
+            f"the gateway at {self.settings['address']} refused this server's {self.auth} "
+            f"credentials ({error.status} {error.message}); {hint}"
+        )
 
     def connect_recipe(self, handle: ClusterHandle) -> ConnectRecipe:
         gateway_kwargs = (("proxy_address", self.gateway.proxy_address), ("auth", self.auth))
         if self.settings.get("public_address"):
             gateway_kwargs += (("public_address", self.settings["public_address"]),)
-        return ConnectRecipe("dask_gateway", "Gateway", (
-            Call("gateway", "Gateway", (self.settings["address"],), gateway_kwargs),
-            Call("cluster", "gateway.connect", (handle.name,)),
-            Call("client", "cluster.get_client"),
-        ))
+        return ConnectRecipe(
+            "dask_gateway",
+            "Gateway",
+            (
+                Call("gateway", "Gateway", (self.settings["address"],), gateway_kwargs),
+                Call("cluster", "gateway.connect", (handle.name,)),
+                Call("client", "cluster.get_client"),
+            ),
+        )
 
     async def _connect(self, name: str) -> ClusterHandle:
         cluster = await self.gateway.connect(name)
-        return ClusterHandle(cluster=cluster, name=name, scheduler_address=cluster.scheduler_address,
-                             dashboard_url=cluster.dashboard_link, state={"cluster_name": name})
+        return ClusterHandle(
+            cluster=cluster,
+            name=name,
+            scheduler_address=cluster.scheduler_address,
+            dashboard_url=cluster.dashboard_link,
+            state={"cluster_name": name},
+        )
 
     async def _fields(self) -> dict[str, dict]:
         if self._fields_cache is None or time.monotonic() - self._fields_cache[0] > OPTIONS_CACHE_SECONDS:
             options = await self.gateway.cluster_options(use_local_defaults=False)
             # dask-gateway exposes a field's bounds only on its Field objects.
-            fields = {name: {"default": field.value, "min": getattr(field, "min", None),
-                             "max": getattr(field, "max", None)}
-                      for name, field in options._fields.items()}
+            fields = {
+                name: {"default": field.value, "min": getattr(field, "min", None), "max": getattr(field, "max", None)}
+                for name, field in options._fields.items()
+            }
             self._fields_cache = (time.monotonic(), fields)
         return self._fields_cache[1]

@@ -12,6 +12,7 @@ The `condor_*` tools must be on the server's PATH, configured for the pool's sch
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
+from typing import ClassVar
 
 from dask_jobqueue.htcondor import HTCondorCluster
 
@@ -47,8 +48,9 @@ def job_ids_constraint(job_ids: Sequence[str]) -> str:
     return " || ".join(clauses) or "false"
 
 
-def make_htcondor_job_kwargs(cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str,
-                             tls: TlsFiles | None = None) -> dict:
+def make_htcondor_job_kwargs(
+    cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str, tls: TlsFiles | None = None
+) -> dict:
     """The `HTCondorCluster` job arguments of a cluster (pure).
 
     :param options: validated numbers and an admin-listed environment.
@@ -85,7 +87,7 @@ class HTCondorBackend(JobQueueBackend):
 
     name = "htcondor"
     jobqueue_cluster = HTCondorCluster
-    settings_schema = {
+    settings_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {
             **COMMON_SETTINGS,
@@ -93,12 +95,14 @@ class HTCondorBackend(JobQueueBackend):
                 "type": "object",
                 "propertyNames": {"pattern": "^[A-Za-z+][A-Za-z0-9_.+]*$"},
                 "additionalProperties": {"anyOf": [ONE_LINE, {"type": "number"}, {"type": "boolean"}]},
-                "description": "Extra submit commands, e.g. {\"+JobFlavour\": '\"espresso\"', \"requirements\": "
-                               "'OpSysAndVer == \"AlmaLinux9\"'}.",
+                "description": 'Extra submit commands, e.g. {"+JobFlavour": \'"espresso"\', "requirements": '
+                "'OpSysAndVer == \"AlmaLinux9\"'}.",
             },
             "accounting_group": {**ONE_LINE, "description": "The jobs' accounting_group."},
-            "container_image": {**ONE_LINE, "description": "Run the workers in this container image "
-                                                           "(universe = container)."},
+            "container_image": {
+                **ONE_LINE,
+                "description": "Run the workers in this container image (universe = container).",
+            },
             "disk": {"type": "number", "exclusiveMinimum": 0, "description": "Disk per job in GiB (default 1)."},
         },
         "additionalProperties": False,
@@ -115,10 +119,20 @@ class HTCondorBackend(JobQueueBackend):
         states = parse_condor_jobs(await self._condor_q(cluster_constraint(cluster_id)))
         missing = [job_id for job_id in job_ids if job_id not in states]
         if missing:  # ended: the history knows how (once per job: ended states are kept)
-            states.update(parse_condor_jobs(await self.run_command(
-                "condor_history", "-json", "-attributes", ",".join(CONDOR_ATTRIBUTES),
-                "-match", str(len(missing)), "-constraint",
-                f"{cluster_constraint(cluster_id)} && ({job_ids_constraint(missing)})")))
+            states.update(
+                parse_condor_jobs(
+                    await self.run_command(
+                        "condor_history",
+                        "-json",
+                        "-attributes",
+                        ",".join(CONDOR_ATTRIBUTES),
+                        "-match",
+                        str(len(missing)),
+                        "-constraint",
+                        f"{cluster_constraint(cluster_id)} && ({job_ids_constraint(missing)})",
+                    )
+                )
+            )
         for job_id in missing:
             states.setdefault(job_id, JobState("finished", "Left the queue", "condor_history has no record of it"))
         return states
@@ -134,5 +148,6 @@ class HTCondorBackend(JobQueueBackend):
             raise BackendError(f"condor_rm left job(s) {', '.join(sorted(left))} of cluster {cluster_id} in the queue")
 
     async def _condor_q(self, constraint: str) -> str:
-        return await self.run_command("condor_q", "-allusers", "-json", "-attributes", ",".join(CONDOR_ATTRIBUTES),
-                                      "-constraint", constraint)
+        return await self.run_command(
+            "condor_q", "-allusers", "-json", "-attributes", ",".join(CONDOR_ATTRIBUTES), "-constraint", constraint
+        )

@@ -49,27 +49,45 @@ ONE_LINE = {"type": "string", "not": {"pattern": "[\\r\\n]"}}
 ONE_LINE_LIST = {"type": "array", "items": ONE_LINE}
 # Admin-only settings both batch backends have (each adds its own).
 COMMON_SETTINGS = {
-    "log_directory": {**ONE_LINE, "pattern": "^/",
-                      "description": "Directory of the jobs' output and error logs (absolute), writable by the "
-                                     "jobs; default: <jupyter data dir>/sciencelab/dask-jobs."},
+    "log_directory": {
+        **ONE_LINE,
+        "pattern": "^/",
+        "description": "Directory of the jobs' output and error logs (absolute), writable by the "
+        "jobs; default: <jupyter data dir>/sciencelab/dask-jobs.",
+    },
     "interface": {**ONE_LINE, "description": "Network interface the scheduler and workers use, e.g. eth0 or ib0."},
-    "scheduler_host": {**ONE_LINE, "description": "Address the scheduler listens on (default: the interface's, "
-                                                  "else every address)."},
-    "scheduler_contact_host": {**ONE_LINE, "description": "Host name or address of this server as the batch "
-                                                          "nodes reach it, when it differs from scheduler_host "
-                                                          "(a pod behind a NodePort, NAT)."},
-    "prologue": {**ONE_LINE_LIST, "description": "Shell lines each job runs before its worker (source a setup "
-                                                 "script, load a module)."},
+    "scheduler_host": {
+        **ONE_LINE,
+        "description": "Address the scheduler listens on (default: the interface's, else every address).",
+    },
+    "scheduler_contact_host": {
+        **ONE_LINE,
+        "description": "Host name or address of this server as the batch "
+        "nodes reach it, when it differs from scheduler_host "
+        "(a pod behind a NodePort, NAT).",
+    },
+    "prologue": {
+        **ONE_LINE_LIST,
+        "description": "Shell lines each job runs before its worker (source a setup script, load a module).",
+    },
     "local_directory": {**ONE_LINE, "description": "Workers' spill directory on the batch node, e.g. $TMPDIR."},
-    "death_timeout": {"type": "number", "minimum": 1,
-                      "description": "Seconds a worker waits for an unreachable scheduler before its job ends "
-                                     "(default 60)."},
-    "query_interval": {"type": "number", "minimum": 0,
-                       "description": "Seconds between two queries of the batch system for one cluster's job states "
-                                      "(default 1), however often the cluster is refreshed or asked for; workers "
-                                      "connecting show at once, from the scheduler."},
-    "tls": {"type": "boolean", "description": "Encrypt scheduler-worker traffic with a temporary certificate "
-                                              "made for each cluster and shipped with its jobs (default false)."},
+    "death_timeout": {
+        "type": "number",
+        "minimum": 1,
+        "description": "Seconds a worker waits for an unreachable scheduler before its job ends (default 60).",
+    },
+    "query_interval": {
+        "type": "number",
+        "minimum": 0,
+        "description": "Seconds between two queries of the batch system for one cluster's job states "
+        "(default 1), however often the cluster is refreshed or asked for; workers "
+        "connecting show at once, from the scheduler.",
+    },
+    "tls": {
+        "type": "boolean",
+        "description": "Encrypt scheduler-worker traffic with a temporary certificate "
+        "made for each cluster and shipped with its jobs (default false).",
+    },
 }
 
 
@@ -90,8 +108,9 @@ def worker_lifetime(walltime_minutes: int) -> int:
     return max(1, walltime - min(300, max(60, walltime // 10)))
 
 
-def make_common_job_kwargs(options: ClusterOptions, settings: Mapping, log_directory: str,
-                           worker_tls: TlsFiles | None) -> dict:
+def make_common_job_kwargs(
+    options: ClusterOptions, settings: Mapping, log_directory: str, worker_tls: TlsFiles | None
+) -> dict:
     """The dask-jobqueue job arguments both batch backends build the same way (pure).
 
     Numbers are validated options, strings the admin's settings; the worker's Python is the chosen
@@ -219,11 +238,24 @@ def write_tls_files(security: Security, directory: Path) -> TlsFiles:
 
 def tls_client_recipe(address: str, tls: TlsFiles) -> ConnectRecipe:
     """A client that connects with the cluster's certificate (pure)."""
-    return ConnectRecipe("dask.distributed", "Client", (
-        Call("security", "Security", kwargs=(("tls_ca_file", tls.cert), ("tls_client_cert", tls.cert),
-                                             ("tls_client_key", tls.key), ("require_encryption", True))),
-        Call("client", "Client", (address,), (("security", Variable("security")),)),
-    ), also_import=("Security",))
+    return ConnectRecipe(
+        "dask.distributed",
+        "Client",
+        (
+            Call(
+                "security",
+                "Security",
+                kwargs=(
+                    ("tls_ca_file", tls.cert),
+                    ("tls_client_cert", tls.cert),
+                    ("tls_client_key", tls.key),
+                    ("require_encryption", True),
+                ),
+            ),
+            Call("client", "Client", (address,), (("security", Variable("security")),)),
+        ),
+        also_import=("Security",),
+    )
 
 
 class JobQueueBackend(ClusterBackend):
@@ -290,8 +322,14 @@ class JobQueueBackend(ClusterBackend):
             # one the scheduler bound, known only now.
             protocol = cluster.scheduler_address.split("://")[0]
             cluster.scheduler.contact_address = f"{protocol}://{contact_host}:{cluster.scheduler.port}"
-        handle = BatchClusterHandle(cluster=cluster, name=cluster_id, scheduler_address=cluster.scheduler_address,
-                                    dashboard_url=self._dashboard_url(cluster), journal=journal, tls=tls)
+        handle = BatchClusterHandle(
+            cluster=cluster,
+            name=cluster_id,
+            scheduler_address=cluster.scheduler_address,
+            dashboard_url=self._dashboard_url(cluster),
+            journal=journal,
+            tls=tls,
+        )
         if options.adaptive:
             await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
         else:
@@ -336,8 +374,11 @@ class JobQueueBackend(ClusterBackend):
         names = list(handle.cluster.worker_spec)
         journal.forget_except(names)
         connected_names = {worker.name for worker in connected}
-        asked = {name: job_id for name, job_id in journal.job_ids.items()
-                 if name not in connected_names and not (name in journal.states and journal.states[name].ended)}
+        asked = {
+            name: job_id
+            for name, job_id in journal.job_ids.items()
+            if name not in connected_names and not (name in journal.states and journal.states[name].ended)
+        }
         if asked and time.monotonic() - journal.queried_at >= self.settings.get("query_interval", 1):
             journal.queried_at = time.monotonic()
             states = await self.query_jobs(handle.name, list(asked.values()))
@@ -387,14 +428,17 @@ class JobQueueBackend(ClusterBackend):
         """Run a batch system command; its output, or a `BackendError` with its own message."""
         try:
             process = await asyncio.create_subprocess_exec(
-                *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                stdin=asyncio.subprocess.DEVNULL)
+                *command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
         except FileNotFoundError:
-            raise BackendError(f"{command[0]} is not installed on this server (PATH={os.environ.get('PATH')})",
-                               unavailable=True) from None
+            raise BackendError(
+                f"{command[0]} is not installed on this server (PATH={os.environ.get('PATH')})", unavailable=True
+            ) from None
         stdout, stderr = await process.communicate()
         if check and process.returncode != 0:
             message = stderr.decode(errors="replace").strip() or stdout.decode(errors="replace").strip()
-            raise BackendError(f"{command[0]} failed (exit {process.returncode}): {message}",
-                               unavailable=True)
+            raise BackendError(f"{command[0]} failed (exit {process.returncode}): {message}", unavailable=True)
         return stdout.decode(errors="replace")

@@ -12,6 +12,7 @@ admins allow those hosts with `c.ServerProxy.host_allowlist`.
 """
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import kr8s.asyncio
 from dask_kubernetes.operator import KubeCluster, make_cluster_spec
@@ -47,8 +48,13 @@ def make_dask_cluster(cluster_id: str, options: ClusterOptions, settings: Mappin
     if options.gpus:
         limits[settings.get("gpu_resource", "nvidia.com/gpu")] = str(options.gpus)
     env = [{"name": key, "value": value} for key, value in sorted(settings.get("env", {}).items())]
-    worker_command = [*settings.get("worker_command", DEFAULT_WORKER_COMMAND),
-                      "--nthreads", str(options.cores), "--memory-limit", str(options.memory_bytes)]
+    worker_command = [
+        *settings.get("worker_command", DEFAULT_WORKER_COMMAND),
+        "--nthreads",
+        str(options.cores),
+        "--memory-limit",
+        str(options.memory_bytes),
+    ]
     resource = make_cluster_spec(
         name=name,
         image=options.environment.value,
@@ -76,23 +82,33 @@ class KubernetesBackend(ClusterBackend):
 
     name = "kubernetes"
     reattachable = True
-    settings_schema = {
+    settings_schema: ClassVar[dict] = {
         "type": "object",
         "required": ["namespace"],
         "properties": {
             "namespace": {"type": "string", "description": "Namespace of the user's clusters."},
             "scheduler_service_type": {"enum": ["ClusterIP", "NodePort", "LoadBalancer"]},
-            "worker_command": {"type": "array", "items": {"type": "string"},
-                               "description": "Command starting a worker (default: dask worker)."},
-            "env": {"type": "object", "additionalProperties": {"type": "string"},
-                    "description": "Environment variables of schedulers and workers."},
+            "worker_command": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Command starting a worker (default: dask worker).",
+            },
+            "env": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "Environment variables of schedulers and workers.",
+            },
             "gpu_resource": {"type": "string", "description": "Extended resource of a GPU (nvidia.com/gpu)."},
-            "scheduler_resources": {"type": "object",
-                                    "description": "Requests and limits of the scheduler container."},
-            "resource_timeout": {"type": "integer", "minimum": 1,
-                                 "description": "Seconds the operator may take to start a scheduler (60)."},
-            "port_forward": {"type": "boolean",
-                             "description": "Port-forward to the scheduler: for servers outside the cluster."},
+            "scheduler_resources": {"type": "object", "description": "Requests and limits of the scheduler container."},
+            "resource_timeout": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Seconds the operator may take to start a scheduler (60).",
+            },
+            "port_forward": {
+                "type": "boolean",
+                "description": "Port-forward to the scheduler: for servers outside the cluster.",
+            },
         },
         "additionalProperties": False,
     }
@@ -111,9 +127,12 @@ class KubernetesBackend(ClusterBackend):
                 quiet=True,
             )
         except TimeoutError:
-            raise BackendError(f"the dask-kubernetes operator did not start DaskCluster {resource['metadata']['name']} "
-                               f"in namespace {namespace} within {timeout} s; is the operator running and watching "
-                               "that namespace?", unavailable=True) from None
+            raise BackendError(
+                f"the dask-kubernetes operator did not start DaskCluster {resource['metadata']['name']} "
+                f"in namespace {namespace} within {timeout} s; is the operator running and watching "
+                "that namespace?",
+                unavailable=True,
+            ) from None
         handle = self._handle(cluster)
         if options.adaptive:
             await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
@@ -161,7 +180,13 @@ class KubernetesBackend(ClusterBackend):
 
     def _handle(self, cluster: KubeCluster) -> ClusterHandle:
         namespace = self.settings["namespace"]
-        dashboard = url_path_join(self.base_url, "proxy", f"{cluster.name}-scheduler.{namespace}:{DASHBOARD_PORT}",
-                                  "status")
-        return ClusterHandle(cluster=cluster, name=cluster.name, scheduler_address=cluster.scheduler_address,
-                             dashboard_url=dashboard, state={"name": cluster.name, "namespace": namespace})
+        dashboard = url_path_join(
+            self.base_url, "proxy", f"{cluster.name}-scheduler.{namespace}:{DASHBOARD_PORT}", "status"
+        )
+        return ClusterHandle(
+            cluster=cluster,
+            name=cluster.name,
+            scheduler_address=cluster.scheduler_address,
+            dashboard_url=dashboard,
+            state={"name": cluster.name, "namespace": namespace},
+        )

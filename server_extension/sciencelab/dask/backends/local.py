@@ -32,6 +32,7 @@ import sys
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import ClassVar
 
 import dask.config
 import distributed
@@ -70,8 +71,13 @@ def main_script_modules(source: str) -> list[str]:
 
 def make_worker_spec(name, nthreads: int, memory_limit: int, host: str, resources: dict | None) -> dict:
     """The `dask spec` specification of one `Nanny` of a local cluster, as `LocalCluster` starts its own."""
-    options = {"name": name, "nthreads": nthreads, "memory_limit": memory_limit, "host": host,
-               "death_timeout": WORKER_DEATH_TIMEOUT}
+    options = {
+        "name": name,
+        "nthreads": nthreads,
+        "memory_limit": memory_limit,
+        "host": host,
+        "death_timeout": WORKER_DEATH_TIMEOUT,
+    }
     if resources:
         options["resources"] = resources
     return {"cls": "distributed.Nanny", "opts": options}
@@ -111,15 +117,31 @@ class InterpreterWorker(ProcessInterface):
     exists, so its PID is on disk before the server could crash.
     """
 
-    def __init__(self, scheduler: str, *, interpreter: str, name, nthreads: int, memory_limit: int, host: str,
-                 resources: dict | None = None, started: Callable[["InterpreterWorker"], None] = lambda worker: None,
-                 **in_process_options):
+    def __init__(
+        self,
+        scheduler: str,
+        *,
+        interpreter: str,
+        name,
+        nthreads: int,
+        memory_limit: int,
+        host: str,
+        resources: dict | None = None,
+        started: Callable[["InterpreterWorker"], None] = lambda worker: None,
+        **in_process_options,
+    ):
         # `in_process_options`: what LocalCluster gives every worker but only in-process workers take
         # (services, a Security object, dashboard flags); a worker process's defaults are the same.
         super().__init__()
         self.name = name
-        self.command = [interpreter, "-m", "distributed.cli.dask_spec", scheduler, "--spec",
-                        json.dumps(make_worker_spec(name, nthreads, memory_limit, host, resources))]
+        self.command = [
+            interpreter,
+            "-m",
+            "distributed.cli.dask_spec",
+            scheduler,
+            "--spec",
+            json.dumps(make_worker_spec(name, nthreads, memory_limit, host, resources)),
+        ]
         self.process: asyncio.subprocess.Process | None = None
         self._started = started
 
@@ -142,7 +164,7 @@ class InterpreterWorker(ProcessInterface):
             self.process.terminate()
             try:
                 await asyncio.wait_for(self.process.wait(), REAP_GRACE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.process.kill()
                 await self.process.wait()
             await end_processes(descendants, REAP_GRACE)
@@ -153,13 +175,13 @@ class LocalBackend(ClusterBackend):
     """Clusters of worker processes on the Jupyter server's own machine."""
 
     name = "local"
-    settings_schema = {
+    settings_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {
             "host": {
                 "type": "string",
                 "description": "Address the scheduler, workers and dashboard listen on (default 127.0.0.1: "
-                               "only this machine can reach them).",
+                "only this machine can reach them).",
             },
             "multiprocessing_method": {
                 "enum": ["forkserver", "spawn"],
@@ -172,8 +194,9 @@ class LocalBackend(ClusterBackend):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # distributed reads this when a nanny starts its worker; only our LocalClusters run in this process.
-        dask.config.set({"distributed.worker.multiprocessing-method":
-                         self.settings.get("multiprocessing_method", "forkserver")})
+        dask.config.set(
+            {"distributed.worker.multiprocessing-method": self.settings.get("multiprocessing_method", "forkserver")}
+        )
 
     async def prepare(self):
         if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
@@ -197,8 +220,11 @@ class LocalBackend(ClusterBackend):
                 # `cluster` is bound by then: the cluster starts without workers.
                 self.save_state(cluster_id, worker_processes([*cluster.workers.values(), *starting]))
 
-            worker_options = {"worker_class": InterpreterWorker, "interpreter": options.environment.value,
-                              "started": started}
+            worker_options = {
+                "worker_class": InterpreterWorker,
+                "interpreter": options.environment.value,
+                "started": started,
+            }
         cluster = await LocalCluster(
             name=cluster_id,
             n_workers=0,  # workers start in the background: the API answers as soon as the scheduler does
@@ -213,8 +239,12 @@ class LocalBackend(ClusterBackend):
             asynchronous=True,
             **worker_options,
         )
-        handle = ClusterHandle(cluster=cluster, name=cluster_id, scheduler_address=cluster.scheduler_address,
-                               dashboard_url=self._dashboard_url(cluster))
+        handle = ClusterHandle(
+            cluster=cluster,
+            name=cluster_id,
+            scheduler_address=cluster.scheduler_address,
+            dashboard_url=self._dashboard_url(cluster),
+        )
         if options.adaptive:
             await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
         else:
@@ -265,8 +295,9 @@ class LocalBackend(ClusterBackend):
     async def _check_interpreter(self, environment: Environment):
         """Refuse an interpreter that cannot run workers of this server's scheduler (400), before anything starts."""
         probe = await probe_interpreter(environment.value, PROBE_TIMEOUT)
-        problem = worker_interpreter_problem(environment, probe, distributed.__version__,
-                                             [e.name for e in self.template.environments])
+        problem = worker_interpreter_problem(
+            environment, probe, distributed.__version__, [e.name for e in self.template.environments]
+        )
         if problem is None:
             return
         if probe.timed_out:

@@ -10,6 +10,7 @@ The SLURM client tools must be on the server's PATH (and `SLURM_CONF` set where 
 """
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from dask_jobqueue.slurm import SLURMCluster
 
@@ -33,8 +34,9 @@ def slurm_job_name(cluster_id: str) -> str:
     return f"sciencelab-{cluster_id}"
 
 
-def make_slurm_job_kwargs(cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str,
-                          tls: TlsFiles | None = None) -> dict:
+def make_slurm_job_kwargs(
+    cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str, tls: TlsFiles | None = None
+) -> dict:
     """The `SLURMCluster` job arguments of a cluster (pure).
 
     :param options: validated numbers and an admin-listed environment.
@@ -59,7 +61,7 @@ class SlurmBackend(JobQueueBackend):
 
     name = "slurm"
     jobqueue_cluster = SLURMCluster
-    settings_schema = {
+    settings_schema: ClassVar[dict] = {
         "type": "object",
         "properties": {
             **COMMON_SETTINGS,
@@ -68,7 +70,7 @@ class SlurmBackend(JobQueueBackend):
             "job_extra_directives": {
                 "type": "array",
                 "items": {**ONE_LINE, "pattern": "^-"},
-                "description": "Extra #SBATCH options, e.g. [\"--qos=interactive\", \"--constraint=avx2\"].",
+                "description": 'Extra #SBATCH options, e.g. ["--qos=interactive", "--constraint=avx2"].',
             },
         },
         "additionalProperties": False,
@@ -85,9 +87,14 @@ class SlurmBackend(JobQueueBackend):
     async def query_jobs(self, cluster_id: str, job_ids: Sequence[str]) -> dict[str, JobState]:
         states = parse_squeue_jobs(await self._squeue(cluster_id, "all"))
         for job_id in job_ids:
-            states.setdefault(job_id, JobState(
-                "finished", "Left the queue",
-                "SLURM keeps ended jobs for MinJobAge only, and has no accounting database here to ask"))
+            states.setdefault(
+                job_id,
+                JobState(
+                    "finished",
+                    "Left the queue",
+                    "SLURM keeps ended jobs for MinJobAge only, and has no accounting database here to ask",
+                ),
+            )
         return states
 
     async def remove_jobs(self, cluster_id: str, job_ids: Sequence[str]):
@@ -99,5 +106,10 @@ class SlurmBackend(JobQueueBackend):
             raise BackendError(f"scancel left job(s) {', '.join(sorted(left))} of cluster {cluster_id} in the queue")
 
     async def _squeue(self, cluster_id: str, states: str) -> str:
-        return await self.run_command("squeue", "--noheader", f"--states={states}",
-                                      f"--name={slurm_job_name(cluster_id)}", f"--Format={SQUEUE_FORMAT}")
+        return await self.run_command(
+            "squeue",
+            "--noheader",
+            f"--states={states}",
+            f"--name={slurm_job_name(cluster_id)}",
+            f"--Format={SQUEUE_FORMAT}",
+        )
