@@ -20,7 +20,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sciencelab.gpu.sampler import GpuSampler, import_pynvml
 from sciencelab.gpu.samples import KernelRef
-
 from tests.fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gpu, write_host_status
 
 GPUS = 8

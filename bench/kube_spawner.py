@@ -296,6 +296,7 @@ def make_user(name: str, groups=()):
 async def first_listing() -> float:
     """Seconds until the process's GPU inventory has listed the nodes and pods (and caught up)."""
     from kubespawner.clients import load_config
+
     from sciencelab_spawner.kube_inventory import shared_gpu_inventory
 
     load_config()
@@ -308,6 +309,7 @@ async def first_listing() -> float:
 
 async def bench_resolution(profiles_path: Path, rounds: int, per_round: int):
     from kubespawner import KubeSpawner
+
     from sciencelab_spawner.kube import KubeProfileSpawner
 
     ours = KubeProfileSpawner(

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 import requests
+
 from sciencelab_spawner.demo import free_port
 
 from .server_kernel import ServerKernel, running_kernel

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import requests
+
 from sciencelab_spawner.demo import free_port
 
 from .service_process import wait_until_answering

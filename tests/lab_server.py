@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import requests
+
 from sciencelab_spawner.demo import free_port
 
 from .server_kernel import ServerKernel, running_kernel

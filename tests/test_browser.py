@@ -2,6 +2,7 @@
 
 import pytest
 from playwright.sync_api import expect
+
 from sciencelab import __version__
 
 from .conftest import LAB_TIMEOUT_MS

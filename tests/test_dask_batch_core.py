@@ -11,6 +11,7 @@ import re
 import pytest
 from dask_jobqueue.htcondor import HTCondorJob
 from dask_jobqueue.slurm import SLURMJob
+
 from sciencelab.dask.backends import BACKENDS, load_backend
 from sciencelab.dask.backends.htcondor import job_ids_constraint, make_htcondor_job_kwargs
 from sciencelab.dask.backends.jobqueue import (

@@ -5,6 +5,7 @@ import re
 import sys
 
 import pytest
+
 from sciencelab.dask.backends.local import main_script_modules, make_worker_spec
 from sciencelab.dask.clusters import ClusterRecord, ClusterView, WorkerInfo, make_cluster_json, workers_from_identity
 from sciencelab.dask.connect import Call, ConnectRecipe, client_recipe, make_connect_code

@@ -22,6 +22,7 @@ import distributed
 import psutil
 import pytest
 from playwright.sync_api import expect
+
 from sciencelab.dask.backends.local import LocalBackend, make_worker_spec
 from sciencelab.dask.clusters import ClusterRecord
 from sciencelab.dask.interpreters import locate_interpreter

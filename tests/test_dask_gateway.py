@@ -11,11 +11,12 @@ import pytest
 from aiohttp import ClientResponseError, RequestInfo
 from dask_gateway import Gateway
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
 from sciencelab.dask.backends.gateway import GatewayBackend, gateway_bounds, make_gateway_options
 from sciencelab.dask.options import ClusterOptions
 from sciencelab.dask.templates import Bounds, Environment, make_templates
 from sciencelab_spawner.demo import free_port
-from yarl import URL
 
 from .dask_clusters import (
     create_cluster,

@@ -11,6 +11,7 @@ from importlib import resources
 import jsonschema
 import pytest
 import yaml
+
 from sciencelab.dask.backends.kubernetes import KubernetesBackend, make_dask_cluster
 from sciencelab.dask.manager import ClusterManager
 from sciencelab.dask.options import validate_options

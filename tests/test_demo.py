@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from sciencelab_spawner.cli import main
 from sciencelab_spawner.demo import DEMO_PROFILES_FILE, DemoSettings, make_demo_config
 from sciencelab_spawner.profile_config import load_profiles_yaml

@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 import yaml
+
 from sciencelab_spawner.profile_config import load_profiles_yaml, profiles_schema
 from sciencelab_spawner.profile_docs import REFERENCE_SETTINGS, make_profiles_reference
 

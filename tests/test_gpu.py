@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tornado.httpclient import HTTPClientError
+from traitlets import TraitError
+
 from sciencelab import SciencelabApp
 from sciencelab.gpu.samples import (
     GpuSettingsError,
@@ -27,8 +30,6 @@ from sciencelab.gpu.samples import (
     update_idle,
     validate_settings,
 )
-from tornado.httpclient import HTTPClientError
-from traitlets import TraitError
 
 from .fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gpu, write_host_status
 

@@ -1,8 +1,9 @@
 """`configure_sciencelab` and its pure parts: the roles, and the scopes of the servers' tokens."""
 
 import pytest
-from sciencelab_spawner.hub_config import configure_sciencelab, make_roles, make_server_token_scopes
 from traitlets.config import Config
+
+from sciencelab_spawner.hub_config import configure_sciencelab, make_roles, make_server_token_scopes
 
 
 def test_users_reach_the_sciencelab_service_and_the_services_their_servers_call():

@@ -4,6 +4,7 @@ nothing invalid is accepted, nothing answers 500 or worse, and no refusal logs a
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+
 from sciencelab_spawner.demo import DEMO_PROFILES_FILE
 
 from .option_oracle import chosen_profile, expected_status

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+
 from sciencelab_spawner.demo import free_port
 
 from .demo_hub import REPO, DemoHub

@@ -7,6 +7,7 @@ import copy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sciencelab_spawner.kube_objects import (
     KubeSite,
     PodSettings,

@@ -15,11 +15,12 @@ from jupyterhub.spawner import SpawnException
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import kube_config
 from kubespawner.clients import load_config
+from traitlets.config import Config
+
 from sciencelab_spawner.hub_config import configure_sciencelab
 from sciencelab_spawner.kube import KubeProfileSpawner
 from sciencelab_spawner.kube_objects import unprivileged_problems
 from sciencelab_spawner.user_options import resolve_user_options
-from traitlets.config import Config
 
 from .k8s.schema import validate_strictly
 from .profile_examples import EXAMPLE_FILE

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from sciencelab import __version__
 
 from .demo_hub import REPO

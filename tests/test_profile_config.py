@@ -3,6 +3,7 @@
 from types import MappingProxyType
 
 import pytest
+
 from sciencelab_spawner.profile_config import (
     Choice,
     CollaborativeOption,

@@ -4,12 +4,13 @@ import json
 import re
 
 import pytest
+from tornado.httpclient import HTTPClientError
+from tornado.web import RequestHandler
+
 from sciencelab import __version__
 from sciencelab.info import make_info
 from sciencelab_spawner.profile_record import PROFILE_RECORD_ENV, make_profile_record
 from sciencelab_spawner.user_options import resolve_user_options
-from tornado.httpclient import HTTPClientError
-from tornado.web import RequestHandler
 
 from .profile_examples import example_config
 

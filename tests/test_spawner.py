@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from jupyterhub import orm
 from jupyterhub.spawner import SpawnException
+
 from sciencelab_spawner.local import LocalProfileSpawner
 
 GIB = 1024**3

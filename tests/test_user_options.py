@@ -3,6 +3,7 @@
 from types import MappingProxyType
 
 import pytest
+
 from sciencelab_spawner.profile_config import make_profile_config
 from sciencelab_spawner.user_options import (
     ForbiddenOptionError,

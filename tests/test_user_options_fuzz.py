@@ -2,6 +2,7 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from sciencelab_spawner.user_options import UserOptionsError, resolve_user_options
 
 from .option_oracle import MULTI_KEYS, RAW, SINGLE_KEYS, choices_of, expected_status, lookup

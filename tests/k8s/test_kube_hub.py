@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
+
 from sciencelab_spawner.kube_objects import unprivileged_problems
 
 from ..option_oracle import expected_status

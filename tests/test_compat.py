@@ -1,0 +1,54 @@
+"""Canaries for the private names of dependencies we use: one check per name in every compat module.
+
+A dependency upgrade that renames or drops one fails here, naming the symbol and the installed
+version, instead of somewhere deep in a spawn or a cluster.
+"""
+
+import importlib
+import importlib.metadata
+import pkgutil
+
+import pytest
+
+import sciencelab.compat
+import sciencelab_spawner.compat
+
+
+def compat_modules():
+    for package in (sciencelab.compat, sciencelab_spawner.compat):
+        for module in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            yield module.name
+
+
+def private_names():
+    for module_name in compat_modules():
+        module = importlib.import_module(module_name)
+        for name in module.PRIVATE_NAMES:
+            yield pytest.param(module_name, name, id=name)
+
+
+def installed_version(module_path: str) -> str:
+    top = module_path.split(".")[0]
+    for distribution in importlib.metadata.packages_distributions().get(top, [top]):
+        try:
+            return f"{distribution} {importlib.metadata.version(distribution)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return f"{top} (version unknown)"
+
+
+@pytest.mark.parametrize(("compat_module", "name"), list(private_names()))
+def test_the_installed_dependency_still_has_the_private_name(compat_module, name):
+    module_path, _, attributes = name.partition(":")
+    target = importlib.import_module(module_path)
+    for attribute in filter(None, attributes.split(".")):
+        assert hasattr(target, attribute), (
+            f"{name} (used by {compat_module}) is missing from the installed {installed_version(module_path)}"
+        )
+        target = getattr(target, attribute)
+
+
+def test_every_compat_module_lists_its_private_names():
+    for module_name in compat_modules():
+        names = importlib.import_module(module_name).PRIVATE_NAMES
+        assert names and all(":" in name for name in names), module_name
