@@ -41,11 +41,22 @@ def installed_version(module_path: str) -> str:
 def test_the_installed_dependency_still_has_the_private_name(compat_module, name):
     module_path, _, attributes = name.partition(":")
     target = importlib.import_module(module_path)
+    # "Class()._attribute": an instance's, which the module's canary() checks; the class must exist.
+    attributes, on_instance, _ = attributes.partition("()")
+    if on_instance:
+        assert hasattr(importlib.import_module(compat_module), "canary"), f"{compat_module} needs a canary() for {name}"
     for attribute in filter(None, attributes.split(".")):
         assert hasattr(target, attribute), (
             f"{name} (used by {compat_module}) is missing from the installed {installed_version(module_path)}"
         )
         target = getattr(target, attribute)
+
+
+@pytest.mark.parametrize(
+    "compat_module", [m for m in compat_modules() if hasattr(importlib.import_module(m), "canary")]
+)
+def test_the_private_behaviour_a_compat_module_relies_on_still_holds(compat_module):
+    importlib.import_module(compat_module).canary()
 
 
 def test_every_compat_module_lists_its_private_names():

@@ -7,11 +7,18 @@ every test checks none is left when its clusters are gone.
 import asyncio
 import json
 import re
+import stat
+from pathlib import Path
 
 import psutil
 import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
+
+from sciencelab.dask.connect import make_connect_code
+from sciencelab.dask.credentials import TlsFiles, tls_client_recipe
+from sciencelab.dask.errors import LimitError
+from sciencelab.dask.manager import ClusterManager
 
 from .dask_clusters import WORKERS_TIMEOUT, dask_worker_processes, wait_until
 
@@ -27,7 +34,8 @@ TEMPLATES = {
     },
     "cms-only": {"backend": "local", "groups": ["cms"]},
 }
-LIMITS = {"default": {"clusters": 2, "workers": 4}}
+# `local` lifts this machine's own budget (a CI machine has 2 CPUs), so the limits here are the admin's.
+LIMITS = {"default": {"clusters": 2, "workers": 4}, "local": {"cores": 16, "memory": 16}}
 
 
 @pytest.fixture
@@ -60,15 +68,18 @@ async def test_templates_list_schemas_and_hide_group_templates(dask_api):
     assert small["available"] and "python3" in [e["name"] for e in small["environments"]]
 
 
-async def test_local_cluster_lifecycle_with_real_workers(dask_api):
+async def test_local_cluster_lifecycle_with_real_workers(dask_api, jp_serverapp):
     status, cluster = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 2}})
     assert status == 201, cluster
     cluster_id = cluster["id"]
     assert cluster["status"] == "running" and cluster["workers"]["requested"] == 2
-    assert cluster["scheduler_address"].startswith("tcp://127.0.0.1:")
-    assert cluster["connect_code"] == (
-        f"from dask.distributed import Client\nclient = Client({cluster['scheduler_address']!r})\nclient\n"
-    )
+    assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
+    # The connect code names the cluster's own credentials, in a folder only this account reads.
+    folder = Path(jp_serverapp.web_app.settings["sciencelab_dask"].clusters_directory) / cluster_id
+    tls = TlsFiles(str(folder / "cert.pem"), str(folder / "key.pem"))
+    assert cluster["connect_code"] == make_connect_code(tls_client_recipe(cluster["scheduler_address"], tls))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(Path(path).stat().st_mode) for path in (tls.cert, tls.key)} == {0o600}
 
     async def two_running():
         _, body = await dask_api(f"clusters/{cluster_id}")
@@ -94,6 +105,7 @@ async def test_local_cluster_lifecycle_with_real_workers(dask_api):
     assert status == 204
     assert (await dask_api("clusters")) == (200, [])
     await wait_until(lambda: _none_left(), 30, "worker processes to exit")
+    assert not folder.exists(), "the cluster's credentials and spill space outlived it"
 
 
 async def _running_count(dask_api, cluster_id, count):
@@ -144,13 +156,13 @@ async def test_limits_refuse_a_cluster_too_many(dask_api):
     assert (status, body["message"]) == (
         403,
         "clusters: this cluster would use 3 clusters in all, above your limit "
-        "of 2 (default); you use 2 now. Shut down or scale down a cluster first.",
+        "of 2 clusters (default); you use 2 clusters now. Shut down or scale down a cluster first.",
     )
     status, body = await dask_api(f"clusters/{first[1]['id']}", "PATCH", {"workers": 2})
     assert (status, body["message"]) == (
         403,
         "workers: this scaling would use 5 workers in all, above your limit "
-        "of 4 (default); you use 3 now. Shut down or scale down a cluster first.",
+        "of 4 workers (default); you use 3 workers now. Shut down or scale down a cluster first.",
     )
     for created in (first, second):
         assert (await dask_api(f"clusters/{created[1]['id']}", "DELETE"))[0] == 204
@@ -227,3 +239,29 @@ async def test_idle_cluster_shuts_down_after_the_templates_timeout(dask_api):
 
     await wait_until(gone, 60, "the idle cluster to shut down")
     await wait_until(_none_left, 30, "worker processes to exit")
+
+
+async def test_local_clusters_together_fit_the_servers_cpus_and_memory(tmp_path):
+    """Three 2-worker clusters of 1-core, 2 GiB workers on a 2 CPU, 4 GiB server: the second is
+    refused, naming the server's budget (adaptive clusters: they count what they may grow to)."""
+    manager = ClusterManager(
+        config_paths=[],
+        environ={"CPU_LIMIT": "2", "MEM_LIMIT": str(4 * 2**30)},
+        templates={"local": {"backend": "local", "options": {"memory": {"default": 2, "minimum": 1, "maximum": 2}}}},
+        state_file=str(tmp_path / "clusters.json"),
+        clusters_directory=str(tmp_path / "clusters"),
+    )
+    request = {"template": "local", "options": {"adaptive": True, "adapt_minimum": 0, "adapt_maximum": 2}}
+    try:
+        first = await manager.create_cluster("alice", [], request)
+        with pytest.raises(LimitError) as refused:
+            await manager.create_cluster("alice", [], request)
+        assert refused.value.status_code == 403
+        assert refused.value.message == (
+            "cores: this cluster would use 4 cores in all, above your limit of 2 cores (this server's CPUs and "
+            "memory); you use 2 cores now. Shut down or scale down a cluster first."
+        )
+        await manager.delete_cluster("alice", first["id"])
+        await manager.create_cluster("alice", [], request)  # room again
+    finally:
+        await manager.stop()

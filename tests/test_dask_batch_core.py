@@ -14,12 +14,7 @@ from dask_jobqueue.slurm import SLURMJob
 
 from sciencelab.dask.backends import BACKENDS, load_backend
 from sciencelab.dask.backends.htcondor import job_ids_constraint, make_htcondor_job_kwargs
-from sciencelab.dask.backends.jobqueue import (
-    TlsFiles,
-    make_scheduler_options,
-    tls_client_recipe,
-    worker_lifetime,
-)
+from sciencelab.dask.backends.jobqueue import make_scheduler_options, worker_lifetime
 from sciencelab.dask.backends.slurm import make_slurm_job_kwargs
 from sciencelab.dask.batch import (
     JobState,
@@ -34,12 +29,13 @@ from sciencelab.dask.batch import (
 )
 from sciencelab.dask.clusters import WorkerInfo
 from sciencelab.dask.connect import make_connect_code
+from sciencelab.dask.credentials import TlsFiles, tls_client_recipe
 from sciencelab.dask.errors import OptionError
 from sciencelab.dask.options import make_option_schema, validate_options, validate_scaling
 from sciencelab.dask.templates import TemplateError, make_templates
 
 CLUSTER_ID = "0123456789ab"
-SCHEDULER = "tcp://10.0.0.5:8786"
+SCHEDULER = "tls://10.0.0.5:8786"
 PYTHON = "/cvmfs/sft.cern.ch/lcg/views/LCG_105/x86_64-el9-gcc13-opt/bin/python3"
 OPTIONS = {
     "workers": {"default": 2, "minimum": 0, "maximum": 100},
@@ -86,16 +82,23 @@ def batch_templates(log_directory, htcondor_settings=None, slurm_settings=None):
     )
 
 
-def submit_description(template, request, log_directory, tls=None) -> str:
+def cluster_tls(log_directory) -> TlsFiles:
+    """Where the batch backends keep a cluster's certificate: beside the job logs."""
+    return TlsFiles(cert=f"{log_directory}/tls-{CLUSTER_ID}/cert.pem", key=f"{log_directory}/tls-{CLUSTER_ID}/key.pem")
+
+
+def submit_description(template, request, log_directory) -> str:
     """What condor_submit receives for the first worker of a cluster made with `request`."""
     options = validate_options(template, request)
+    tls = cluster_tls(log_directory)
     kwargs = make_htcondor_job_kwargs(CLUSTER_ID, options, template.backend_settings, str(log_directory), tls)
     return HTCondorJob(scheduler=SCHEDULER, name=f"{CLUSTER_ID}-0", **kwargs).job_script()
 
 
-def batch_script(template, request, log_directory, tls=None) -> str:
+def batch_script(template, request, log_directory) -> str:
     """What sbatch receives for the first worker of a cluster made with `request`."""
     options = validate_options(template, request)
+    tls = cluster_tls(log_directory)
     kwargs = make_slurm_job_kwargs(CLUSTER_ID, options, template.backend_settings, str(log_directory), tls)
     return SLURMJob(scheduler=SCHEDULER, name=f"{CLUSTER_ID}-0", **kwargs).job_script()
 
@@ -126,10 +129,14 @@ Stream_Error = True
 accounting_group = group_cms.analysis
 request_gpus = 1
 allowed_job_duration = 7200
+should_transfer_files = YES
+transfer_input_files = {tmp_path}/tls-{CLUSTER_ID}/cert.pem,{tmp_path}/tls-{CLUSTER_ID}/key.pem
+transfer_output_files = ""
 MY.SciencelabCluster = "{CLUSTER_ID}"
 
 Arguments = "-c '{PYTHON} -m distributed.cli.dask_worker {SCHEDULER} --name {CLUSTER_ID}-0 --nthreads 4 \
---memory-limit 8.00GiB --nanny --death-timeout 60 --lifetime 6900s --resources GPU=1 --interface ib0'"
+--memory-limit 8.00GiB --nanny --death-timeout 60 --lifetime 6900s --resources GPU=1 --tls-ca-file cert.pem \
+--tls-cert cert.pem --tls-key key.pem --interface ib0 --protocol tls://'"
 Executable = /bin/sh
 
 Queue
@@ -137,12 +144,12 @@ Queue
     )
 
 
-def test_htcondor_ships_the_temporary_certificate_with_each_job(tmp_path):
-    template = batch_templates(
-        tmp_path, {"tls": True, "container_image": "docker://coffeateam/coffea-dask:latest", "disk": 4}
-    )["condor"]
-    tls = TlsFiles(cert=f"{tmp_path}/tls-{CLUSTER_ID}/cert.pem", key=f"{tmp_path}/tls-{CLUSTER_ID}/key.pem")
-    lines = submit_description(template, {}, tmp_path, tls).splitlines()
+def test_htcondor_ships_the_clusters_certificate_with_each_job(tmp_path):
+    template = batch_templates(tmp_path, {"container_image": "docker://coffeateam/coffea-dask:latest", "disk": 4})[
+        "condor"
+    ]
+    tls = cluster_tls(tmp_path)
+    lines = submit_description(template, {}, tmp_path).splitlines()
     assert lines[10:11] + lines[17:28] == [
         "MY.DaskWorkerDisk = 4294967296",
         '+JobFlavour = "espresso"',
@@ -182,15 +189,16 @@ def test_slurm_batch_script(tmp_path):
 #SBATCH --gres=gpu:2
 source /cvmfs/cms.cern.ch/cmsset_default.sh
 {PYTHON} -m distributed.cli.dask_worker {SCHEDULER} --name {CLUSTER_ID}-0 --nthreads 4 --memory-limit 8.00GiB \
---nanny --death-timeout 60 --lifetime 5100s --resources GPU=2
+--nanny --death-timeout 60 --lifetime 5100s --resources GPU=2 --tls-ca-file {tmp_path}/tls-{CLUSTER_ID}/cert.pem \
+--tls-cert {tmp_path}/tls-{CLUSTER_ID}/cert.pem --tls-key {tmp_path}/tls-{CLUSTER_ID}/key.pem --protocol tls://
 """
     )
 
 
 def test_slurm_jobs_read_the_certificate_on_the_shared_file_system(tmp_path):
-    template = batch_templates(tmp_path, slurm_settings={"tls": True})["hpc"]
-    tls = TlsFiles(cert=f"{tmp_path}/tls-{CLUSTER_ID}/cert.pem", key=f"{tmp_path}/tls-{CLUSTER_ID}/key.pem")
-    assert batch_script(template, {}, tmp_path, tls).splitlines()[-1] == (
+    template = batch_templates(tmp_path)["hpc"]
+    tls = cluster_tls(tmp_path)
+    assert batch_script(template, {}, tmp_path).splitlines()[-1] == (
         f"{PYTHON} -m distributed.cli.dask_worker {SCHEDULER} --name {CLUSTER_ID}-0 --nthreads 1 --memory-limit "
         f"2.00GiB --nanny --death-timeout 60 --lifetime 3300s --tls-ca-file {tls.cert} --tls-cert {tls.cert} "
         f"--tls-key {tls.key} --protocol tls://"

@@ -8,10 +8,11 @@ import pytest
 
 from sciencelab.dask.backends.local import main_script_modules, make_worker_spec
 from sciencelab.dask.clusters import ClusterRecord, ClusterView, WorkerInfo, make_cluster_json, workers_from_identity
-from sciencelab.dask.connect import Call, ConnectRecipe, client_recipe, make_connect_code
+from sciencelab.dask.connect import Call, ConnectRecipe, make_connect_code
+from sciencelab.dask.credentials import TlsFiles, tls_client_recipe
 from sciencelab.dask.errors import LimitError, OptionError
 from sciencelab.dask.interpreters import ProbeResult, worker_interpreter_problem
-from sciencelab.dask.limits import Limits, Usage, check_limits, resolve_limits
+from sciencelab.dask.limits import Limits, Usage, check_limits, make_local_limits, resolve_limits
 from sciencelab.dask.manager import ClusterManager
 from sciencelab.dask.options import ClusterOptions, make_option_schema, validate_options, validate_scaling
 from sciencelab.dask.templates import (
@@ -225,18 +226,29 @@ def test_an_interpreter_with_no_alternative_sends_the_user_to_the_admin():
 
 
 def test_worker_spec_is_a_nanny_as_local_cluster_starts_it():
-    assert make_worker_spec(3, nthreads=2, memory_limit=2**30, host="127.0.0.1", resources={"GPU": 1}) == {
+    spec = make_worker_spec(
+        3,
+        nthreads=2,
+        memory_limit=2**30,
+        host="127.0.0.1",
+        protocol="tls://",
+        local_directory="/c",
+        resources={"GPU": 1},
+    )
+    assert spec == {
         "cls": "distributed.Nanny",
         "opts": {
             "name": 3,
             "nthreads": 2,
             "memory_limit": 2**30,
             "host": "127.0.0.1",
+            "protocol": "tls://",
+            "local_directory": "/c",
             "death_timeout": 60,
             "resources": {"GPU": 1},
         },
     }
-    assert "resources" not in make_worker_spec(0, 1, 2**29, "127.0.0.1", None)["opts"]
+    assert "resources" not in make_worker_spec(0, 1, 2**29, "127.0.0.1", "tls://", "/c", None)["opts"]
 
 
 def test_option_schema_offers_only_what_the_user_may_choose():
@@ -389,10 +401,10 @@ def test_limits_take_the_users_entry_else_the_most_generous_group():
         "groups": {"cms": {"clusters": 3, "workers": 100}, "atlas": {"clusters": 2, "workers": 200, "cores": 16}},
         "users": {"carol": {"workers": 1}},
     }
-    assert resolve_limits(config, "alice", []) == Limits(1, 4, 8, "default")
-    assert resolve_limits(config, "bob", ["cms", "atlas"]) == Limits(3, 200, None, "group atlas, group cms")
-    assert resolve_limits(config, "carol", ["cms"]) == Limits(None, 1, None, "user carol")
-    assert resolve_limits({}, "dave", []) == Limits(None, None, None, "default")
+    assert resolve_limits(config, "alice", []) == Limits(1, 4, 8, None, "default")
+    assert resolve_limits(config, "bob", ["cms", "atlas"]) == Limits(3, 200, None, None, "group atlas, group cms")
+    assert resolve_limits(config, "carol", ["cms"]) == Limits(None, 1, None, None, "user carol")
+    assert resolve_limits({}, "dave", []) == Limits(None, None, None, None, "default")
 
 
 def test_limits_refuse_what_would_exceed_them():
@@ -402,16 +414,44 @@ def test_limits_refuse_what_would_exceed_them():
         check_limits(limits, Usage(1, 8, 8), Usage(1, 4, 4), "this cluster")
     assert error.value.status_code == 403
     assert error.value.message == (
-        "workers: this cluster would use 12 workers in all, above your limit of 10 "
-        "(group cms); you use 8 now. Shut down or scale down a cluster first."
+        "workers: this cluster would use 12 workers in all, above your limit of 10 workers "
+        "(group cms); you use 8 workers now. Shut down or scale down a cluster first."
     )
     # Shrinking never fails, even above a limit lowered meanwhile.
     check_limits(limits, Usage(3, 50, 50), Usage(0, 0, 0), "this scaling")
 
 
+def test_local_clusters_together_fit_the_server_unless_the_admin_says_otherwise():
+    # A 2-CPU, 4 GiB server: three 2-worker clusters of 2 GiB workers do not fit.
+    server = make_local_limits({}, cpus=2.0, memory_bytes=4 * GIB)
+    assert server == Limits(cores=2, memory=4.0, source="this server's CPUs and memory")
+    one = Usage.of_cluster(workers=2, cores=1, memory=1)
+    check_limits(server, Usage(), one, "this cluster")
+    with pytest.raises(LimitError) as error:
+        check_limits(server, one, Usage.of_cluster(workers=2, cores=1, memory=2), "this cluster")
+    assert error.value.message == (
+        "cores: this cluster would use 4 cores in all, above your limit of 2 cores (this server's CPUs and "
+        "memory); you use 2 cores now. Shut down or scale down a cluster first."
+    )
+    with pytest.raises(LimitError) as error:
+        check_limits(server, Usage.of_cluster(1, 1, 3.5), Usage.of_cluster(1, 0, 1), "this scaling")
+    assert error.value.message.startswith(
+        "memory: this scaling would use 4.5 GiB of memory in all, above your limit of 4 GiB of memory"
+    )
+    assert make_local_limits({"local": {"memory": 64}}, cpus=2.0, memory_bytes=4 * GIB) == Limits(
+        memory=64, source="local clusters"
+    )
+
+
 def test_connect_code_is_exact():
-    assert make_connect_code(client_recipe("tcp://127.0.0.1:8786")) == (
-        "from dask.distributed import Client\nclient = Client('tcp://127.0.0.1:8786')\nclient\n"
+    tls = TlsFiles("/home/alice/.local/share/jupyter/sciencelab/dask-clusters/0a1b/cert.pem", "/h/key.pem")
+    assert make_connect_code(tls_client_recipe("tls://127.0.0.1:8786", tls)) == (
+        "from dask.distributed import Client, Security\n"
+        "security = Security(tls_ca_file='/home/alice/.local/share/jupyter/sciencelab/dask-clusters/0a1b/cert.pem', "
+        "tls_client_cert='/home/alice/.local/share/jupyter/sciencelab/dask-clusters/0a1b/cert.pem', "
+        "tls_client_key='/h/key.pem', require_encryption=True)\n"
+        "client = Client('tls://127.0.0.1:8786', security=security)\n"
+        "client\n"
     )
     gateway = ConnectRecipe(
         "dask_gateway",
@@ -437,10 +477,11 @@ def test_connect_code_is_exact():
 
 
 def test_connect_code_keeps_hostile_values_inside_their_string():
-    hostile = "tcp://x:1')\nimport os; os.system('touch /tmp/owned') #\"\\"
-    tree = ast.parse(make_connect_code(client_recipe(hostile)))
-    assert [type(node).__name__ for node in tree.body] == ["ImportFrom", "Assign", "Expr"]
-    assert tree.body[1].value.args[0].value == hostile
+    hostile = "tls://x:1')\nimport os; os.system('touch /tmp/owned') #\"\\"
+    tree = ast.parse(make_connect_code(tls_client_recipe(hostile, TlsFiles(hostile, hostile))))
+    assert [type(node).__name__ for node in tree.body] == ["ImportFrom", "Assign", "Assign", "Expr"]
+    assert tree.body[2].value.args[0].value == hostile
+    assert {keyword.value.value for keyword in tree.body[1].value.keywords} == {hostile, True}
 
 
 def test_workers_from_identity_reads_memory_cpu_and_gpu_metrics():

@@ -240,11 +240,13 @@ def scheduler_address():
     scheduler.wait(EXIT_TIMEOUT)
 
 
-def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, scheduler_address):
+def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, scheduler_address, tmp_path):
     # What the next start finds after a crash: the record of a worker of another interpreter, still
     # running (its scheduler here is a process of its own, so it does not end by itself). Ending
     # its `dask spec` process ends the nanny's worker process too.
-    spec = make_worker_spec(0, nthreads=1, memory_limit=2**28, host="127.0.0.1", resources=None)
+    folder = tmp_path / "clusters" / "c0ffee"
+    folder.mkdir(parents=True)
+    spec = make_worker_spec(0, 1, 2**28, "127.0.0.1", "tcp://", str(folder), resources=None)
     nanny = psutil.Popen(
         [other_python, "-m", "distributed.cli.dask_spec", scheduler_address, "--spec", json.dumps(spec)],
         stdin=subprocess.DEVNULL,
@@ -256,7 +258,9 @@ def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, sched
             time.sleep(0.2)
         processes = with_descendants([nanny])
         template = make_templates(TEMPLATES, {}, {"local": LocalBackend.settings_schema})["local"]
-        backend = LocalBackend(template, base_url="/", log=logging.getLogger("test"))
+        backend = LocalBackend(
+            template, base_url="/", log=logging.getLogger("test"), clusters_directory=tmp_path / "clusters"
+        )
         record = ClusterRecord(
             id="c0ffee",
             owner="me",
@@ -271,6 +275,7 @@ def test_a_recorded_worker_that_outlived_its_server_is_ended(other_python, sched
         )
         assert asyncio.run(backend.reattach(record)) is None
         wait_for_exit(processes)
+        assert not folder.exists(), "the cluster's folder (credentials, spill space) outlived it"
     finally:
         if nanny.poll() is None:
             nanny.kill()

@@ -5,6 +5,7 @@ import getpass
 import logging
 import signal
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -102,6 +103,7 @@ def test_a_gateway_refusing_the_servers_credentials_is_explained(auth, hint):
         make_templates({"g": template}, {"g": "test"}, {"gateway": GatewayBackend.settings_schema})["g"],
         base_url="/",
         log=logging.getLogger("test"),
+        clusters_directory=Path("/nonexistent"),  # a gateway cluster keeps nothing here
     )
     url = URL("http://gateway:8000/api/v1/options")
     refused = ClientResponseError(

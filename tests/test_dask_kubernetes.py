@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
-from sciencelab.dask.backends.kubernetes import KubernetesBackend, make_dask_cluster
+from sciencelab.dask.backends.kubernetes import KubernetesBackend, make_autoscaler, make_dask_cluster, make_tls_secret
 from sciencelab.dask.manager import ClusterManager
 from sciencelab.dask.options import validate_options
 from sciencelab.dask.templates import TemplateError, make_templates
@@ -48,6 +48,18 @@ def kube_template():
 
 def test_daskcluster_resource_is_exact():
     options = validate_options(kube_template(), {"workers": 3, "cores": 2, "memory": 4, "gpus": 1})
+    tls_args = [
+        "--tls-ca-file",
+        "/etc/sciencelab/dask-tls/cert.pem",
+        "--tls-cert",
+        "/etc/sciencelab/dask-tls/cert.pem",
+        "--tls-key",
+        "/etc/sciencelab/dask-tls/key.pem",
+    ]
+    tls_volume = [{"name": "dask-tls", "secret": {"secretName": "sciencelab-0123456789ab-tls", "defaultMode": 0o400}}]
+    tls_mount = [{"name": "dask-tls", "mountPath": "/etc/sciencelab/dask-tls", "readOnly": True}]
+    pip = {"name": "EXTRA_PIP_PACKAGES", "value": ""}
+    encryption = {"name": "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION", "value": "True"}
     worker_args = [
         "dask",
         "worker",
@@ -55,6 +67,7 @@ def test_daskcluster_resource_is_exact():
         "2",
         "--memory-limit",
         str(4 * 2**30),
+        *tls_args,
         "--name",
         "$(DASK_WORKER_NAME)",
         "--dashboard",
@@ -79,14 +92,23 @@ def test_daskcluster_resource_is_exact():
                             "name": "worker",
                             "image": "ghcr.io/dask/dask:2026.8.0",
                             "args": worker_args,
-                            "env": [{"name": "EXTRA_PIP_PACKAGES", "value": ""}],
+                            "env": [
+                                pip,
+                                encryption,
+                                {
+                                    "name": "DASK_SCHEDULER_ADDRESS",
+                                    "value": "tls://sciencelab-0123456789ab-scheduler.sciencelab-alice.svc.cluster.local:8786",
+                                },
+                            ],
                             "resources": {
                                 "requests": {"cpu": "2", "memory": "4096Mi"},
                                 "limits": {"cpu": "2", "memory": "4096Mi", "nvidia.com/gpu": "1"},
                             },
                             "ports": [{"name": "http-dashboard", "containerPort": 8788, "protocol": "TCP"}],
+                            "volumeMounts": tls_mount,
                         }
-                    ]
+                    ],
+                    "volumes": tls_volume,
                 },
             },
             "scheduler": {
@@ -95,8 +117,18 @@ def test_daskcluster_resource_is_exact():
                         {
                             "name": "scheduler",
                             "image": "ghcr.io/dask/dask:2026.8.0",
-                            "args": ["dask", "scheduler", "--host", "0.0.0.0"],
-                            "env": [{"name": "EXTRA_PIP_PACKAGES", "value": ""}],
+                            "args": ["dask", "scheduler", "--host", "0.0.0.0", "--protocol", "tls", *tls_args],
+                            "env": [
+                                pip,
+                                encryption,
+                                {
+                                    "name": "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES",
+                                    "value": "['distributed.http.scheduler.prometheus', 'distributed.http.scheduler.info', "
+                                    "'distributed.http.scheduler.json', 'distributed.http.health', "
+                                    "'distributed.http.proxy', 'distributed.http.statics', "
+                                    "'distributed.http.scheduler.api']",
+                                },
+                            ],
                             "resources": {},
                             "ports": [
                                 {"name": "tcp-comm", "containerPort": 8786, "protocol": "TCP"},
@@ -113,8 +145,10 @@ def test_daskcluster_resource_is_exact():
                                 "initialDelaySeconds": 15,
                                 "periodSeconds": 20,
                             },
+                            "volumeMounts": tls_mount,
                         }
-                    ]
+                    ],
+                    "volumes": tls_volume,
                 },
                 "service": {
                     "type": "ClusterIP",
@@ -219,6 +253,11 @@ async def test_daskcluster_is_created_on_the_real_api_server_and_removed_when_no
     )
     created = asyncio.ensure_future(dask_api("clusters", "POST", {"template": "k8s", "options": {"workers": 3}}))
 
+    def secrets():
+        url = f"{kube_apiserver.url}/api/v1/namespaces/{kube_apiserver.namespace}/secrets"
+        selector = "app.kubernetes.io/managed-by=sciencelab"
+        return dask_crds.get(url, params={"labelSelector": selector}, timeout=10).json().get("items")
+
     def stored():
         while not created.done():
             items = dask_crds.get(clusters_url, timeout=10).json().get("items", [])
@@ -228,6 +267,9 @@ async def test_daskcluster_is_created_on_the_real_api_server_and_removed_when_no
         return None
 
     resource = await asyncio.to_thread(stored)
+    [secret] = await asyncio.to_thread(secrets)  # the certificate the scheduler and worker pods mount
+    assert secret["metadata"]["name"] == f"{resource['metadata']['name']}-tls"
+    assert sorted(secret["data"]) == ["cert.pem", "key.pem"]
     status, body = await created
     assert resource is not None, f"no DaskCluster appeared on the API server; the API answered {status} {body}"
     cluster_id = resource["metadata"]["labels"]["sciencelab.org/cluster-id"]
@@ -245,9 +287,36 @@ async def test_daskcluster_is_created_on_the_real_api_server_and_removed_when_no
 
     def gone():
         deadline = time.monotonic() + 30
-        while dask_crds.get(clusters_url, timeout=10).json().get("items"):
-            assert time.monotonic() < deadline, "the DaskCluster was left on the API server"
+        while dask_crds.get(clusters_url, timeout=10).json().get("items") or secrets():
+            assert time.monotonic() < deadline, "the DaskCluster or its Secret was left on the API server"
             time.sleep(0.2)
 
     await asyncio.to_thread(gone)
     assert (await dask_api("clusters")) == (200, [])
+
+
+def test_tls_secret_and_autoscaler_are_exact():
+    assert make_tls_secret("0123456789ab", "sciencelab-alice", "CERT", "KEY") == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "sciencelab-0123456789ab-tls",
+            "namespace": "sciencelab-alice",
+            "labels": {"app.kubernetes.io/managed-by": "sciencelab", "sciencelab.org/cluster-id": "0123456789ab"},
+        },
+        "type": "Opaque",
+        "stringData": {"cert.pem": "CERT", "key.pem": "KEY"},
+    }
+    autoscaler = make_autoscaler("0123456789ab", "sciencelab-alice", 1, 20)
+    assert autoscaler == {
+        "apiVersion": "kubernetes.dask.org/v1",
+        "kind": "DaskAutoscaler",
+        "metadata": {
+            "name": "sciencelab-0123456789ab",
+            "namespace": "sciencelab-alice",
+            "labels": {"app.kubernetes.io/managed-by": "sciencelab", "sciencelab.org/cluster-id": "0123456789ab"},
+        },
+        "spec": {"cluster": "sciencelab-0123456789ab", "minimum": 1, "maximum": 20},
+    }
+    [version] = [v for v in operator_crds()[2]["spec"]["versions"] if v["name"] == "v1"]
+    jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"]).validate(autoscaler)

@@ -6,10 +6,12 @@ from typing import ClassVar
 from jupyter_server.extension.application import ExtensionApp
 
 from . import gpu
+from .dask.connect import DASHBOARD_LINK_ENV, make_dashboard_link
 from .dask.handlers import make_handlers as make_dask_handlers
 from .dask.manager import ClusterManager
 from .handlers import make_handlers
 from .info import make_info
+from .proxy_guard import install_proxy_guard
 
 
 class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
@@ -29,8 +31,14 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         )
         if self.gpu_monitor:
             self.settings[gpu.SAMPLER_SETTING] = gpu.make_sampler(self, self.serverapp)
+        # Kernels inherit it: a notebook's Dask client links its dashboard through this server, as
+        # the panel does, not at the scheduler's own address, which the browser cannot reach.
+        os.environ.setdefault(DASHBOARD_LINK_ENV, make_dashboard_link(self.serverapp.base_url))
 
     def initialize_handlers(self):
+        if self.serverapp.jpserver_extensions.get("jupyter_server_proxy"):
+            manager = self.settings["sciencelab_dask"]
+            install_proxy_guard(self.serverapp, lambda: manager.cluster_ids("kubernetes"))
         self.handlers.extend(make_handlers())
         self.handlers.extend(make_dask_handlers())
         if self.gpu_monitor:

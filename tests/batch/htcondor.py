@@ -151,9 +151,18 @@ if [ "$(readlink /proc/{pid}/root)" != {root} ]; then
     echo "{tool}: the test HTCondor pool in {state} is not running" >&2
     exit 1
 fi
-exec nsenter --target {pid} --mount --root -- /usr/bin/setpriv --reuid={uid} --regid={gid} --clear-groups \\
+{hand_over}exec nsenter --target {pid} --mount --root -- /usr/bin/setpriv --reuid={uid} --regid={gid} --clear-groups \\
     /usr/bin/env -i PATH={path} HOME=/nonexistent CONDOR_CONFIG={config} \\
     /bin/sh -c 'cd "$1" 2>/dev/null || cd /tmp; shift; exec "$@"' sh "$PWD" {tool} "$@"
+"""
+
+# In production the Jupyter server and the condor tools run as one account, which owns the files a
+# submission ships with its jobs (the cluster's certificate, mode 0600). Here the server is root and
+# the tools run as the batch user: condor_submit first hands that user the files and their folders.
+HAND_OVER_INPUT_FILES = """\
+for file in $(sed -n 's/^transfer_input_files = //p' "$@" 2>/dev/null | tr ',' ' '); do
+    chown {uid}:{gid} "$file" "$(dirname "$file")"
+done
 """
 
 
@@ -269,6 +278,9 @@ class HTCondorPool:
                     gid=self.gid,
                     path=CHROOT_PATH,
                     config=shlex.quote(str(self.config)),
+                    hand_over=HAND_OVER_INPUT_FILES.format(uid=self.uid, gid=self.gid)
+                    if tool == "condor_submit"
+                    else "",
                 )
             )
             wrapper.chmod(0o755)

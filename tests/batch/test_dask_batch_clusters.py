@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from distributed import Client, Security
 
 from ..dask_clusters import WORKERS_TIMEOUT, create_cluster, run_in_kernel, wait_for_workers
 from ..lab_server import LabServer
@@ -295,35 +296,44 @@ def test_restart_leaves_no_job_behind(pool, tmp_path, stop_signal):
         server.stop()
 
 
-@pytest.mark.slurm
-def test_tls_between_scheduler_workers_and_notebook(slurm_cluster, tmp_path, kernel):
-    pool = BatchPool("slurm", slurm_cluster, tmp_path / "job-logs")
-    server = LabServer(
-        tmp_path / "server",
-        app="server",
-        env={**pool.env(), "DASK_CONFIG": str(tmp_path / "dc")},
-        config={
-            "ClusterManager": {
-                "templates": {"tls": template("slurm", pool.log_directory, tls=True)},
-                "refresh_interval": 0.5,
-            }
-        },
-    ).start()
-    try:
-        cluster = wait_for_workers(server, create_cluster(server, "tls", workers=1)["id"], 1)
-        assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
-        assert "security = Security(" in cluster["connect_code"]
-        certificate = pool.log_directory / f"tls-{cluster['id']}" / "key.pem"
-        assert certificate.stat().st_mode & 0o777 == 0o600
+def connect_without_the_clusters_credentials(address: str) -> dict[str, str]:
+    """Try the scheduler at `address` as another user would: no credentials, or another cluster's."""
+    attempts = {
+        "plain tcp": ("tcp://" + address.split("://")[1], {}),
+        "tls without credentials": (address, {}),
+        "another cluster's certificate": (address, {"security": Security.temporary()}),
+    }
+    results = {}
+    for name, (target, kwargs) in attempts.items():
+        try:
+            with Client(target, timeout=5, **kwargs) as client:
+                results[name] = f"connected to {len(client.scheduler_info()['workers'])} worker(s)"
+        except Exception as error:
+            results[name] = f"refused: {type(error).__name__}"
+    return results
 
-        run_in_kernel(kernel, cluster["connect_code"])
-        assert run_in_kernel(kernel, "print(client.submit(sum, [1, 2, 3]).result())").strip() == "6"
-        run_in_kernel(kernel, "client.close()")
-        assert server.request("DELETE", f"sciencelab/api/dask/clusters/{cluster['id']}").status_code == 204
-        assert not certificate.exists()
-    finally:
-        server.stop()
-    pool.wait_for_empty_queue()
+
+def test_only_the_clusters_own_certificate_reaches_its_scheduler(pool, server, kernel):
+    cluster = wait_for_workers(server, create_cluster(server, pool.backend, workers=1)["id"], 1)
+    # Workers are jobs that connected over TLS with the certificate shipped with them (HTCondor) or
+    # read beside their logs (SLURM): both are one file only this account reads.
+    assert cluster["scheduler_address"].startswith("tls://127.0.0.1:")
+    folder = pool.log_directory / f"tls-{cluster['id']}"
+    assert {path.name: path.stat().st_mode & 0o777 for path in folder.iterdir()} == {
+        "cert.pem": 0o600,
+        "key.pem": 0o600,
+    }
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert f"tls_client_key={str(folder / 'key.pem')!r}" in cluster["connect_code"]
+
+    refused = connect_without_the_clusters_credentials(cluster["scheduler_address"])
+    assert all(result.startswith("refused: ") for result in refused.values()), refused
+
+    run_in_kernel(kernel, cluster["connect_code"])
+    assert run_in_kernel(kernel, "print(client.submit(sum, [1, 2, 3]).result())").strip() == "6"
+    run_in_kernel(kernel, "client.close()")
+    assert server.request("DELETE", f"sciencelab/api/dask/clusters/{cluster['id']}").status_code == 204
+    assert not folder.exists()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,11 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jupyter_server.utils import url_path_join
+
+#: The Dask configuration variable of `make_dashboard_link`, set for the server's kernels.
+DASHBOARD_LINK_ENV = "DASK_DISTRIBUTED__DASHBOARD__LINK"
+
 
 @dataclass(frozen=True)
 class Variable:
@@ -57,9 +62,13 @@ def make_connect_code(recipe: ConnectRecipe) -> str:
     return ast.unparse(ast.fix_missing_locations(ast.Module(body=body, type_ignores=[]))) + "\n"
 
 
-def client_recipe(address: str) -> ConnectRecipe:
-    """A scheduler the notebook reaches directly: `client = Client(address)`."""
-    return ConnectRecipe("dask.distributed", "Client", (Call("client", "Client", (address,)),))
+def make_dashboard_link(base_url: str) -> str:
+    """Dask's `distributed.dashboard.link` template for the notebooks of a server at `base_url`.
+
+    Dask fills in the scheduler's host and dashboard port; the browser reaches the dashboard through
+    this server's jupyter-server-proxy, as the panel's links do.
+    """
+    return url_path_join(base_url, "proxy", "{host}:{port}", "status")
 
 
 def _value(value) -> ast.expr:

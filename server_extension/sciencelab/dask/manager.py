@@ -19,7 +19,7 @@ from pathlib import Path
 import dask.config
 import psutil
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Dict, Float, Unicode, default
+from traitlets import Dict, Enum, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .backends import BACKENDS, BackendUnavailable, ClusterBackend, ClusterHandle, DiscoveredCluster, load_backend
@@ -27,7 +27,7 @@ from .clusters import ClusterRecord, ClusterView, make_cluster_json, make_discov
 from .connect import make_connect_code
 from .errors import BackendError, ClusterError, ClusterGone, NotAllowedError, NotFoundError, OptionError
 from .interpreters import locate_interpreter, locate_kernel_interpreters
-from .limits import Usage, check_limits, resolve_limits
+from .limits import Usage, check_limits, make_local_limits, resolve_limits
 from .options import make_option_schema, validate_options, validate_scaling
 from .templates import (
     ClusterTemplate,
@@ -74,11 +74,15 @@ class ClusterManager(LoggingConfigurable):
     limits = Dict(
         config=True,
         help="""Limits per user and per JupyterHub group, merged over `sciencelab.clusters.limits` of the
-        Dask configuration. Default: none (unlimited). Counts: clusters, workers (the adaptive maximum
-        when adaptive), cores (workers times cores per worker). Example::
+        Dask configuration; a user's clusters together may not go above them (403 naming the limit).
+        Counts: clusters, workers (the adaptive maximum when adaptive), cores (workers times cores per
+        worker), memory (GiB: workers times memory per worker). Default: none, except that local
+        clusters together may not ask for more cores and memory than this server has (its CPU and
+        memory limits); `local` replaces that budget. Example::
 
-            c.ClusterManager.limits = {"default": {"clusters": 2, "workers": 8, "cores": 16},
-                                       "groups": {"cms": {"workers": 200, "cores": 800}}}
+            c.ClusterManager.limits = {"default": {"clusters": 2, "workers": 8, "cores": 16, "memory": 64},
+                                       "groups": {"cms": {"workers": 200, "cores": 800}},
+                                       "local": {"cores": 4, "memory": 8}}
         """,
     )
     state_file = Unicode(
@@ -110,11 +114,33 @@ class ClusterManager(LoggingConfigurable):
         help="Seconds between two look-ups of clusters made outside this server, e.g. gateway clusters "
         "created in notebook code (default 10).",
     )
+    clusters_directory = Unicode(
+        config=True,
+        help="""Folder where each cluster this server starts gets a folder of its own, readable by this
+        account only: the cluster's TLS certificate and key, which its connect code names, and the
+        spill space of local workers. Removed with the cluster. Batch templates keep theirs beside
+        their job logs instead (`log_directory`), where the jobs read it. Default:
+        `<jupyter data dir>/sciencelab/dask-clusters`. Example: "/scratch/alice/dask".""",
+    )
+    local_worker_start = Enum(
+        ["forkserver", "spawn"],
+        "forkserver",
+        config=True,
+        help="""How the worker processes of local clusters start, for every local template of this
+        server (distributed reads one process-wide setting, `distributed.worker.multiprocessing-method`).
+        "forkserver" (default) forks them from a process that has already imported what the server's
+        Python needs, so they start in a fraction of a second; "spawn" starts a fresh interpreter for
+        each, slower, for libraries that cannot be imported before a fork.""",
+    )
 
     @default("state_file")
     def _default_state_file(self):
         server_name = os.environ.get("JUPYTERHUB_SERVER_NAME") or "default"
         return str(Path(jupyter_data_dir()) / "sciencelab" / f"dask-clusters-{server_name}.json")
+
+    @default("clusters_directory")
+    def _default_clusters_directory(self):
+        return str(Path(jupyter_data_dir()) / "sciencelab" / "dask-clusters")
 
     def __init__(
         self,
@@ -138,11 +164,17 @@ class ClusterManager(LoggingConfigurable):
         self.cluster_templates, self.limit_config = self._load_configuration(
             list(dask.config.paths if config_paths is None else config_paths), environ, kernel_specs or {}
         )
+        # Process-wide: only this manager's local clusters start worker processes in this process.
+        dask.config.set({"distributed.worker.multiprocessing-method": self.local_worker_start})
         self._backends: dict[str, ClusterBackend] = {}
         for template in self.cluster_templates.values():
             backend_class = load_backend(template.backend)
             self._backends[template.name] = backend_class(
-                template, base_url=base_url, log=self.log, save_state=self._save_backend_state
+                template,
+                base_url=base_url,
+                log=self.log,
+                clusters_directory=Path(self.clusters_directory),
+                save_state=self._save_backend_state,
             )
         self._clusters: dict[str, ManagedCluster] = {}
         self._foreign_records: list[dict] = []
@@ -193,6 +225,7 @@ class ClusterManager(LoggingConfigurable):
         environments = local_environments(kernel_specs, server, locate_kernel_interpreters(kernel_specs, server.path))
         cluster_templates = make_templates(templates, origins, backend_schemas, environments)
         limits = make_limits({**section.get("limits", {}), **self.limits}, "sciencelab.clusters.limits")
+        self.local_limits = make_local_limits(limits, machine.cpus, machine.memory)
         return cluster_templates, limits
 
     def _merge_traitlet(self, configured: Mapping) -> dict:
@@ -363,8 +396,8 @@ class ClusterManager(LoggingConfigurable):
 
         async with self._user_lock(user):
             if adopt is None:
-                request = Usage(1, options.max_workers, options.max_workers * options.cores)
-                check_limits(self._limits(user, groups), self._usage(user), request, "this cluster")
+                request = Usage.of_cluster(options.max_workers, options.cores, options.memory)
+                self._check_limits(user, groups, template.backend, request, "this cluster")
             record = ClusterRecord(
                 id=secrets.token_hex(6),
                 owner=user,
@@ -385,12 +418,7 @@ class ClusterManager(LoggingConfigurable):
         async with managed.lock:
             try:
                 if adopt is None:
-                    handle = await self._call(
-                        backend,
-                        backend.create(record.id, options),
-                        self.start_timeout,
-                        f"starting a {template.name} cluster",
-                    )
+                    handle = await self._start_cluster(backend, record.id, options)
                 else:
                     handle = await self._call(backend, backend.adopt(adopt), self.start_timeout, f"adopting {adopt}")
             except ClusterError:
@@ -411,7 +439,6 @@ class ClusterManager(LoggingConfigurable):
         backend = managed.backend
         bounds = await self._call(backend, backend.option_bounds(), self.request_timeout, "reading its options")
         change = validate_scaling(template, body, bounds)
-        cores = managed.record.options.get("cores", 1)
         async with self._user_lock(user), managed.lock:
             if managed.handle is None:
                 raise OptionError(
@@ -420,9 +447,13 @@ class ClusterManager(LoggingConfigurable):
                     f"cluster {managed.record.name} is {managed.view.status}; wait until it runs",
                 )
             target = change.get("workers", change.get("adapt", (0, 0))[1])
-            growth = max(0, target - self._max_workers(managed.record))
-            current = self._usage(user)
-            check_limits(self._limits(user, groups), current, Usage(0, growth, growth * cores), "this scaling")
+            growth = Usage.of_cluster(
+                max(0, target - self._max_workers(managed.record)),
+                managed.record.options.get("cores", 1),
+                managed.record.options.get("memory", 0),
+                clusters=0,
+            )
+            self._check_limits(user, groups, template.backend, growth, "this scaling")
             if "workers" in change:
                 await self._call(
                     backend, backend.scale(managed.handle, change["workers"]), self.request_timeout, "scaling"
@@ -474,6 +505,26 @@ class ClusterManager(LoggingConfigurable):
 
     # ---- internals ----------------------------------------------------------------------------
 
+    async def _start_cluster(self, backend: ClusterBackend, cluster_id: str, options) -> ClusterHandle:
+        """Start a cluster and ask for its first workers; whatever fails half-way is shut down again."""
+        try:
+            handle = await self._call(
+                backend,
+                backend.create(cluster_id, options),
+                self.start_timeout,
+                f"starting a {backend.template.name} cluster",
+            )
+        except (ClusterError, asyncio.CancelledError):
+            await backend.remove_cluster_directory(cluster_id)
+            raise
+        try:
+            await self._call(backend, backend.size(handle, options), self.request_timeout, "asking for workers")
+        except (ClusterError, asyncio.CancelledError):
+            with contextlib.suppress(ClusterError):
+                await self._call(backend, backend.close(handle), self.request_timeout, "shutting it down again")
+            raise
+        return handle
+
     async def _call(self, backend: ClusterBackend, call: Awaitable, timeout: float, action: str):
         """Await a backend call within `timeout`; turn what can go wrong into a `BackendError` for people."""
         where = f"{action}: the {backend.name} backend of template '{backend.template.name}'"
@@ -520,20 +571,25 @@ class ClusterManager(LoggingConfigurable):
     def _user_lock(self, user: str) -> asyncio.Lock:
         return self._user_locks.setdefault(user, asyncio.Lock())
 
-    def _limits(self, user: str, groups: Sequence[str]):
-        return resolve_limits(self.limit_config, user, groups)
+    def _check_limits(self, user: str, groups: Sequence[str], backend: str, request: Usage, action: str):
+        """Refuse (403) what would take the user's clusters above their limits, or their local
+        clusters above what this server has."""
+        check_limits(resolve_limits(self.limit_config, user, groups), self._usage(user), request, action)
+        if backend == "local":
+            check_limits(self.local_limits, self._usage(user, backend="local"), request, action)
 
     @staticmethod
     def _max_workers(record: ClusterRecord) -> int:
         return record.adapt[1] if record.adapt else record.requested
 
-    def _usage(self, user: str) -> Usage:
+    def _usage(self, user: str, backend: str | None = None) -> Usage:
+        """What the user's clusters (of `backend` only, if given) may take at most."""
         usage = Usage()
         for managed in self._clusters.values():
             record = managed.record
-            if record.owner == user:
-                workers = self._max_workers(record)
-                usage = usage + Usage(1, workers, workers * record.options.get("cores", 1))
+            if record.owner == user and backend in (None, record.backend):
+                options = record.options
+                usage += Usage.of_cluster(self._max_workers(record), options.get("cores", 1), options.get("memory", 0))
         return usage
 
     def _next_name(self, user: str, template: ClusterTemplate) -> str:
@@ -557,6 +613,10 @@ class ClusterManager(LoggingConfigurable):
             connect_code=make_connect_code(managed.backend.connect_recipe(handle)),
         )
         managed.record.backend_state = managed.backend.backend_state(handle)
+
+    def cluster_ids(self, backend: str) -> set[str]:
+        """The ids of the clusters of `backend` this server runs now."""
+        return {cluster_id for cluster_id, managed in self._clusters.items() if managed.record.backend == backend}
 
     @property
     def refreshing(self) -> bool:

@@ -118,7 +118,14 @@ TEMPLATE_SCHEMA = {
     "additionalProperties": False,
 }
 
-_LIMIT_SCHEMA = _non_negative(("clusters", "workers", "cores"), "integer")
+_LIMIT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        **_non_negative(("clusters", "workers", "cores"), "integer")["properties"],
+        "memory": {"type": "number", "minimum": 0},  # GiB
+    },
+    "additionalProperties": False,
+}
 
 LIMITS_SCHEMA = {
     "type": "object",
@@ -126,6 +133,7 @@ LIMITS_SCHEMA = {
         "default": _LIMIT_SCHEMA,
         "groups": {"type": "object", "additionalProperties": _LIMIT_SCHEMA},
         "users": {"type": "object", "additionalProperties": _LIMIT_SCHEMA},
+        "local": _LIMIT_SCHEMA,
     },
     "additionalProperties": False,
 }

@@ -1,22 +1,29 @@
 """What every backend provides to the cluster manager.
 
-A backend is one small class per kind of cluster (`local`, `gateway`, `kubernetes`, later `htcondor`
-and `slurm`), instantiated once per template with that template's admin settings. It talks to the
-real library (`LocalCluster`, `dask_gateway.Gateway`, the dask-kubernetes operator) and never sees a
-user string: only `ClusterOptions` (validated numbers, admin-listed environments).
+A backend is one small class per kind of cluster (`local`, `gateway`, `kubernetes`, `htcondor` and
+`slurm`), instantiated once per template with that template's admin settings. It talks to the real
+library (`LocalCluster`, `dask_gateway.Gateway`, the dask-kubernetes operator's resources,
+dask-jobqueue) and never sees a user string: only `ClusterOptions` (validated numbers, admin-listed
+environments).
+
+Every cluster a backend starts itself speaks TLS with credentials of its own (`credentials`): the
+base class makes them, names them in the connect code and removes them with the cluster.
 
 The manager bounds every call in time and turns exceptions into API errors; backends raise
 `BackendError` themselves where they can say more than the library's exception.
 """
 
 import abc
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from logging import Logger
+from pathlib import Path
 from typing import Any, ClassVar
 
 from ..clusters import ClusterRecord, WorkerInfo, pending_workers, workers_from_identity
-from ..connect import ConnectRecipe, client_recipe
+from ..connect import ConnectRecipe
+from ..credentials import TlsFiles, remove_credentials, tls_client_recipe, write_credentials
 from ..errors import BackendError
 from ..options import ClusterOptions
 from ..templates import Bounds, ClusterTemplate
@@ -29,6 +36,8 @@ class ClusterHandle:
     :param cluster: the library's cluster object; it has `scheduler_comm`, an rpc to the scheduler.
     :param name: the backend's own name of the cluster (gateway cluster name, Kubernetes resource).
     :param state: what the backend needs to reattach or clean up after a restart (JSON, persisted).
+    :param tls: the cluster's credentials on this server, which its clients present (None: the
+        backend's library brings its own, as dask-gateway does).
     """
 
     cluster: Any
@@ -36,6 +45,7 @@ class ClusterHandle:
     scheduler_address: str
     dashboard_url: str | None = None
     state: dict = field(default_factory=dict)
+    tls: TlsFiles | None = None
 
 
 @dataclass(frozen=True)
@@ -63,14 +73,18 @@ class ClusterBackend(abc.ABC):
         *,
         base_url: str,
         log: Logger,
+        clusters_directory: Path,
         save_state: Callable[[str, dict], None] = lambda cluster_id, state: None,
     ):
-        """:param save_state: `save_state(cluster_id, backend_state)` writes the cluster's record to disk
-        at once; batch backends call it with every job id the moment it is known."""
+        """:param clusters_directory: where each cluster gets a folder of its own on this server, for
+            its TLS credentials and what else it keeps there (`ClusterManager.clusters_directory`).
+        :param save_state: `save_state(cluster_id, backend_state)` writes the cluster's record to disk
+            at once; batch backends call it with every job id the moment it is known."""
         self.template = template
         self.settings = template.backend_settings
         self.base_url = base_url
         self.log = log
+        self.clusters_directory = clusters_directory
         self.save_state = save_state
 
     async def prepare(self):
@@ -82,7 +96,14 @@ class ClusterBackend(abc.ABC):
 
     @abc.abstractmethod
     async def create(self, cluster_id: str, options: ClusterOptions) -> ClusterHandle:
-        """Start a cluster: return once its scheduler answers; workers may still be on their way."""
+        """Start a cluster without workers: return once its scheduler answers (`size` asks for workers)."""
+
+    async def size(self, handle: ClusterHandle, options: ClusterOptions):
+        """Ask a new cluster for its first workers: adaptive between the options' bounds, or a fixed number."""
+        if options.adaptive:
+            await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
+        else:
+            await self.scale(handle, options.workers)
 
     @abc.abstractmethod
     async def scale(self, handle: ClusterHandle, workers: int):
@@ -147,5 +168,18 @@ class ClusterBackend(abc.ABC):
         return logs
 
     def connect_recipe(self, handle: ClusterHandle) -> ConnectRecipe:
-        """How a notebook's client connects to the cluster; directly to the scheduler by default."""
-        return client_recipe(handle.scheduler_address)
+        """How a notebook's client connects to the cluster: to the scheduler, with its credentials."""
+        return tls_client_recipe(handle.scheduler_address, handle.tls)
+
+    def cluster_directory(self, cluster_id: str) -> Path:
+        """The folder of cluster `cluster_id` on this server: its credentials (batch backends: where
+        their jobs read them), local workers' spill space."""
+        return self.clusters_directory / cluster_id
+
+    async def new_credentials(self, cluster_id: str) -> TlsFiles:
+        """Make the TLS credentials of a new cluster in its folder, readable by this account only."""
+        return await asyncio.to_thread(write_credentials, self.cluster_directory(cluster_id))
+
+    async def remove_cluster_directory(self, cluster_id: str):
+        """Delete a cluster's folder, credentials included: the cluster is shut down or reaped."""
+        await asyncio.to_thread(remove_credentials, self.cluster_directory(cluster_id))

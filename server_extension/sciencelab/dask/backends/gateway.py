@@ -6,6 +6,10 @@ sees are the template's narrowed by the gateway's. Authentication is the gateway
 `jupyterhub` (the server's `JUPYTERHUB_API_TOKEN`) under a hub, else `basic` as the server's
 account. Clusters outlive the Jupyter server and are reattached by name after a restart; the
 user's clusters made elsewhere (in notebook code) are listed and can be adopted.
+
+Every gateway cluster already speaks TLS with credentials of its own, which the gateway makes and
+hands only to the authenticated user: the connect code asks the gateway for them
+(`gateway.connect(name)`), so nothing secret is written into the notebook or onto this server.
 """
 
 import asyncio
@@ -18,6 +22,7 @@ from aiohttp import ClientResponseError
 from dask_gateway import Gateway
 from dask_gateway.client import ClusterStatus
 
+from ...compat.gateway import option_fields
 from ..clusters import ClusterRecord, WorkerInfo
 from ..connect import Call, ConnectRecipe
 from ..errors import BackendError, ClusterGone
@@ -130,18 +135,13 @@ class GatewayBackend(ClusterBackend):
                 ) from error
         name = await self.gateway.submit(cluster_options)
         try:
-            handle = await self._connect(name)
-            if options.adaptive:
-                await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
-            else:
-                await self.scale(handle, options.workers)
+            return await self._connect(name)
         except BaseException:
             # Timed out or refused half-way: stop what the gateway started, even if we are cancelled.
             cleanup = asyncio.ensure_future(self.gateway.stop_cluster(name))
             self._cleanups.add(cleanup)  # the loop keeps only a weak reference to a task
             cleanup.add_done_callback(self._cleanups.discard)
             raise
-        return handle
 
     async def scale(self, handle: ClusterHandle, workers: int):
         await self.gateway.scale_cluster(handle.name, workers)
@@ -239,10 +239,5 @@ class GatewayBackend(ClusterBackend):
     async def _fields(self) -> dict[str, dict]:
         if self._fields_cache is None or time.monotonic() - self._fields_cache[0] > OPTIONS_CACHE_SECONDS:
             options = await self.gateway.cluster_options(use_local_defaults=False)
-            # dask-gateway exposes a field's bounds only on its Field objects.
-            fields = {
-                name: {"default": field.value, "min": getattr(field, "min", None), "max": getattr(field, "max", None)}
-                for name, field in options._fields.items()
-            }
-            self._fields_cache = (time.monotonic(), fields)
+            self._fields_cache = (time.monotonic(), option_fields(options))
         return self._fields_cache[1]

@@ -17,15 +17,10 @@ from typing import ClassVar
 from dask_jobqueue.htcondor import HTCondorCluster
 
 from ..batch import CONDOR_ATTRIBUTES, CONDOR_REMOVED, JobState, parse_condor_jobs
+from ..credentials import TlsFiles
 from ..errors import BackendError
 from ..options import ClusterOptions
-from .jobqueue import (
-    COMMON_SETTINGS,
-    ONE_LINE,
-    JobQueueBackend,
-    TlsFiles,
-    make_common_job_kwargs,
-)
+from .jobqueue import COMMON_SETTINGS, ONE_LINE, JobQueueBackend, make_common_job_kwargs
 
 #: The job attribute that names the ScienceLab cluster a job belongs to.
 CLUSTER_ATTRIBUTE = "SciencelabCluster"
@@ -49,13 +44,13 @@ def job_ids_constraint(job_ids: Sequence[str]) -> str:
 
 
 def make_htcondor_job_kwargs(
-    cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str, tls: TlsFiles | None = None
+    cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str, tls: TlsFiles
 ) -> dict:
     """The `HTCondorCluster` job arguments of a cluster (pure).
 
     :param options: validated numbers and an admin-listed environment.
     :param settings: the template's admin-only `backend_settings`.
-    :param tls: the cluster's certificate files on this server, with TLS.
+    :param tls: the cluster's certificate files on this server, shipped with every job.
     """
     directives = dict(settings.get("job_extra_directives", {}))
     if "accounting_group" in settings:
@@ -66,14 +61,12 @@ def make_htcondor_job_kwargs(
     if options.gpus:
         directives["request_gpus"] = options.gpus
     directives["allowed_job_duration"] = options.walltime * 60
-    worker_tls = None
-    if tls:
-        # Shipped with the job into its scratch directory, where the worker finds them by name; the
-        # worker's own files (its spill space) are not shipped back.
-        directives["should_transfer_files"] = "YES"
-        directives["transfer_input_files"] = f"{tls.cert},{tls.key}"
-        directives["transfer_output_files"] = '""'
-        worker_tls = TlsFiles(cert=PurePath(tls.cert).name, key=PurePath(tls.key).name)
+    # Shipped with the job into its scratch directory, where the worker finds them by name; the
+    # worker's own files (its spill space) are not shipped back.
+    directives["should_transfer_files"] = "YES"
+    directives["transfer_input_files"] = f"{tls.cert},{tls.key}"
+    directives["transfer_output_files"] = '""'
+    worker_tls = TlsFiles(cert=PurePath(tls.cert).name, key=PurePath(tls.key).name)
     directives[f"MY.{CLUSTER_ATTRIBUTE}"] = f'"{cluster_id}"'
     return {
         **make_common_job_kwargs(options, settings, log_directory, worker_tls),
@@ -108,7 +101,7 @@ class HTCondorBackend(JobQueueBackend):
         "additionalProperties": False,
     }
 
-    def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles | None) -> dict:
+    def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles) -> dict:
         return make_htcondor_job_kwargs(cluster_id, options, self.settings, log_directory, tls)
 
     def job_log_paths(self, cluster_id: str, job_id: str, log_directory: str) -> tuple[str, str]:

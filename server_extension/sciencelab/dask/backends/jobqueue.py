@@ -1,12 +1,14 @@
 """What the `htcondor` and `slurm` backends share: dask-jobqueue clusters whose workers are batch jobs.
 
-As with `local`, the scheduler runs in the Jupyter server's event loop (dask-jobqueue's own design):
-it ends with the server, its idle timeout closes it, and its dashboard is reached through
-jupyter-server-proxy at `<base_url>proxy/<port>/status`. Each worker is one batch job.
+As with `local`, the scheduler runs in the Jupyter server's event loop (dask-jobqueue's own design,
+`SpecClusterBackend`): it ends with the server, its idle timeout closes it, and its dashboard is
+reached through jupyter-server-proxy at `<base_url>proxy/<port>/status`. Each worker is one batch
+job. Scheduler, workers and clients speak TLS with the cluster's own certificate, which lives beside
+the job logs (`cluster_directory`) where the jobs read it.
 
 Three things dask-jobqueue does not do, done here:
 
-- Every job id is written to the cluster's record on disk the moment the submit command returns
+- Every job id is written to the cluster's record on disk as soon as the submit command returns
   (`RecordedJob`), so a restarted server removes every job a crashed one left; jobs also carry the
   cluster's id (an HTCondor job attribute, the SLURM job name), which catches a job whose id was
   never recorded because the server died during its submission.
@@ -22,7 +24,7 @@ import abc
 import asyncio
 import math
 import os
-import shutil
+import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,17 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from distributed import Security
-from distributed.core import Status
+from distributed.deploy.spec import ProcessInterface
 from jupyter_core.paths import jupyter_data_dir
 
 from ..batch import JobState, WorkerJob, job_log_key, make_batch_workers, submission_refusal, with_log_tail
 from ..clusters import ClusterRecord, WorkerInfo, workers_from_identity
-from ..connect import Call, ConnectRecipe, Variable
+from ..credentials import TlsFiles, make_security
 from ..errors import BackendError, ClusterGone
 from ..options import ClusterOptions
-from .base import ClusterBackend, ClusterHandle
-from .local import LocalBackend
+from .base import ClusterHandle
+from .spec_cluster import SpecClusterBackend, SpecClusterHandle
 
 # Lines of each job log the logs view shows.
 JOB_LOG_LINES = 200
@@ -83,20 +84,14 @@ COMMON_SETTINGS = {
         "(default 1), however often the cluster is refreshed or asked for; workers "
         "connecting show at once, from the scheduler.",
     },
-    "tls": {
-        "type": "boolean",
-        "description": "Encrypt scheduler-worker traffic with a temporary certificate "
-        "made for each cluster and shipped with its jobs (default false).",
+    "scheduler_port": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 65535,
+        "description": "Port the scheduler listens on, with scheduler_contact_host, when the batch nodes "
+        "reach this server through a fixed forwarded port (default: a free port, the same on both sides).",
     },
 }
-
-
-@dataclass(frozen=True)
-class TlsFiles:
-    """A cluster's temporary certificate (its own CA) and key, as files; or as a job names them."""
-
-    cert: str
-    key: str
 
 
 def worker_lifetime(walltime_minutes: int) -> int:
@@ -109,27 +104,26 @@ def worker_lifetime(walltime_minutes: int) -> int:
 
 
 def make_common_job_kwargs(
-    options: ClusterOptions, settings: Mapping, log_directory: str, worker_tls: TlsFiles | None
+    options: ClusterOptions, settings: Mapping, log_directory: str, worker_tls: TlsFiles
 ) -> dict:
     """The dask-jobqueue job arguments both batch backends build the same way (pure).
 
     Numbers are validated options, strings the admin's settings; the worker's Python is the chosen
     environment's (admin-listed) or, with none listed, the server's own. Workers retire before the
-    walltime (`--lifetime`), announce their GPUs as a resource, and with `worker_tls` (the
-    certificate as the job sees it) speak TLS only.
+    walltime (`--lifetime`), announce their GPUs as a resource, and speak TLS only, with the
+    cluster's certificate as the job sees it (`worker_tls`).
     """
     worker_args = ["--lifetime", f"{worker_lifetime(options.walltime)}s"]
     if options.gpus:
         worker_args += ["--resources", f"GPU={options.gpus}"]
-    if worker_tls:
-        worker_args += ["--tls-ca-file", worker_tls.cert, "--tls-cert", worker_tls.cert, "--tls-key", worker_tls.key]
+    worker_args += ["--tls-ca-file", worker_tls.cert, "--tls-cert", worker_tls.cert, "--tls-key", worker_tls.key]
     kwargs = {
         "cores": options.cores,
         "memory": options.memory_bytes,
         "processes": 1,  # one worker per job: a job's state is its worker's
         "python": options.environment.value if options.environment else sys.executable,
         "interface": settings.get("interface"),
-        "protocol": "tls://" if worker_tls else None,
+        "protocol": "tls://",
         "log_directory": log_directory,
         "job_script_prologue": list(settings.get("prologue", [])),
         "worker_extra_args": worker_args,
@@ -140,11 +134,18 @@ def make_common_job_kwargs(
     return kwargs
 
 
-def make_scheduler_options(options: ClusterOptions, settings: Mapping) -> dict:
-    """The in-process scheduler's options (pure): where it listens, its dashboard, its idle timeout."""
+def make_scheduler_options(options: ClusterOptions, settings: Mapping, port: int | None = None) -> dict:
+    """The in-process scheduler's options (pure): where it listens, its dashboard, its idle timeout.
+
+    With `scheduler_contact_host`, the scheduler listens on `port` and tells workers to reach it at
+    that host and port (its `contact_address`).
+    """
     scheduler = {"dashboard_address": "127.0.0.1:0"}  # reached through jupyter-server-proxy only
     if "scheduler_host" in settings:
         scheduler["host"] = settings["scheduler_host"]
+    if "scheduler_contact_host" in settings:
+        scheduler["port"] = port
+        scheduler["contact_address"] = f"tls://{settings['scheduler_contact_host']}:{port}"
     if options.idle_timeout:
         scheduler["idle_timeout"] = f"{options.idle_timeout * 60:g}s"
     return scheduler
@@ -153,8 +154,8 @@ def make_scheduler_options(options: ClusterOptions, settings: Mapping) -> dict:
 class JobJournal:
     """The jobs of one cluster: their ids from the moment the submit command returns, and their states.
 
-    `save` persists the ids (the manager writes the cluster's record); it runs before the submission
-    that produced an id returns to dask-jobqueue.
+    `save` persists the ids (the manager writes the cluster's record); it runs as soon as the job's
+    `start` returns, which is right after the submit command does.
     """
 
     def __init__(self, save: Callable[[], None]):
@@ -185,96 +186,64 @@ class JobJournal:
 
 
 class RecordedJob:
-    """Mixed into dask-jobqueue's job classes: the journal learns each job id before `start()` returns."""
+    """Mixed into dask-jobqueue's job classes (`job_cls`): the journal learns each job id as soon as the
+    job is submitted, and a refused submission becomes a failed worker rather than an error nobody sees.
 
-    def __init__(self, *args, journal: JobJournal, **kwargs):
+    The worker's TLS comes from the job arguments our builders make (for HTCondor, the certificate
+    shipped into the job's scratch directory), so the `security` dask-jobqueue hands every job is
+    not passed on: it would add a second set of `--tls-*` arguments naming the server's paths.
+    """
+
+    def __init__(self, *args, journal: JobJournal, security=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.journal = journal
 
-    async def _submit_job(self, script_filename):
-        output = await super()._submit_job(script_filename)
-        self.journal.submitted(self.name, self._job_id_from_submit_output(output))
-        return output
-
     async def start(self):
         try:
-            await super().start()
+            await super().start()  # Job.start: the submit command, then ProcessInterface.start
         # The submit command failed (dask-jobqueue's RuntimeError carries its stderr), is missing, or
         # printed no job id (a job tagged with the cluster may exist: shutting down removes it).
         except (RuntimeError, OSError, ValueError) as error:
             self.journal.refused(self.name, submission_refusal(str(error)))
-            self.status = Status.running  # a worker that exists, failed: scaling down forgets it
+            # A worker that exists, failed: scaling down forgets it as it forgets any other.
+            await ProcessInterface.start(self)
+        else:
+            self.journal.submitted(self.name, self.job_id)
 
     async def close(self):
-        if not self.journal.removed_all:
+        if self.journal.removed_all:  # every job of the cluster is gone already: no command per job
+            await ProcessInterface.close(self)
+        else:
             await super().close()
-        self.status = Status.closed
-
-
-class TlsFromJobArguments:
-    """Mixed into dask-jobqueue's cluster classes: workers take TLS from the job arguments our builders
-    make (for HTCondor, the certificate shipped into the job's scratch directory), not from copies
-    dask-jobqueue would write into a shared directory and name in every job."""
-
-    def _get_worker_security(self, security):
-        return None
 
 
 @dataclass
-class BatchClusterHandle(ClusterHandle):
+class BatchClusterHandle(SpecClusterHandle):
     journal: JobJournal = field(default=None)
-    tls: TlsFiles | None = None  # the server's copy of the cluster's certificate
 
 
-def write_tls_files(security: Security, directory: Path) -> TlsFiles:
-    """Write a temporary certificate and its key into `directory`, readable by this account only."""
-    directory.mkdir(parents=True, mode=0o700, exist_ok=True)
-    files = TlsFiles(cert=str(directory / "cert.pem"), key=str(directory / "key.pem"))
-    for path, contents in ((files.cert, security.tls_ca_file), (files.key, security.tls_scheduler_key)):
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-            file.write(contents)
-    return files
+def free_port() -> int:
+    """A TCP port nothing listens on right now (a scheduler binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
 
 
-def tls_client_recipe(address: str, tls: TlsFiles) -> ConnectRecipe:
-    """A client that connects with the cluster's certificate (pure)."""
-    return ConnectRecipe(
-        "dask.distributed",
-        "Client",
-        (
-            Call(
-                "security",
-                "Security",
-                kwargs=(
-                    ("tls_ca_file", tls.cert),
-                    ("tls_client_cert", tls.cert),
-                    ("tls_client_key", tls.key),
-                    ("require_encryption", True),
-                ),
-            ),
-            Call("client", "Client", (address,), (("security", Variable("security")),)),
-        ),
-        also_import=("Security",),
-    )
-
-
-class JobQueueBackend(ClusterBackend):
+class JobQueueBackend(SpecClusterBackend):
     """A dask-jobqueue cluster; subclasses name the cluster class and talk to their batch system."""
 
     #: dask-jobqueue's cluster class (`HTCondorCluster`, `SLURMCluster`)
     jobqueue_cluster: ClassVar[type]
-    #: what is created: `jobqueue_cluster` with `TlsFromJobArguments`, its job class with `RecordedJob`
-    cluster_class: ClassVar[type]
+    #: its job class with `RecordedJob`, given to the cluster as `job_cls`
     job_class: ClassVar[type]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        base = cls.jobqueue_cluster
-        cls.cluster_class = type(f"Sciencelab{base.__name__}", (TlsFromJobArguments, base), {"__module__": __name__})
-        cls.job_class = type(f"Recorded{base.job_cls.__name__}", (RecordedJob, base.job_cls), {"__module__": __name__})
+        job = cls.jobqueue_cluster.job_cls
+        cls.job_class = type(f"Recorded{job.__name__}", (RecordedJob, job), {"__module__": __name__})
 
     @abc.abstractmethod
-    def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles | None) -> dict:
+    def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles) -> dict:
         """The job arguments of a cluster, from the backend's pure builder; `tls`: the server's files."""
 
     @abc.abstractmethod
@@ -296,52 +265,38 @@ class JobQueueBackend(ClusterBackend):
     def log_directory(self) -> str:
         return self.settings.get("log_directory") or str(Path(jupyter_data_dir()) / "sciencelab" / "dask-jobs")
 
+    def cluster_directory(self, cluster_id: str) -> Path:
+        # Where the jobs read the certificate: beside their logs, on the file system they share with
+        # this server (SLURM), or shipped from there with each job (HTCondor).
+        return Path(self.log_directory) / f"tls-{cluster_id}"
+
     async def create(self, cluster_id: str, options: ClusterOptions) -> ClusterHandle:
         journal = JobJournal(lambda: self.save_state(cluster_id, journal.to_state()))
-        scheduler_options = make_scheduler_options(options, self.settings)
-        tls, security = None, None
-        if self.settings.get("tls"):
-            security = Security.temporary()
-            tls = await asyncio.to_thread(write_tls_files, security, self._tls_directory(cluster_id))
+        port = None
+        if "scheduler_contact_host" in self.settings:
+            port = self.settings.get("scheduler_port") or await asyncio.to_thread(free_port)
+        tls = await self.new_credentials(cluster_id)
         job = self.job_kwargs(cluster_id, options, self.log_directory, tls)
-        cluster = await self.cluster_class(
+        cluster = await self.jobqueue_cluster(
             name=cluster_id,
             asynchronous=True,
             interface=job.pop("interface"),  # the cluster gives both back to every job
             protocol=job.pop("protocol"),
-            security=security,  # the scheduler's, and the cluster's own connection to it
-            scheduler_options=scheduler_options,
+            security=make_security(tls),  # the scheduler's, and the cluster's own connection to it
+            scheduler_options=make_scheduler_options(options, self.settings, port),
             silence_logs=False,  # dask-jobqueue would otherwise reset the server's own logging levels
             job_cls=self.job_class,
             journal=journal,
             **job,
         )
-        contact_host = self.settings.get("scheduler_contact_host")
-        if contact_host:
-            # Workers are told this address (SpecCluster reads it for every new job): the port is the
-            # one the scheduler bound, known only now.
-            protocol = cluster.scheduler_address.split("://")[0]
-            cluster.scheduler.contact_address = f"{protocol}://{contact_host}:{cluster.scheduler.port}"
-        handle = BatchClusterHandle(
+        return BatchClusterHandle(
             cluster=cluster,
             name=cluster_id,
             scheduler_address=cluster.scheduler_address,
-            dashboard_url=self._dashboard_url(cluster),
+            dashboard_url=self.dashboard_url(cluster),
             journal=journal,
             tls=tls,
         )
-        if options.adaptive:
-            await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
-        else:
-            await self.scale(handle, options.workers)
-        return handle
-
-    # A SpecCluster whose scheduler runs in this process, as a LocalCluster: the local backend's
-    # way to scale, adapt, count what is asked for and find the dashboard serves as it is.
-    scale = LocalBackend.scale
-    adapt = LocalBackend.adapt
-    requested_workers = LocalBackend.requested_workers
-    _dashboard_url = LocalBackend._dashboard_url
 
     async def close(self, handle: ClusterHandle):
         """Remove every job with one command, then close the scheduler (no job is cancelled twice).
@@ -356,18 +311,18 @@ class JobQueueBackend(ClusterBackend):
         late = set(journal.job_ids.values()) - removed
         if late:
             await self.remove_jobs(handle.name, sorted(late))
-        await asyncio.to_thread(shutil.rmtree, self._tls_directory(handle.name), True)
+        await self.remove_cluster_directory(handle.name)
 
     async def reattach(self, record: ClusterRecord) -> None:
         """The scheduler died with the old server: remove every job of the cluster, never reattach."""
         job_ids = list(record.backend_state.get("jobs", {}).values())
         await self.remove_jobs(record.id, job_ids)
-        await asyncio.to_thread(shutil.rmtree, self._tls_directory(record.id), True)
+        await self.remove_cluster_directory(record.id)
         self.log.warning("Removed the %d recorded job(s) of %s cluster %s", len(job_ids), self.name, record.id)
         return None
 
     async def workers(self, handle: ClusterHandle, requested: int) -> list[WorkerInfo]:
-        if handle.cluster.scheduler.status.name in ("closing", "closed", "failed"):  # its idle timeout
+        if self.scheduler_ended(handle):
             raise ClusterGone(f"the scheduler of {handle.name} closed")
         connected = workers_from_identity(await handle.cluster.scheduler_comm.identity())
         journal: JobJournal = handle.journal
@@ -393,15 +348,6 @@ class JobQueueBackend(ClusterBackend):
 
     def backend_state(self, handle: ClusterHandle) -> dict:
         return handle.journal.to_state()
-
-    def connect_recipe(self, handle: ClusterHandle) -> ConnectRecipe:
-        """With TLS, the notebook's client presents the cluster's certificate too."""
-        if handle.tls is None:
-            return super().connect_recipe(handle)
-        return tls_client_recipe(handle.scheduler_address, handle.tls)
-
-    def _tls_directory(self, cluster_id: str) -> Path:
-        return Path(self.log_directory) / f"tls-{cluster_id}"
 
     async def logs(self, handle: ClusterHandle) -> dict[str, str]:
         """The scheduler's and workers' logs, then each job's output and error logs."""

@@ -6,12 +6,14 @@ another kernel (another virtual or conda environment), so a notebook's client an
 the same packages. Clusters end with the server: a worker process exits when its parent's pipe
 closes or its scheduler goes away, and after a crash the recorded worker processes are ended at the
 next start (`reattach` never reattaches, it reaps). The dashboard is reached through
-jupyter-server-proxy at `<base_url>proxy/<port>/status`.
+jupyter-server-proxy at `<base_url>proxy/<port>/status`. Scheduler, workers and clients speak TLS
+with the cluster's own credentials (`credentials`); the workers' spill space is in the cluster's
+folder, removed with it.
 
-Workers start through multiprocessing's fork server by default, not by spawning a fresh
-interpreter: every new worker process runs the server's main script again (`jupyter-server`,
-which imports all of jupyter_server: seconds per worker), unless what that script imports is
-already loaded in the process it forks from. The fork server preloads those modules and
+Workers start through multiprocessing's fork server by default (`ClusterManager.local_worker_start`),
+not by spawning a fresh interpreter: every new worker process runs the server's main script again
+(`jupyter-server`, which imports all of jupyter_server: seconds per worker), unless what that script
+imports is already loaded in the process it forks from. The fork server preloads those modules and
 distributed once, when the manager starts, so workers start as fast as in a notebook's own
 `LocalCluster`. (Python 3.11's fork server does not preload `__main__` when asked to: it is handed
 `init_main_from_path` where it looks for `main_path`; hence the script's modules, by name.)
@@ -28,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing.forkserver
+import os
 import sys
 import weakref
 from collections.abc import Callable, Iterable
@@ -37,17 +40,18 @@ from typing import ClassVar
 import dask.config
 import distributed
 import psutil
-from distributed import Adaptive, LocalCluster
+from distributed import LocalCluster, Security
 from distributed.deploy.spec import ProcessInterface
 from distributed.utils import get_mp_context
-from jupyter_server.utils import url_path_join
 
-from ..clusters import ClusterRecord, WorkerInfo
-from ..errors import BackendError, ClusterGone, OptionError
+from ..clusters import ClusterRecord
+from ..credentials import TlsFiles, make_security, make_worker_tls_environment
+from ..errors import BackendError, OptionError
 from ..interpreters import probe_interpreter, worker_interpreter_problem
 from ..options import ClusterOptions
 from ..templates import Environment
-from .base import ClusterBackend, ClusterHandle
+from .base import ClusterHandle
+from .spec_cluster import SpecClusterBackend, SpecClusterHandle
 
 # Seconds a reaped worker process gets to exit on SIGTERM before SIGKILL.
 REAP_GRACE = 3
@@ -69,13 +73,21 @@ def main_script_modules(source: str) -> list[str]:
     return sorted(names)
 
 
-def make_worker_spec(name, nthreads: int, memory_limit: int, host: str, resources: dict | None) -> dict:
-    """The `dask spec` specification of one `Nanny` of a local cluster, as `LocalCluster` starts its own."""
+def make_worker_spec(
+    name, nthreads: int, memory_limit: int, host: str, protocol: str, local_directory: str, resources: dict | None
+) -> dict:
+    """The `dask spec` specification of one `Nanny` of a local cluster, as `LocalCluster` starts its own.
+
+    Its credentials are not in the spec (JSON has no `Security`): the process reads them from the
+    Dask configuration variables of `make_worker_tls_environment`.
+    """
     options = {
         "name": name,
         "nthreads": nthreads,
         "memory_limit": memory_limit,
         "host": host,
+        "protocol": protocol,
+        "local_directory": local_directory,
         "death_timeout": WORKER_DEATH_TIMEOUT,
     }
     if resources:
@@ -126,22 +138,21 @@ class InterpreterWorker(ProcessInterface):
         nthreads: int,
         memory_limit: int,
         host: str,
+        protocol: str,
+        security: Security,
+        local_directory: str,
         resources: dict | None = None,
         started: Callable[["InterpreterWorker"], None] = lambda worker: None,
         **in_process_options,
     ):
         # `in_process_options`: what LocalCluster gives every worker but only in-process workers take
-        # (services, a Security object, dashboard flags); a worker process's defaults are the same.
+        # (services, dashboard flags); a worker process's defaults are the same.
         super().__init__()
         self.name = name
-        self.command = [
-            interpreter,
-            "-m",
-            "distributed.cli.dask_spec",
-            scheduler,
-            "--spec",
-            json.dumps(make_worker_spec(name, nthreads, memory_limit, host, resources)),
-        ]
+        spec = make_worker_spec(name, nthreads, memory_limit, host, protocol, local_directory, resources)
+        self.command = [interpreter, "-m", "distributed.cli.dask_spec", scheduler, "--spec", json.dumps(spec)]
+        tls = TlsFiles(cert=security.tls_worker_cert, key=security.tls_worker_key)
+        self.environment = {**os.environ, **make_worker_tls_environment(tls)}
         self.process: asyncio.subprocess.Process | None = None
         self._started = started
 
@@ -150,7 +161,9 @@ class InterpreterWorker(ProcessInterface):
         return self.process.pid if self.process is not None else None
 
     async def start(self):
-        self.process = await asyncio.create_subprocess_exec(*self.command, stdin=asyncio.subprocess.DEVNULL)
+        self.process = await asyncio.create_subprocess_exec(
+            *self.command, stdin=asyncio.subprocess.DEVNULL, env=self.environment
+        )
         self._started(self)
         await super().start()
 
@@ -171,7 +184,7 @@ class InterpreterWorker(ProcessInterface):
         await super().close()
 
 
-class LocalBackend(ClusterBackend):
+class LocalBackend(SpecClusterBackend):
     """Clusters of worker processes on the Jupyter server's own machine."""
 
     name = "local"
@@ -183,20 +196,9 @@ class LocalBackend(ClusterBackend):
                 "description": "Address the scheduler, workers and dashboard listen on (default 127.0.0.1: "
                 "only this machine can reach them).",
             },
-            "multiprocessing_method": {
-                "enum": ["forkserver", "spawn"],
-                "description": "How worker processes start (default forkserver: see the module docstring).",
-            },
         },
         "additionalProperties": False,
     }
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # distributed reads this when a nanny starts its worker; only our LocalClusters run in this process.
-        dask.config.set(
-            {"distributed.worker.multiprocessing-method": self.settings.get("multiprocessing_method", "forkserver")}
-        )
 
     async def prepare(self):
         if dask.config.get("distributed.worker.multiprocessing-method") == "forkserver":
@@ -225,6 +227,7 @@ class LocalBackend(ClusterBackend):
                 "interpreter": options.environment.value,
                 "started": started,
             }
+        tls = await self.new_credentials(cluster_id)
         cluster = await LocalCluster(
             name=cluster_id,
             n_workers=0,  # workers start in the background: the API answers as soon as the scheduler does
@@ -233,36 +236,27 @@ class LocalBackend(ClusterBackend):
             resources={"GPU": options.gpus} if options.gpus else None,
             processes=True,
             host=host,
+            protocol="tls://",
+            security=make_security(tls),
             dashboard_address=f"{host}:0",
+            # The workers' spill space goes with the cluster, not into the user's working directory.
+            local_directory=str(self.cluster_directory(cluster_id)),
             scheduler_kwargs=scheduler_kwargs,
             silence_logs=False,  # LocalCluster would otherwise reset the server's own logging levels
             asynchronous=True,
             **worker_options,
         )
-        handle = ClusterHandle(
+        return SpecClusterHandle(
             cluster=cluster,
             name=cluster_id,
             scheduler_address=cluster.scheduler_address,
-            dashboard_url=self._dashboard_url(cluster),
+            dashboard_url=self.dashboard_url(cluster),
+            tls=tls,
         )
-        if options.adaptive:
-            await self.adapt(handle, options.adapt_minimum, options.adapt_maximum)
-        else:
-            await self.scale(handle, options.workers)
-        return handle
-
-    async def scale(self, handle: ClusterHandle, workers: int):
-        cluster: LocalCluster = handle.cluster
-        if cluster._adaptive is not None:
-            cluster._adaptive.stop()  # distributed's own `Cluster.adapt` does the same before re-adapting
-            cluster._adaptive = None
-        cluster.scale(workers)
-
-    async def adapt(self, handle: ClusterHandle, minimum: int, maximum: int):
-        handle.cluster.adapt(Adaptive, minimum=minimum, maximum=maximum)
 
     async def close(self, handle: ClusterHandle):
         await handle.cluster.close()
+        await self.remove_cluster_directory(handle.name)
 
     async def reattach(self, record: ClusterRecord) -> None:
         """A local cluster cannot outlive its server: end any worker process still alive, never reattach.
@@ -276,18 +270,10 @@ class LocalBackend(ClusterBackend):
                 if abs(process.create_time() - started) < 1:  # the same process, not a reused pid
                     processes.append(process)
         await end_processes(processes, REAP_GRACE)
+        await self.remove_cluster_directory(record.id)
         if processes:
             self.log.warning("Ended %d worker process(es) left by local cluster %s", len(processes), record.id)
         return None
-
-    async def workers(self, handle: ClusterHandle, requested: int) -> list[WorkerInfo]:
-        # The in-process scheduler closes itself after its idle timeout.
-        if handle.cluster.scheduler.status.name in ("closing", "closed", "failed"):
-            raise ClusterGone(f"the scheduler of {handle.name} closed")
-        return await super().workers(handle, requested)
-
-    def requested_workers(self, handle: ClusterHandle, requested: int) -> int:
-        return len(handle.cluster.worker_spec)
 
     def backend_state(self, handle: ClusterHandle) -> dict:
         return worker_processes(handle.cluster.workers.values())
@@ -303,9 +289,3 @@ class LocalBackend(ClusterBackend):
         if probe.timed_out:
             raise BackendError(problem, unavailable=True)  # a busy machine: worth trying again
         raise OptionError("environment", environment.name, problem)
-
-    def _dashboard_url(self, cluster: LocalCluster) -> str | None:
-        dashboard = cluster.scheduler.services.get("dashboard")
-        if dashboard is None:
-            return None  # bokeh is not installed
-        return url_path_join(self.base_url, "proxy", str(dashboard.port), "status")

@@ -15,15 +15,10 @@ from typing import ClassVar
 from dask_jobqueue.slurm import SLURMCluster
 
 from ..batch import SQUEUE_FORMAT, JobState, parse_squeue_jobs
+from ..credentials import TlsFiles
 from ..errors import BackendError
 from ..options import ClusterOptions
-from .jobqueue import (
-    COMMON_SETTINGS,
-    ONE_LINE,
-    JobQueueBackend,
-    TlsFiles,
-    make_common_job_kwargs,
-)
+from .jobqueue import COMMON_SETTINGS, ONE_LINE, JobQueueBackend, make_common_job_kwargs
 
 # States of a job that still holds or waits for resources (`squeue --states`).
 LIVE_STATES = "PENDING,RUNNING,SUSPENDED,CONFIGURING,REQUEUED,REQUEUE_HOLD,REQUEUE_FED,RESIZING,SIGNALING,STOPPED"
@@ -35,7 +30,7 @@ def slurm_job_name(cluster_id: str) -> str:
 
 
 def make_slurm_job_kwargs(
-    cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str, tls: TlsFiles | None = None
+    cluster_id: str, options: ClusterOptions, settings: Mapping, log_directory: str, tls: TlsFiles
 ) -> dict:
     """The `SLURMCluster` job arguments of a cluster (pure).
 
@@ -76,7 +71,7 @@ class SlurmBackend(JobQueueBackend):
         "additionalProperties": False,
     }
 
-    def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles | None) -> dict:
+    def job_kwargs(self, cluster_id: str, options: ClusterOptions, log_directory: str, tls: TlsFiles) -> dict:
         return make_slurm_job_kwargs(cluster_id, options, self.settings, log_directory, tls)
 
     def job_log_paths(self, cluster_id: str, job_id: str, log_directory: str) -> tuple[str, str]:
