@@ -5,6 +5,7 @@
  */
 import { CommandRegistry } from '@lumino/commands';
 import { MessageLoop } from '@lumino/messaging';
+import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 import { flushSync } from 'react-dom';
 
@@ -54,7 +55,8 @@ it(`updates the Dask section with ${WORKERS} workers`, async () => {
     model,
     commands: new CommandRegistry(),
     defaultTemplate: () => '',
-    activeKernel: () => null
+    activeKernel: () => null,
+    activeKernelChanged: new Signal<object, string | null>(model)
   });
   Widget.attach(section, document.body);
   MessageLoop.sendMessage(section, Widget.Msg.UpdateRequest);
