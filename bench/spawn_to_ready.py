@@ -51,7 +51,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sciencelab-bench-") as tmp:
         # label -> (hub, what a user sends it)
         peers = {
-            "LocalProfileSpawner": (DemoHub(Path(tmp) / "sciencelab"), {"profile": "small"}),
+            "LocalProfileSpawner": (DemoHub(Path(tmp) / "sciencelab"), {"profile": "cpu"}),
             "SimpleLocalProcessSpawner": (DemoHub(Path(tmp) / "baseline", extra_config=BASELINE_CONFIG), {}),
         }
         timings = {label: [] for label in peers}
