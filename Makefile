@@ -16,9 +16,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
 HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
 KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
-# The Dask benchmarks' peers (dask-labextension, jupyterlab-nvdashboard) live in their own venv, so
-# their lab and server extensions never load in our tests.
+# The benchmarks' peers (bench/peers.txt: dask-labextension, jupyterlab-nvdashboard) live in their
+# own venv, so their lab and server extensions never load in our tests; jupyterlab-nvdashboard also
+# alone, without dependencies, in a folder that only bench/gpu_stream.py puts on its peer server's
+# PYTHONPATH. bench/peers.py finds both by the same paths.
 BENCH_PEERS_VENV := $(SCIENCELAB_CACHE_DIR)/bench-peers-venv
+NVDASHBOARD_DIR := $(SCIENCELAB_CACHE_DIR)/bench/jupyterlab-nvdashboard
+BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
@@ -39,12 +43,12 @@ format: install ## Apply ruff's and Prettier's fixes and layout
 	$(VENV)/bin/ruff format .
 	npx prettier --write .
 
-test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, TypeScript
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver $(BENCH_PEERS) ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, TypeScript, and every benchmark's smoke mode
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Inner loop: Python tests without the browser (k8s tests skip until `make test` built kube-apiserver)
-	$(VENV)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
+test-fast: install ## Inner loop: Python tests without the browser and the benchmarks' smoke runs (k8s tests skip until `make test` built kube-apiserver)
+	$(VENV)/bin/python -m pytest -m "not browser and not bench" $(PYTEST_ARGS)
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
@@ -67,13 +71,7 @@ bench-kube: install $(STAMPS)/kube-apiserver ## Kubernetes spawner vs stock Kube
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
-# The GPU stream benchmark's peer: installed outside the repo and outside the venv, so it never
-# loads into the tests' servers; only bench/gpu_stream.py puts it on the peer server's PYTHONPATH.
-NVDASHBOARD := jupyterlab-nvdashboard==0.15.0
-NVDASHBOARD_DIR := $(or $(SCIENCELAB_CACHE_DIR),$(HOME)/.cache/sciencelab)/bench/$(subst ==,-,$(NVDASHBOARD))
-
-bench-gpu: install ## GPU sampler tick cost, and server CPU for 100 WebSocket clients vs jupyterlab-nvdashboard
-	test -d $(NVDASHBOARD_DIR) || $(VENV)/bin/python -m pip install --quiet --no-deps --target $(NVDASHBOARD_DIR) $(NVDASHBOARD)
+bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 100 WebSocket clients vs jupyterlab-nvdashboard
 	$(VENV)/bin/python bench/gpu_tick.py
 	$(VENV)/bin/python bench/gpu_stream.py --peer-path $(NVDASHBOARD_DIR) $(BENCH_ARGS)
 
@@ -83,14 +81,18 @@ test-gpu: install ## The gpu-marked tests: real NVML and a real CUDA allocation 
 		$(VENV)/bin/python -m pip install --quiet torch==2.14.1; fi
 	$(VENV)/bin/python -m pytest -m gpu $(PYTEST_ARGS)
 
-bench-dask: install $(BENCH_PEERS_VENV)/.sciencelab-ready ## Dask: create-to-first-worker, panel update with 1000 workers, bundle size
+bench-dask: install $(BENCH_PEERS) ## Dask: create-to-first-worker, panel update with 1000 workers, bundle size
 	$(VENV)/bin/python bench/dask_create_to_first_worker.py $(BENCH_ARGS)
 	cd labextension && NODE_ENV=production npx jest --config ../bench/jest.config.js
 	$(VENV)/bin/python bench/bundle_size.py
 
-$(BENCH_PEERS_VENV)/.sciencelab-ready:
+# Reinstalled when bench/peers.txt changes; a failed install fails the make that needs it.
+$(BENCH_PEERS): bench/peers.txt
 	test -x $(BENCH_PEERS_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_PEERS_VENV)
-	$(BENCH_PEERS_VENV)/bin/python -m pip install --quiet "dask-labextension==7.0.0" "jupyterlab-nvdashboard==0.15.0"
+	$(BENCH_PEERS_VENV)/bin/python -m pip install --quiet --requirement bench/peers.txt
+	rm -rf $(NVDASHBOARD_DIR)
+	$(BENCH_PEERS_VENV)/bin/python -m pip install --quiet --no-deps --target $(NVDASHBOARD_DIR) \
+		--constraint bench/peers.txt jupyterlab-nvdashboard
 	touch $@
 
 $(STAMPS)/node: package.json package-lock.json labextension/package.json

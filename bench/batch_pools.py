@@ -19,7 +19,8 @@ Starts the test pools (tests/batch: a personal HTCondor pool and a single-node S
   HTCondor's 500 jobs ask for more memory than the pool has (Idle); SLURM's are submitted held.
 
 Needs `make .stamps/htcondor .stamps/slurm` and root. Run with `make bench-batch`
-(BENCH_ARGS="--rounds 10" for more rounds).
+(BENCH_ARGS="--rounds 10" for more rounds). `--smoke` (what `make test` runs) checks in about a
+minute that all of it still works: one round without warm-up, 5 queued jobs, one query each.
 """
 
 import argparse
@@ -52,12 +53,12 @@ CONDOR_Q_ATTRIBUTES = (
 SQUEUE_FORMAT = "JobID:|,State:|,Reason:|,exit_code:|"
 
 
-def batch_template(backend: str, log_directory: Path, **settings) -> dict:
-    """The bench worker (1 core, 1 GiB) as a template; up to 500 workers of up to 1000 GiB."""
+def batch_template(backend: str, log_directory: Path, max_workers: int, **settings) -> dict:
+    """The bench worker (1 core, 1 GiB) as a template; up to `max_workers` workers of up to 1000 GiB."""
     return {
         "backend": backend,
         "options": {
-            "workers": {"default": 1, "minimum": 0, "maximum": QUEUED_JOBS},
+            "workers": {"default": 1, "minimum": 0, "maximum": max_workers},
             "memory": {"default": 1, "minimum": 1, "maximum": 1000},
             "walltime": {"default": 10, "minimum": 10, "maximum": 10},
         },
@@ -94,22 +95,24 @@ def ours_to_first_worker(server: LabServer, template: str, list_jobs) -> float:
     return elapsed
 
 
-def median_seconds(call) -> float:
+def median_seconds(call, repeats: int) -> float:
     timings = []
-    for _ in range(QUERY_REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         call()
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)
 
 
-def refresh_with_queued_jobs(server: LabServer, template: str, options: dict, bare_query, list_jobs):
-    """(median GET of a cluster with 500 queued workers, median bare query, jobs seen) in seconds."""
+def refresh_with_queued_jobs(
+    server: LabServer, template: str, options: dict, bare_query, list_jobs, queued_jobs: int, repeats: int
+):
+    """(median GET of a cluster with `queued_jobs` queued workers, median bare query, jobs seen) in seconds."""
     start = time.perf_counter()
     response = server.request(
         "POST",
         "sciencelab/api/dask/clusters",
-        {"template": template, "options": {"workers": QUEUED_JOBS, **options}},
+        {"template": template, "options": {"workers": queued_jobs, **options}},
         timeout=300,
     )
     response.raise_for_status()
@@ -124,17 +127,17 @@ def refresh_with_queued_jobs(server: LabServer, template: str, options: dict, ba
                         if w["job_id"] and w["reason"] not in (None, "Submitted")
                     ]
                 )
-                == QUEUED_JOBS
+                == queued_jobs
             ),
             600,
-            f"{QUEUED_JOBS} queued jobs with their state",
+            f"{queued_jobs} queued jobs with their state",
             interval=1,
         )
-        print(f"{template}: {QUEUED_JOBS} jobs submitted and queued in {time.perf_counter() - start:.0f} s")
+        print(f"{template}: {queued_jobs} jobs submitted and queued in {time.perf_counter() - start:.0f} s")
         seen = len(list_jobs())
         # The template's query_interval is 0: every GET queries the batch system.
-        refresh = median_seconds(lambda: server.request("GET", path, timeout=300).raise_for_status())
-        query = median_seconds(bare_query)
+        refresh = median_seconds(lambda: server.request("GET", path, timeout=300).raise_for_status(), repeats)
+        query = median_seconds(bare_query, repeats)
     finally:
         server.request("DELETE", path, timeout=300).raise_for_status()
         wait_until(lambda: not list_jobs(), 300, "the removal of the queued jobs")
@@ -144,7 +147,9 @@ def refresh_with_queued_jobs(server: LabServer, template: str, options: dict, ba
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4, help="first workers per way and batch system (default: 4)")
+    parser.add_argument("--smoke", action="store_true", help="check that it runs: tiny sizes, figures meaningless")
     args = parser.parse_args()
+    rounds, queued_jobs, query_repeats = (1, 5, 1) if args.smoke else (args.rounds, QUEUED_JOBS, QUERY_REPEATS)
 
     pool, slurm = HTCondorPool(), SlurmCluster()
     server = None
@@ -164,12 +169,14 @@ def main():
                 config={
                     "ClusterManager": {
                         "templates": {
-                            "htcondor": batch_template("htcondor", condor_logs, disk=100 / 1024),
-                            "slurm": batch_template("slurm", slurm_logs),
+                            "htcondor": batch_template("htcondor", condor_logs, 1, disk=100 / 1024),
+                            "slurm": batch_template("slurm", slurm_logs, 1),
                             # For the state refresh: a query at every GET, SLURM's jobs held.
-                            "htcondor-500": batch_template("htcondor", condor_logs, disk=100 / 1024, query_interval=0),
-                            "slurm-500": batch_template(
-                                "slurm", slurm_logs, job_extra_directives=["--hold"], query_interval=0
+                            "htcondor-queued": batch_template(
+                                "htcondor", condor_logs, queued_jobs, disk=100 / 1024, query_interval=0
+                            ),
+                            "slurm-queued": batch_template(
+                                "slurm", slurm_logs, queued_jobs, job_extra_directives=["--hold"], query_interval=0
                             ),
                         }
                     }
@@ -198,10 +205,11 @@ def main():
                 },
             }
             timings = {system: {label: [] for label in peers} for system, peers in ways.items()}
-            for peers in ways.values():
-                for way in peers.values():
-                    way()  # warm-up: imports, disk caches, the bokeh dashboard
-            for round_ in range(args.rounds):
+            if not args.smoke:
+                for peers in ways.values():
+                    for way in peers.values():
+                        way()  # warm-up: imports, disk caches, the bokeh dashboard
+            for round_ in range(rounds):
                 for system, peers in ways.items():
                     order = list(peers) if round_ % 2 == 0 else list(reversed(peers))
                     for label in order:
@@ -230,7 +238,13 @@ def main():
 
             condor_q = ["condor_q", "-allusers", "-json", "-attributes", CONDOR_Q_ATTRIBUTES]
             refresh, query, seen = refresh_with_queued_jobs(
-                server, "htcondor-500", {"memory": 1000}, lambda: pool.tool(*condor_q), pool.jobs
+                server,
+                "htcondor-queued",
+                {"memory": 1000},
+                lambda: pool.tool(*condor_q),
+                pool.jobs,
+                queued_jobs,
+                query_repeats,
             )
             print(
                 f"HTCondor, {seen} idle jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "
@@ -238,10 +252,12 @@ def main():
             )
             refresh, query, seen = refresh_with_queued_jobs(
                 server,
-                "slurm-500",
+                "slurm-queued",
                 {},
                 lambda: slurm.tool("squeue", "--noheader", "--states=all", f"--Format={SQUEUE_FORMAT}"),
                 slurm.jobs,
+                queued_jobs,
+                query_repeats,
             )
             print(
                 f"SLURM, {seen} held jobs: a state refresh (GET of the cluster) median {refresh * 1000:.0f} ms; "

@@ -12,7 +12,8 @@ alike):
   the bench environment (dask-labextension installed from PyPI there), then `GET dask/clusters/<id>`
   until `workers` is 1.
 
-Goal: ours / LocalCluster <= 1.1. Run with `make bench-dask` (BENCH_ARGS="--rounds 10").
+Goal: ours / LocalCluster <= 1.1. Run with `make bench-dask` (BENCH_ARGS="--rounds 10"); `--smoke`
+(what `make test` runs) checks that it still works: one round, no warm-up, figures meaningless.
 """
 
 import argparse
@@ -100,7 +101,9 @@ def local_cluster(peer: subprocess.Popen) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="clusters per way (default: 8)")
+    parser.add_argument("--smoke", action="store_true", help="check that it runs: one round, figures meaningless")
     args = parser.parse_args()
+    rounds = 1 if args.smoke else args.rounds
     peer_jupyter = require_peers_venv() / "bin" / "jupyter"
 
     peer = subprocess.Popen(
@@ -134,9 +137,10 @@ def main():
         try:
             for server in servers.values():
                 server.start()
-            for way in ways.values():
-                way()  # warm-up: imports, disk caches, the bokeh dashboard
-            for round_ in range(args.rounds):
+            if not args.smoke:
+                for way in ways.values():
+                    way()  # warm-up: imports, disk caches, the bokeh dashboard
+            for round_ in range(rounds):
                 order = list(ways) if round_ % 2 == 0 else list(reversed(ways))
                 for label in order:
                     timings[label].append(ways[label]())

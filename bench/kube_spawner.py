@@ -14,6 +14,9 @@ Three measurements, each printed with its goal (run with `make bench-kube`):
 3. spawn: spawn-to-ready through the real API server and node agent, two hubs side by side (ours
    with a CPU profile, stock KubeSpawner with the same image, size and home claim), ABBA; ratio of
    medians.
+
+`--smoke` (what `make test` runs) checks in under a minute that all three still work: one round of
+5 requests, 20 pods, 5 renders, one spawn each without warm-up; its figures mean nothing.
 """
 
 import argparse
@@ -39,6 +42,7 @@ from tests.k8s.node_agent import FakeNode, NodeAgent, gpu_node, local_commands
 
 CHOICES = 10
 PROFILES = 50
+PODS = 2000
 GPU_PRODUCTS = {"a100": "NVIDIA-A100-SXM4-80GB", "h100": "NVIDIA-H100-80GB-HBM3"}
 MIG = "nvidia.com/mig-1g.10gb"
 
@@ -376,7 +380,7 @@ async def bench_resolution(profiles_path: Path, rounds: int, per_round: int):
     print(f"   ratio of medians (ours / stock): {ratio:.3f}; median of per-round ratios: {paired:.3f} (goal <= 1.0)")
 
 
-async def bench_form(profiles_path: Path, renders: int, counts: Counter):
+async def bench_form(profiles_path: Path, renders: int, pods: int, counts: Counter):
     from sciencelab_spawner.kube import KubeProfileSpawner
 
     spawner = KubeProfileSpawner(
@@ -392,7 +396,7 @@ async def bench_form(profiles_path: Path, renders: int, counts: Counter):
         timings.append((time.perf_counter() - started) * 1000)
     requests = sum(counts.values()) - before
     timings.sort()
-    print(f"\n2. spawn form, 50 profiles, live inventory of 100 GPU nodes and 2000 pods ({renders} renders)")
+    print(f"\n2. spawn form, 50 profiles, live inventory of 100 GPU nodes and {pods} pods ({renders} renders)")
     print(f"   free/total per model: {free}")
     print(
         f"   per render: median {statistics.median(timings):.2f} ms, 95th percentile "
@@ -437,7 +441,7 @@ def spawn_to_ready(hub, user: str, user_options: dict) -> float:
     return elapsed
 
 
-def bench_spawn(credentials, tmp: Path, rounds: int):
+def bench_spawn(credentials, tmp: Path, rounds: int, warm_up: bool = True):
     agent = NodeAgent(credentials, [FakeNode("cpu-1"), FakeNode("cpu-2")], tmp / "agent", commands=local_commands())
     peers = {
         "KubeProfileSpawner": (KubeHub(tmp / "ours", credentials, SPAWN_PROFILES), {"profile": "cpu"}),
@@ -448,7 +452,8 @@ def bench_spawn(credentials, tmp: Path, rounds: int):
         agent.start()
         for hub, user_options in peers.values():
             hub.start()
-            spawn_to_ready(hub, "bob", user_options)  # warm-up
+            if warm_up:
+                spawn_to_ready(hub, "bob", user_options)
         for round_ in range(rounds):
             order = list(peers) if round_ % 2 == 0 else list(reversed(peers))
             for label in order:
@@ -483,8 +488,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=10, help="ABBA rounds of 1. and 3. (default: 10, 3. uses half)")
     parser.add_argument("--requests", type=int, default=200, help="requests per round of 1. (default: 200)")
     parser.add_argument("--renders", type=int, default=200, help="form renders of 2. (default: 200)")
+    parser.add_argument("--smoke", action="store_true", help="check that it runs: tiny sizes, figures meaningless")
     args = parser.parse_args()
     only = set(args.only or ["resolution", "form", "spawn"])
+    if args.smoke:
+        rounds, requests, renders, pods, spawn_rounds = 1, 5, 5, 20, 1
+    else:
+        rounds, requests, renders, pods, spawn_rounds = (
+            args.rounds,
+            args.requests,
+            args.renders,
+            PODS,
+            max(2, args.rounds // 2),
+        )
 
     with tempfile.TemporaryDirectory(prefix="sciencelab-bench-kube-") as tmp:
         tmp = Path(tmp)
@@ -503,21 +519,21 @@ def main():
                 try:
                     if "form" in only:
                         started = time.perf_counter()
-                        create_bound_pods(credentials, agent.nodes, 2000)
-                        print(f"(2000 pods created and Running in {time.perf_counter() - started:.1f} s)", flush=True)
+                        create_bound_pods(credentials, agent.nodes, pods)
+                        print(f"({pods} pods created and Running in {time.perf_counter() - started:.1f} s)", flush=True)
                     counts = count_api_requests()
                     loop = asyncio.new_event_loop()
                     listed = loop.run_until_complete(first_listing())
                     print(f"(the GPU inventory's first listing of the nodes and pods: {listed:.2f} s)", flush=True)
                     if "resolution" in only:
-                        loop.run_until_complete(bench_resolution(profiles_path, args.rounds, args.requests))
+                        loop.run_until_complete(bench_resolution(profiles_path, rounds, requests))
                     if "form" in only:
-                        loop.run_until_complete(bench_form(profiles_path, args.renders, counts))
+                        loop.run_until_complete(bench_form(profiles_path, renders, pods, counts))
                 finally:
                     agent.stop()
                     remove_namespace_objects(credentials)
             if "spawn" in only:
-                bench_spawn(credentials, tmp, max(2, args.rounds // 2))
+                bench_spawn(credentials, tmp, spawn_rounds, warm_up=not args.smoke)
         finally:
             server.stop()
 

@@ -2,7 +2,8 @@
 
 What a hub with a large profile file pays per spawn (resolving and checking user_options against
 the current profiles, with the user's groups) and per form render (the HTML of every card). Both
-are pure functions, timed here directly; `make bench-profiles` runs it.
+are pure functions, timed here directly; `make bench-profiles` runs it. `--smoke` (what `make test`
+runs) checks in seconds that it still works: a few calls each, figures meaningless.
 """
 
 import argparse
@@ -69,11 +70,13 @@ def per_call(function, repeat: int) -> list[float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=200, help="calls per measurement (default: 200)")
+    parser.add_argument("--smoke", action="store_true", help="check that it runs: 4 calls each, figures meaningless")
     args = parser.parse_args()
+    repeat, loads = (4, 1) if args.smoke else (args.repeat, 5)
 
     # A first check of a new or changed file; the same content again is a cache hit.
     edits = iter(range(1, 100))
-    load = per_call(lambda: make_large_config(next(edits)), 5)
+    load = per_call(lambda: make_large_config(next(edits)), loads)
     config = make_large_config()
     groups = frozenset({"physics"})
     options = {
@@ -86,9 +89,9 @@ def main():
         "s3": ["c1"],
         "collaborative": False,
     }
-    spawn = per_call(lambda: resolve_user_options(config, options, groups), args.repeat)
-    refused = per_call(lambda: _refused(config, {**options, "image": "c2-evil"}, groups), args.repeat)
-    render = per_call(lambda: make_options_form(config, groups, options, {"c8": (3, 8)}), args.repeat // 4)
+    spawn = per_call(lambda: resolve_user_options(config, options, groups), repeat)
+    refused = per_call(lambda: _refused(config, {**options, "image": "c2-evil"}, groups), repeat)
+    render = per_call(lambda: make_options_form(config, groups, options, {"c8": (3, 8)}), max(1, repeat // 4))
 
     print(f"{PROFILES} profiles x {CHOICES} choices per option (7 options each)")
     for label, times in [

@@ -2,7 +2,8 @@
 
 Two real demo hubs run side by side, identical but for the spawner class. Spawns alternate between
 them (ABBA order, so drift on a noisy machine hits both alike) and the median ratio is printed.
-Goal: ratio <= 1.05. Run with `make bench` (BENCH_ARGS="--rounds 20" for more rounds).
+Goal: ratio <= 1.05. Run with `make bench` (BENCH_ARGS="--rounds 20" for more rounds); `--smoke`
+(what `make test` runs) checks that it still works: one round, no warm-up, figures meaningless.
 
 The peer is `SimpleLocalProcessSpawner`: JupyterHub's `LocalProcessSpawner` without the switch to a
 system account, which is exactly what our embedded mode (`run_as_hub_user`) does; plain
@@ -46,20 +47,23 @@ def spawn_to_ready(hub: DemoHub, user: str, user_options: dict) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="spawns per spawner (default: 8)")
+    parser.add_argument("--smoke", action="store_true", help="check that it runs: one round, figures meaningless")
     args = parser.parse_args()
+    rounds = 1 if args.smoke else args.rounds
 
     with tempfile.TemporaryDirectory(prefix="sciencelab-bench-") as tmp:
         # label -> (hub, what a user sends it)
         peers = {
-            "LocalProfileSpawner": (DemoHub(Path(tmp) / "sciencelab"), {"profile": "small"}),
+            "LocalProfileSpawner": (DemoHub(Path(tmp) / "sciencelab"), {"profile": "cpu"}),
             "SimpleLocalProcessSpawner": (DemoHub(Path(tmp) / "baseline", extra_config=BASELINE_CONFIG), {}),
         }
         timings = {label: [] for label in peers}
         try:
             for hub, user_options in peers.values():
                 hub.start()
-                spawn_to_ready(hub, "bob", user_options)  # warm-up: first imports, disk caches
-            for round_ in range(args.rounds):
+                if not args.smoke:
+                    spawn_to_ready(hub, "bob", user_options)  # warm-up: first imports, disk caches
+            for round_ in range(rounds):
                 order = list(peers) if round_ % 2 == 0 else list(reversed(peers))
                 for label in order:
                     hub, user_options = peers[label]

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
+from ..prerequisites import require
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,9 +31,7 @@ def start_or_skip(start):
     try:
         return start()
     except BatchSystemMissing as missing:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {missing}", pytrace=False)
-        pytest.skip(str(missing))
+        require(str(missing))
 
 
 def cache_dir() -> Path:

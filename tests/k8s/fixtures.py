@@ -4,10 +4,9 @@ Registered for every test by `tests/conftest.py`. Without the binaries (`make te
 the fixtures skip with a reason, except under CI=true, where they fail.
 """
 
-import os
-
 import pytest
 
+from ..prerequisites import require
 from .apiserver import KubeApiServer
 from .node_agent import FakeNode, NodeAgent, gpu_node, local_commands
 
@@ -33,11 +32,7 @@ def kube_apiserver(tmp_path_factory):
     installs them.
     """
     server = KubeApiServer(tmp_path_factory.mktemp("kube-apiserver"))
-    reason = server.missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require(server.missing())
     try:
         yield server.start()
     finally:
