@@ -38,6 +38,12 @@ class RefusalTracebackFilter(logging.Filter):
             record.exc_info = record.exc_text = None
         return True
 
+    @classmethod
+    def install(cls, log: logging.Logger):
+        """Add the filter to `log` (JupyterHub's own logger), once."""
+        if not any(isinstance(f, cls) for f in log.filters):
+            log.addFilter(cls())
+
 
 def _reading_json_body(error: BaseException | None) -> bool:
     """Whether `error` was raised while a JupyterHub API handler read a request's JSON body."""
@@ -112,8 +118,7 @@ class ProfileSpawnerMixin(Configurable):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if not any(isinstance(f, RefusalTracebackFilter) for f in self.log.filters):
-            self.log.addFilter(RefusalTracebackFilter())
+        RefusalTracebackFilter.install(self.log)
         self._admin_settings = {name: getattr(self, name) for name in self.profile_traits}
         orm_spawner = getattr(self, "orm_spawner", None)
         # What the last accepted spawn sent: JupyterHub reuses it when a spawn sends no options.
