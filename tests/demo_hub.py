@@ -27,13 +27,15 @@ SPAWN_TIMEOUT = 180
 XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
 # JupyterHub's spawn form carries its XSRF token in the action URL.
 SPAWN_FORM_ACTION = re.compile(r'<form[^>]*id="spawn_form"[^>]*action="([^"]+)"', re.S)
+TRACEBACK = "Traceback (most recent call last)"
 
 
 class DemoHub:
     """One `sciencelab demo` process, its state under `state_dir`, its log in `state_dir/hub.log`.
 
     `extra_config` becomes the state dir's `jupyterhub_config.py` (loaded after the demo's own),
-    `profiles` its `profiles.yaml`, and `env` is added to the hub's environment.
+    `profiles` its `profiles.yaml`, and `env` is added to the hub's environment. Fixtures call
+    `check_log` after each test and before `stop`, so a test fails when the hub logs a traceback.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class DemoHub:
         self.profiles_path = state_dir / "profiles.yaml"
         self.env = env or {}
         self._tokens: dict[str, str] = {}
+        self._log_checked = 0  # bytes of the log `check_log` has read
         state_dir.mkdir(parents=True, exist_ok=True)
         if extra_config:
             (state_dir / "jupyterhub_config.py").write_text(extra_config)
@@ -92,6 +95,21 @@ class DemoHub:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def check_log(self):
+        """Fail, quoting them, if the hub logged tracebacks since the last check.
+
+        A refusal logs one line and a failure a message, never a traceback (the log also holds
+        the output of the users' servers). Call it before `stop`: Ctrl-C may interrupt a server
+        that is starting, and that traceback is not a failure.
+        """
+        log = self.log_path.read_bytes()
+        new, self._log_checked = log[self._log_checked :], len(log)
+        lines = new.decode(errors="replace").splitlines()
+        starts = [index for index, line in enumerate(lines) if TRACEBACK in line]
+        if starts:
+            quoted = "\n---\n".join("\n".join(lines[max(0, i - 2) : i + 20]) for i in starts[:3])
+            raise AssertionError(f"the hub logged {len(starts)} traceback(s), see {self.log_path}:\n{quoted}")
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
