@@ -18,7 +18,7 @@ import requests
 from sciencelab_spawner.demo import free_port
 
 from .server_kernel import ServerKernel, running_kernel
-from .service_process import wait_until_answering
+from .service_process import TracebackWatch, wait_until_answering
 
 REPO = Path(__file__).resolve().parent.parent
 SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
@@ -27,7 +27,6 @@ SPAWN_TIMEOUT = 180
 XSRF_FIELD = re.compile(r'name="_xsrf" value="([^"]+)"')
 # JupyterHub's spawn form carries its XSRF token in the action URL.
 SPAWN_FORM_ACTION = re.compile(r'<form[^>]*id="spawn_form"[^>]*action="([^"]+)"', re.S)
-TRACEBACK = "Traceback (most recent call last)"
 
 
 class DemoHub:
@@ -50,7 +49,7 @@ class DemoHub:
         self.profiles_path = state_dir / "profiles.yaml"
         self.env = env or {}
         self._tokens: dict[str, str] = {}
-        self._log_checked = 0  # bytes of the log `check_log` has read
+        self._log_watch = TracebackWatch(self.log_path, "the hub")
         state_dir.mkdir(parents=True, exist_ok=True)
         if extra_config:
             (state_dir / "jupyterhub_config.py").write_text(extra_config)
@@ -103,13 +102,7 @@ class DemoHub:
         the output of the users' servers). Call it before `stop`: Ctrl-C may interrupt a server
         that is starting, and that traceback is not a failure.
         """
-        log = self.log_path.read_bytes()
-        new, self._log_checked = log[self._log_checked :], len(log)
-        lines = new.decode(errors="replace").splitlines()
-        starts = [index for index, line in enumerate(lines) if TRACEBACK in line]
-        if starts:
-            quoted = "\n---\n".join("\n".join(lines[max(0, i - 2) : i + 20]) for i in starts[:3])
-            raise AssertionError(f"the hub logged {len(starts)} traceback(s), see {self.log_path}:\n{quoted}")
+        self._log_watch.check()
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
