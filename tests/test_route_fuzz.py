@@ -378,7 +378,9 @@ field_values = st.one_of(
 def spawn_fields(values: st.SearchStrategy) -> st.SearchStrategy:
     """The fields of a spawn form (name -> values): the form's own, tornado's, made-up ones."""
     names = st.sampled_from(FORM_NAMES) | st.sampled_from(["_xsrf", "cpu", "cpu.", ".image", "x" * 300])
-    return st.dictionaries(names | st.text(max_size=8), st.lists(values, min_size=1, max_size=2), min_size=1, max_size=4)
+    return st.dictionaries(
+        names | st.text(max_size=8), st.lists(values, min_size=1, max_size=2), min_size=1, max_size=4
+    )
 
 
 # A form may carry 100 kB; a URL that long is refused by the proxy before the hub sees it.

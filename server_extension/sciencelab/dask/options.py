@@ -133,7 +133,9 @@ def validate_options(
     for field, value in options.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise OptionError(
-                field, value, f"{field}: {value} is not a finite number; choose {schema['properties'][field]['description']}"
+                field,
+                value,
+                f"{field}: {value} is not a finite number; choose {schema['properties'][field]['description']}",
             )
 
     bounds = effective_bounds(template, backend_bounds)

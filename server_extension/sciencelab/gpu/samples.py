@@ -54,7 +54,9 @@ def validate_setting(field: str, value: object) -> float:
     if rule is None:
         raise GpuSettingsError(field, f"not a GPU monitor setting; choose from: {', '.join(SETTINGS_SCHEMA)}")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise GpuSettingsError(field, f"expected a number of {rule['unit']} such as {rule['example']}, got {shown(value)}")
+        raise GpuSettingsError(
+            field, f"expected a number of {rule['unit']} such as {rule['example']}, got {shown(value)}"
+        )
     if not rule["minimum"] <= value <= rule["maximum"]:
         raise GpuSettingsError(
             field, f"must be between {rule['minimum']:g} and {rule['maximum']:g} {rule['unit']}, got {shown(value)}"
