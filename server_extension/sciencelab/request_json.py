@@ -13,7 +13,8 @@ import reprlib
 
 from jupyter_server.base.handlers import APIHandler
 
-# How many characters of a value a client sent an error message or a log line shows.
+# How many characters of a value a client sent an error message or a log line shows. The hub side
+# cuts its refusals the same way (`sciencelab_spawner/user_options.py`); the sides share no code.
 SHOWN_LENGTH = 80
 # The deepest nesting a request may have. Our requests nest three levels at most
 # ({"adapt": {"minimum": 1}}); a limit well below Python's recursion limit keeps every later
