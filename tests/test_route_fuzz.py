@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websocket import ABNF
 
+from sciencelab.app import SciencelabApp
 from sciencelab_spawner.demo import DEMO_PROFILES_FILE
 
 from .lab_server import LabServer
@@ -38,7 +39,7 @@ FUZZING = settings(derandomize=True, database=None, deadline=None, suppress_heal
 TEMPLATES = {"small": {"backend": "local", "options": {"workers": {"default": 0, "minimum": 0, "maximum": 2}}}}
 # The two clusters made at the start use up the limit: a valid create is a 403, never a cluster.
 LIMITS = {"default": {"clusters": 2, "workers": 0}}
-MAX_REQUEST_BYTES = 64 * 1024  # SciencelabApp.max_request_bytes, by default
+MAX_REQUEST_BYTES = SciencelabApp.class_traits()["max_request_bytes"].default_value
 # An answer quotes what it refuses cut to 80 characters: no refusal comes near this.
 MAX_REFUSAL_BYTES = 2000
 SAMPLES = Counter()  # (target, answer) -> cases
@@ -260,7 +261,7 @@ def tally():
 
 
 def check_answer(target: str, response: requests.Response) -> int:
-    """No 5xx, no traceback; a refusal names its problem in a short answer. Returns the status."""
+    """Count the answer; fail on a 5xx or traceback text in it. Returns the status."""
     SAMPLES[target, response.status_code] += 1
     assert response.status_code < 500, response.text[:2000]
     assert "Traceback" not in response.text
