@@ -18,15 +18,26 @@ pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures"]
 
 
 @pytest.fixture(scope="session")
-def demo_hub(tmp_path_factory):
+def demo_hub_process(tmp_path_factory):
     """The real demo hub (`sciencelab demo`: JupyterHub + configurable-http-proxy) on a free port.
 
-    One hub for the session: starting it costs seconds. Tests stop the servers they start.
+    One hub for the session: starting it costs seconds. Tests use it through `demo_hub`.
     """
     hub = DemoHub(tmp_path_factory.mktemp("demo-hub")).start()
-    yield hub
-    hub.stop()
-    print(f"demo hub log: {hub.log_path}")
+    try:
+        yield hub
+        hub.check_log()
+    finally:
+        hub.stop()
+        print(f"demo hub log: {hub.log_path}")
+
+
+@pytest.fixture
+def demo_hub(demo_hub_process):
+    """The session's demo hub; the test fails if the hub logged a traceback while it ran (a
+    refusal logs one line, never a traceback). Tests stop the servers they start."""
+    yield demo_hub_process
+    demo_hub_process.check_log()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import requests
 from sciencelab_spawner.demo import free_port
 
 from .server_kernel import ServerKernel, running_kernel
-from .service_process import wait_until_answering
+from .service_process import TracebackWatch, wait_until_answering
 
 REPO = Path(__file__).resolve().parent.parent
 SCIENCELAB_COMMAND = Path(sys.executable).parent / "sciencelab"
@@ -33,7 +33,8 @@ class DemoHub:
     """One `sciencelab demo` process, its state under `state_dir`, its log in `state_dir/hub.log`.
 
     `extra_config` becomes the state dir's `jupyterhub_config.py` (loaded after the demo's own),
-    `profiles` its `profiles.yaml`, and `env` is added to the hub's environment.
+    `profiles` its `profiles.yaml`, and `env` is added to the hub's environment. Fixtures call
+    `check_log` after each test and before `stop`, so a test fails when the hub logs a traceback.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class DemoHub:
         self.profiles_path = state_dir / "profiles.yaml"
         self.env = env or {}
         self._tokens: dict[str, str] = {}
+        self._log_watch = TracebackWatch(self.log_path, "the hub")
         state_dir.mkdir(parents=True, exist_ok=True)
         if extra_config:
             (state_dir / "jupyterhub_config.py").write_text(extra_config)
@@ -92,6 +94,15 @@ class DemoHub:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def check_log(self):
+        """Fail, quoting them, if the hub logged tracebacks since the last check.
+
+        A refusal logs one line and a failure a message, never a traceback (the log also holds
+        the output of the users' servers). Call it before `stop`: Ctrl-C may interrupt a server
+        that is starting, and that traceback is not a failure.
+        """
+        self._log_watch.check()
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])

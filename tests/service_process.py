@@ -1,10 +1,14 @@
-"""Waiting for a service process started by a test fixture or benchmark to answer."""
+"""Service processes started by test fixtures and benchmarks: waiting for them to answer, and
+checking their logs for tracebacks."""
 
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
+
+TRACEBACK = "Traceback (most recent call last)"
 
 
 def wait_until_answering(
@@ -31,3 +35,25 @@ def wait_until_answering(
             pass
         time.sleep(interval)
     raise RuntimeError(f"{name} did not answer in {timeout}s:\n{log_tail()}")
+
+
+class TracebackWatch:
+    """Fails, quoting them, when the log of `name` at `log_path` gained tracebacks since the last check.
+
+    A refusal logs one line and a failure a message, never a traceback: a traceback in a service's
+    log is a bug, even when every answer looked right.
+    """
+
+    def __init__(self, log_path: Path, name: str):
+        self.log_path = log_path
+        self.name = name
+        self._checked = 0  # bytes of the log already read
+
+    def check(self):
+        log = self.log_path.read_bytes()
+        new, self._checked = log[self._checked :], len(log)
+        lines = new.decode(errors="replace").splitlines()
+        starts = [index for index, line in enumerate(lines) if TRACEBACK in line]
+        if starts:
+            quoted = "\n---\n".join("\n".join(lines[max(0, i - 2) : i + 20]) for i in starts[:3])
+            raise AssertionError(f"{self.name} logged {len(starts)} traceback(s), see {self.log_path}:\n{quoted}")

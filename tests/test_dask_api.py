@@ -148,6 +148,53 @@ async def test_errors_name_field_value_and_bounds(dask_api):
     assert (await dask_api("clusters/0123abcd/logs"))[0] == 404
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"\xff{}", "body: not UTF-8 (byte 0 is 0xff); send JSON encoded as UTF-8"),
+        (b"{", "body: not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        (b'{"workers": NaN}', "body: NaN is not a number JSON allows; send a finite number"),
+        (b'{"workers": -Infinity}', "body: -Infinity is not a number JSON allows; send a finite number"),
+        (b'{"workers": 1e400}', "body: 1e400 is too large for a number; send a finite number"),
+        (b"9" * 5000, "body: a number of 5000 digits is more than Python reads; send a smaller one"),
+        (b"[" * 17 + b"]" * 17, "body: nested deeper than 16 levels"),
+        (b"[" * 60_000, "body: nested deeper than 16 levels"),  # deeper than Python's recursion limit
+        (b" " * 70_000, "body: 70000 bytes is more than the 65536 bytes this server reads"),
+    ],
+)
+async def test_a_body_that_is_not_json_we_read_is_a_400_naming_the_problem(jp_fetch, body, message):
+    for method, path in [("POST", ["clusters"]), ("PATCH", ["clusters", "0123abcd"])]:
+        response = await jp_fetch(
+            "sciencelab",
+            "api",
+            "dask",
+            *path,
+            method=method,
+            body=body,
+            raise_error=False,
+            allow_nonstandard_methods=True,
+        )
+        assert (response.code, json.loads(response.body)) == (400, {"message": message})
+
+
+async def test_refused_values_come_back_cut_short(dask_api):
+    assert await dask_api("clusters", "POST", {"template": "x" * 50_000}) == (
+        404,
+        {"message": f"template: '{'x' * 79}… (50002 characters) is not a template you may use; choose one of: small"},
+    )
+    assert await dask_api("clusters", "POST", {"template": "small", "options": {"workers": "y" * 1000}}) == (
+        400,
+        {
+            "message": f"workers: '{'y' * 79}… (1002 characters) is not a whole number; choose 0 to 3 workers",
+            "field": "workers",
+            "value": f"'{'y' * 79}… (1002 characters)",
+        },
+    )
+    status, body = await dask_api("clusters", "POST", {"template": "small", "options": {"k" * 500: 1}})
+    assert (status, body["field"]) == (400, f"'{'k' * 79}… (502 characters)")
+    assert body["message"].startswith(f"{'k' * 80}… (500 characters): not an option of template 'small'")
+
+
 async def test_limits_refuse_a_cluster_too_many(dask_api):
     first = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 0}})
     second = await dask_api("clusters", "POST", {"template": "small", "options": {"workers": 3}})
@@ -186,6 +233,27 @@ async def test_websocket_pushes_the_users_clusters(dask_api, jp_ws_fetch):
         pass
     socket.close()
     await wait_until(_none_left, 30, "worker processes to exit")
+
+
+async def test_websocket_answers_a_message_it_cannot_take_and_stays_open(jp_ws_fetch):
+    socket = await jp_ws_fetch("sciencelab", "api", "dask", "clusters", "updates")
+    await socket.read_message()
+    for message, answer in [
+        (b"\xff", "message: not UTF-8 (byte 0 is 0xff); send JSON encoded as UTF-8"),
+        ('{"interval": NaN}', "message: NaN is not a number JSON allows; send a finite number"),
+        ('{"interval": 61}', 'interval: 61 is out of bounds; send {"interval": seconds} with 0 to 60 seconds'),
+        ('{"interval": "1"}', "interval: '1' is not a number; send {\"interval\": seconds} with 0 to 60 seconds"),
+        (
+            '{"rate": 1}',
+            "message: {'rate': 1} is not an update request; send {\"interval\": seconds} with 0 to 60 seconds",
+        ),
+    ]:
+        await socket.write_message(message, binary=isinstance(message, bytes))
+        assert json.loads(await socket.read_message()) == {"type": "error", "message": answer}
+    await socket.write_message(json.dumps({"interval": 0.5}))
+    await socket.write_message("[]")  # the answer to this one shows the valid one had none
+    assert json.loads(await socket.read_message())["message"].startswith("message: [] is not an update request")
+    socket.close()
 
 
 async def test_refreshing_runs_only_while_a_cluster_runs_or_a_panel_listens(dask_api, jp_ws_fetch, jp_serverapp):

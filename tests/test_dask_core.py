@@ -388,7 +388,7 @@ def test_scaling_requests():
         ({"workers": True}, "workers: True is not a whole number of workers"),
         ({"adapt": {"minimum": 3}}, 'adapt: {\'minimum\': 3} must be {"minimum": a, "maximum": b}; send '),
         ({"adapt": {"minimum": 5, "maximum": 2}}, "adapt.minimum: 5 is above adapt.maximum 2"),
-        ({"workers": 1, "adapt": {}}, "body: {'workers': 1, 'adapt': {}} is not a scaling request; send "),
+        ({"workers": 1, "adapt": {}}, "body: {'adapt': {}, 'workers': 1} is not a scaling request; send "),
     ]:
         with pytest.raises(OptionError) as error:
             validate_scaling(template, body)

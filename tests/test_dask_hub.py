@@ -65,7 +65,8 @@ def dask_hub(tmp_path_factory):
     a template for gpu-users only, and a dask-gateway-server registered with it as the `dask-gateway`
     service; alice (in gpu-users) and bob have running `dask` servers. Yields (hub, gateway).
 
-    Everything stops afterwards: the servers and the hub, then the gateway with any cluster left.
+    Everything stops afterwards: the servers and the hub, then the gateway with any cluster left;
+    the last test fails if the hub logged a traceback.
     """
     state = tmp_path_factory.mktemp("dask-hub")
     api_token = secrets.token_hex(32)
@@ -91,6 +92,7 @@ def dask_hub(tmp_path_factory):
             response = hub.spawn(user, {"profile": "dask"})
             assert response.status_code in (201, 202), response.text
         yield hub, gateway
+        hub.check_log()
     finally:
         hub.stop()
         gateway.stop()

@@ -3,6 +3,8 @@ the sciencelab service, and JupyterLab reached through the proxy."""
 
 import pytest
 
+from .demo_hub import DemoHub
+
 pytestmark = pytest.mark.hub
 
 ALICE_CHOICES = {"profile": "cpu", "image": "root", "size": "medium", "cvmfs": ["cms.cern.ch"], "s3": ["cms-opendata"]}
@@ -129,3 +131,14 @@ def test_profiles_api_needs_a_user(demo_hub):
         allow_redirects=False,
     )
     assert response.status_code in (302, 403)
+
+
+def test_check_log_fails_once_for_each_new_traceback(tmp_path):
+    hub = DemoHub(tmp_path)
+    hub.log_path.write_text("[I hub] 400 POST /hub/api/users/bob/server\n")
+    hub.check_log()
+    with hub.log_path.open("a") as log:
+        log.write("[E hub] Uncaught exception\n    Traceback (most recent call last):\n      File 'x.py'\n")
+    with pytest.raises(AssertionError, match=r"logged 1 traceback\(s\).*\n.*Uncaught exception"):
+        hub.check_log()
+    hub.check_log()  # what was quoted once does not fail the next test

@@ -504,7 +504,7 @@ async def test_patch_changes_the_interval_and_refuses_bad_values(fake_nvml, jp_f
             json.dumps({"colour": "red"}),
             "colour: not a GPU monitor setting; choose from: interval, idle_threshold, idle_duration",
         ),
-        ("{not json", "Invalid JSON in body of request"),
+        ("{not json", "body: not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
     ]:
         with pytest.raises(HTTPClientError) as error:
             await jp_fetch("sciencelab", "api", "gpu", method="PATCH", body=body)

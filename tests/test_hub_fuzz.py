@@ -1,5 +1,6 @@
 """A few hundred generated option sets through the real REST spawn path of the demo hub:
-nothing invalid is accepted, nothing answers 500 or worse, and no refusal logs a traceback."""
+nothing invalid is accepted, nothing answers 500 or worse, and no refusal logs a traceback (the
+`demo_hub` fixture checks the hub's log after the test)."""
 
 import pytest
 import yaml
@@ -24,7 +25,3 @@ def test_rest_spawns_agree_with_the_oracle(demo_hub, spawn):
     if expected == 200 and "gpu" in chosen_profile(options, GROUPS[user], DEMO_RAW):
         expected = 409  # this machine has no GPU: a clean refusal, not an error
     check_rest_spawn(demo_hub, user, options, expected)
-
-
-def test_no_refusal_logged_a_traceback(demo_hub):
-    assert "Traceback" not in demo_hub.log_text()

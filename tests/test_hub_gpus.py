@@ -39,7 +39,8 @@ MIG_NAME = "NVIDIA A100-SXM4-80GB MIG 1g.10gb"
 
 @pytest.fixture(scope="module")
 def gpu_hub(tmp_path_factory):
-    """A demo hub on a machine with three whole A100s and one A100 in MIG mode with two slices."""
+    """A demo hub on a machine with three whole A100s and one A100 in MIG mode with two slices; the
+    last test fails if the hub logged a traceback."""
     state = tmp_path_factory.mktemp("gpu-hub")
     nvml = FakeNvml(state / "nvml.json")
     nvml.set(
@@ -66,8 +67,11 @@ def gpu_hub(tmp_path_factory):
         c.JupyterHub.services[0]["environment"]["FAKE_PYNVML_STATE"] = {str(nvml.path)!r}
     """)
     hub = DemoHub(state, extra_config=extra_config, profiles=PROFILES, env=nvml.environ).start()
-    yield hub
-    hub.stop()
+    try:
+        yield hub
+        hub.check_log()
+    finally:
+        hub.stop()
 
 
 @pytest.fixture

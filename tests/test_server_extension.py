@@ -9,6 +9,7 @@ from tornado.web import RequestHandler
 
 from sciencelab import __version__
 from sciencelab.info import make_info
+from sciencelab.request_json import cut, shown
 from sciencelab_spawner.profile_record import PROFILE_RECORD_ENV, make_profile_record
 from sciencelab_spawner.user_options import resolve_user_options
 
@@ -90,3 +91,33 @@ async def test_every_sciencelab_handler_requires_authentication(jp_serverapp, jp
             with pytest.raises(HTTPClientError) as error:
                 await jp_fetch(path, method=verb, body=body, headers={"Authorization": ""})
             assert error.value.code in (401, 403), f"{verb} {pattern} answered without authentication"
+
+
+def test_refused_values_are_shown_cut_short_and_three_levels_deep():
+    assert shown("x" * 10) == "'xxxxxxxxxx'"
+    assert shown("x" * 100) == f"'{'x' * 79}… (102 characters)"
+    assert shown(float("nan")) == "nan"
+    assert shown([[[[[1]]]]]) == "[[[[...]]]]"
+    assert shown({"b": 1, "a": [1, 2, 3, 4, 5, 6, 7]}) == "{'a': [1, 2, 3, 4, 5, 6, ...], 'b': 1}"
+    assert cut("k" * 80) == "k" * 80
+    assert cut("k" * 81) == f"{'k' * 80}… (81 characters)"
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"ServerApp": {"jpserver_extensions": {"sciencelab": True}}, "SciencelabApp": {"max_request_bytes": 100}}],
+)
+async def test_the_body_limit_is_a_setting(jp_fetch):
+    response = await jp_fetch(
+        "sciencelab",
+        "api",
+        "dask",
+        "clusters",
+        method="POST",
+        body=json.dumps({"template": "x" * 100}),
+        raise_error=False,
+    )
+    assert (response.code, json.loads(response.body)) == (
+        400,
+        {"message": "body: 116 bytes is more than the 100 bytes this server reads"},
+    )

@@ -1,7 +1,10 @@
 """The spawn form: exact HTML from the schema, every admin string escaped, and reading it back."""
 
+import pytest
+
 from sciencelab_spawner.profile_config import make_profile_config
 from sciencelab_spawner.spawn_form import FORM_SCRIPT, FORM_STYLE, make_options_form, options_from_form
+from sciencelab_spawner.user_options import UserOptionsError
 
 CONFIG = make_profile_config(
     {
@@ -117,5 +120,47 @@ def test_options_from_form_passes_crafted_fields_on_for_the_checks():
         "image": "evil",
     }
     assert options_from_form({"profile": ["gpu"], "gpu.gpu_count": ["2"]}, CONFIG)["gpu_count"] == 2
+    # Superscript two is a digit to str.isdigit, not to int; 5000 digits are more than int reads.
+    assert options_from_form({"profile": ["gpu"], "gpu.gpu_count": ["²"]}, CONFIG)["gpu_count"] == "²"
+    assert options_from_form({"profile": ["gpu"], "gpu.gpu_count": ["9" * 5000]}, CONFIG)["gpu_count"] == "9" * 5000
     assert options_from_form({"profile": ["nope"], "nope.x": ["1"]}, CONFIG) == {"profile": "nope", "x": "1"}
     assert options_from_form({}, CONFIG) == {}
+    # Two values for one choice, a switch that is not "on": passed on, for the checks to refuse.
+    assert options_from_form(
+        {"profile": ["cpu", "gpu"], "cpu.image": ["py", "root"], "cpu.collaborative": ["yes"]}, CONFIG
+    ) == {"profile": ["cpu", "gpu"]}
+    assert options_from_form(
+        {"profile": ["cpu"], "cpu.image": ["py", "root"], "cpu.collaborative": ["yes"]}, CONFIG
+    ) == {
+        "profile": "cpu",
+        "image": ["py", "root"],
+        "collaborative": "yes",
+        "cvmfs": [],
+    }
+
+
+def test_options_from_form_refuses_fields_that_are_not_the_forms():
+    # tornado's XSRF field and the other profiles' fields belong to the form.
+    assert options_from_form({"profile": ["gpu"], "_xsrf": ["t"], "cpu.image": ["root"]}, CONFIG) == {"profile": "gpu"}
+    for formdata, message in [
+        (
+            {"profile": ["cpu"], "memory": ["64G"]},
+            "memory: ['64G'] is not a field of the spawn form; the form sends profile and <profile>.<option> fields",
+        ),
+        (
+            {"profile": ["cpu"], "gpu.image": ["py"]},
+            "gpu.image: ['py'] is not a field of the spawn form; the form sends profile and <profile>.<option> fields",
+        ),
+        (
+            {"cpu.image": ["root"]},
+            "cpu.image: ['root'] is sent without a profile; the form sends profile and <profile>.<option> fields",
+        ),
+        (
+            {"profile": ["cpu"], "x" * 300: ["y" * 100_000]},
+            f"{'x' * 80}… (300 characters): ['{'y' * 78}… (100004 characters) is not a field of the spawn form; "
+            "the form sends profile and <profile>.<option> fields",
+        ),
+    ]:
+        with pytest.raises(UserOptionsError) as refused:
+            options_from_form(formdata, CONFIG)
+        assert str(refused.value) == message

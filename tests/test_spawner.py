@@ -5,7 +5,9 @@ database, as JupyterHub itself gives them to spawners.
 """
 
 import json
+import logging
 import os
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +15,7 @@ from jupyterhub import orm
 from jupyterhub.spawner import SpawnException
 
 from sciencelab_spawner.local import LocalProfileSpawner
+from sciencelab_spawner.profile_spawner import RefusalTracebackFilter
 
 GIB = 1024**3
 PROFILES = {
@@ -215,6 +218,51 @@ def test_form_offers_what_the_groups_allow_and_reads_back_multiple_values(db):
     options = spawner.run_options_from_form({"profile": ["small"], "small.cvmfs": ["sft.cern.ch", "cms.cern.ch"]})
     assert options == {"profile": "small", "cvmfs": ["sft.cern.ch", "cms.cern.ch"]}
     assert spawner.options_from_query({"profile": ["bare"]}) == {"profile": "bare"}
+
+
+def test_form_and_query_fields_that_are_not_the_forms_are_a_400(db):
+    spawner = make_spawner(db)
+    for read in (spawner.run_options_from_form, spawner.options_from_query):
+        with pytest.raises(SpawnException) as refused:
+            read({"profile": ["small"], "mem_limit": ["64G"]})
+        assert (refused.value.status_code, refused.value.reason) == (400, "mem_limit")
+        assert refused.value.message == (
+            "mem_limit: ['64G'] is not a field of the spawn form; the form sends profile and <profile>.<option> fields"
+        )
+
+
+def get_json_body(body: bytes):
+    """Named as JupyterHub's APIHandler method that reads a request's JSON body."""
+    return json.loads(body)
+
+
+def refuse_size(size: str):
+    raise SpawnException(f"size: {size!r} is not allowed", reason="size")
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        lambda: get_json_body(b"{"),
+        lambda: get_json_body(b"9" * 5000),
+        lambda: get_json_body(b"[" * 100_000),
+        lambda: refuse_size("huge"),
+    ],
+)
+def test_refusals_log_no_traceback(raised):
+    try:
+        raised()
+    except (ValueError, RecursionError, SpawnException):
+        record = logging.LogRecord("JupyterHub", logging.ERROR, __file__, 1, "refused", (), sys.exc_info())
+    assert RefusalTracebackFilter().filter(record) and record.exc_info is None
+
+
+def test_failures_keep_their_traceback():
+    try:
+        json.loads(b"{")  # not while reading a request: a bug, whose traceback is wanted
+    except ValueError:
+        record = logging.LogRecord("JupyterHub", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert RefusalTracebackFilter().filter(record) and record.exc_info is not None
 
 
 def test_run_as_hub_user_uses_own_home_and_args_do_not_pile_up(db, tmp_path, monkeypatch):

@@ -383,3 +383,36 @@ def test_remembered_options_no_longer_valid_fall_back_with_a_notice():
         "Your last choice of size ('large') is no longer offered; using the default instead.",
         "Your last choice of cvmfs[0] ('gone.cern.ch') is no longer offered; using the default instead.",
     )
+
+
+def test_refusals_show_what_was_sent_cut_short():
+    with pytest.raises(UserOptionsError) as refused:
+        resolve({"profile": "cpu", "image": "x" * 500_000})
+    assert str(refused.value) == f"image: '{'x' * 79}… (500002 characters) is not allowed; choose one of: python, root"
+    with pytest.raises(UserOptionsError) as refused:
+        resolve({"profile": "cpu", "k" * 100_000: 1})
+    # The field is the SpawnException's reason too, which JupyterHub logs.
+    assert refused.value.field == f"{'k' * 80}… (100000 characters)"
+    assert str(refused.value).startswith(f"{'k' * 80}… (100000 characters): 1 is not an option of this profile")
+
+
+def nested(depth: int) -> list:
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("key", ["image", "cvmfs", "gpu_count", "profile"])
+def test_values_nested_as_deep_as_json_allows_are_refused_without_recursing(key):
+    # JupyterHub's REST API parses JSON nested about a thousand deep; the hub's stack is deep too.
+    def deep_in_the_stack(frames: int):
+        if frames:
+            return deep_in_the_stack(frames - 1)
+        profile = {"image": "cpu", "cvmfs": "cpu", "gpu_count": "a100"}.get(key)
+        options = {"profile": profile, key: nested(950)} if profile else {"profile": nested(950)}
+        with pytest.raises(UserOptionsError) as refused:
+            resolve(options, GPU_USERS)
+        return str(refused.value)
+
+    assert deep_in_the_stack(300).startswith(f"{key}: [[[[...]]]] is not allowed; ")

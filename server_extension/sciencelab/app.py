@@ -4,6 +4,7 @@ import os
 from typing import ClassVar
 
 from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int
 
 from . import gpu
 from .dask.connect import DASHBOARD_LINK_ENV, make_dashboard_link
@@ -12,6 +13,7 @@ from .dask.manager import ClusterManager
 from .handlers import make_handlers
 from .info import make_info
 from .proxy_guard import install_proxy_guard
+from .request_json import MAX_BYTES_SETTING
 
 
 class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
@@ -20,7 +22,19 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
     name = "sciencelab"
     classes: ClassVar[list] = [ClusterManager]
 
+    max_request_bytes = Int(
+        64 * 1024,
+        min=1,
+        config=True,
+        help="""The largest JSON request body or WebSocket message ScienceLab's API reads, in bytes.
+
+        Default 65536 (64 KiB): a cluster or GPU monitor request is a few hundred bytes. A larger
+        one is answered with 400 naming the limit. Example: `c.SciencelabApp.max_request_bytes = 262144`.
+        """,
+    )
+
     def initialize_settings(self):
+        self.settings[MAX_BYTES_SETTING] = self.max_request_bytes
         # The info document cannot change while the server runs: compute it once.
         self.settings["sciencelab_info"] = make_info(os.environ, {"gpu_monitor": self.gpu_monitor})
         # Raises TemplateError (naming file, template and field) when a template is broken.

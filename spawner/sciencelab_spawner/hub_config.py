@@ -8,6 +8,7 @@ In `jupyterhub_config.py`::
 """
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from .profile_config import ProfileConfigError, load_profiles_yaml, make_profile_config
+from .profile_spawner import RefusalTracebackFilter
 from .service import GPU_INVENTORY_ENV, KUBE_NAMESPACE_ENV, PROFILES_FILE_ENV, PROFILES_JSON_ENV
 
 SERVICE_NAME = "sciencelab"
@@ -150,6 +152,8 @@ def configure_sciencelab(
         )
     entry_point, class_name, gpu_inventory = SPAWNERS[spawner]
     c.JupyterHub.spawner_class = entry_point
+    # The spawners add it too, but JupyterHub's REST API refuses bodies before it makes any spawner.
+    RefusalTracebackFilter.install(logging.getLogger("JupyterHub"))
     service_environment = {}
     if spawner == "kubernetes":
         service_environment = {name: os.environ[name] for name in KUBE_CLIENT_ENV if name in os.environ}

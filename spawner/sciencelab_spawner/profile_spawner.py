@@ -2,6 +2,7 @@
 
 import json
 import logging
+import traceback
 from dataclasses import dataclass
 
 from jupyterhub.spawner import SpawnException
@@ -23,17 +24,36 @@ STATE_KEY = "sciencelab"
 
 
 class RefusalTracebackFilter(logging.Filter):
-    """Drops the traceback JupyterHub logs for a spawn we refused on purpose.
+    """Drops the traceback JupyterHub logs for a request it refuses with a 4xx.
 
     JupyterHub's form handler logs every spawn failure with its traceback; for a refused option
-    (a `SpawnException` below 500) the log already has the one line that says why.
+    (a `SpawnException` below 500) the log already has the one line that says why. Its REST API
+    logs the traceback of a body that is not JSON (`get_json_body`) before answering 400 "Invalid
+    JSON in body of request".
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, SpawnException) and error.status_code < 500:
+        if (isinstance(error, SpawnException) and error.status_code < 500) or _reading_json_body(error):
             record.exc_info = record.exc_text = None
         return True
+
+    @classmethod
+    def install(cls, log: logging.Logger):
+        """Add the filter to `log` (JupyterHub's own logger), once."""
+        if not any(isinstance(f, cls) for f in log.filters):
+            log.addFilter(cls())
+
+
+def _reading_json_body(error: BaseException | None) -> bool:
+    """Whether `error` was raised while a JupyterHub API handler read a request's JSON body."""
+    frames = traceback.walk_tb(error.__traceback__) if error is not None else ()
+    return any(frame.f_code.co_name == "get_json_body" for frame, _ in frames)
+
+
+def spawn_refusal(error: UserOptionsError) -> SpawnException:
+    """The `SpawnException` JupyterHub answers a refused option with: one log line, no traceback."""
+    return SpawnException(str(error), reason=error.field, status_code=error.status_code)
 
 
 @dataclass(frozen=True)
@@ -98,8 +118,7 @@ class ProfileSpawnerMixin(Configurable):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if not any(isinstance(f, RefusalTracebackFilter) for f in self.log.filters):
-            self.log.addFilter(RefusalTracebackFilter())
+        RefusalTracebackFilter.install(self.log)
         self._admin_settings = {name: getattr(self, name) for name in self.profile_traits}
         orm_spawner = getattr(self, "orm_spawner", None)
         # What the last accepted spawn sent: JupyterHub reuses it when a spawn sends no options.
@@ -142,13 +161,21 @@ class ProfileSpawnerMixin(Configurable):
     @default("options_from_form")
     def _default_options_from_form(self):
         def read_form(formdata, spawner):
-            return options_from_form(formdata, spawner.profile_config)
+            return spawner.read_spawn_fields(formdata)
 
         return read_form
 
     def options_from_query(self, query_data):
         # JupyterHub calls options_from_form without the spawner here (`/hub/spawn?profile=cpu`).
-        return options_from_form(query_data, self.profile_config)
+        return self.read_spawn_fields(query_data)
+
+    def read_spawn_fields(self, fields: dict[str, list]) -> dict:
+        """`user_options` from the spawn form's fields or a spawn URL's query; a field that is
+        neither an option nor the form's is refused with a 400, as a REST spawn's would be."""
+        try:
+            return options_from_form(fields, self.profile_config)
+        except UserOptionsError as error:
+            raise spawn_refusal(error) from None
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
@@ -179,7 +206,7 @@ class ProfileSpawnerMixin(Configurable):
             devices = self.claim_gpus(resolved)
         except UserOptionsError as error:
             self._forget_refused_options()
-            raise SpawnException(str(error), reason=error.field, status_code=error.status_code) from None
+            raise spawn_refusal(error) from None
         self.sciencelab_gpu_claim = GpuClaim(resolved.gpu_count, devices)
         self.sciencelab_profile = resolved
         for notice in resolved.notices:

@@ -6,17 +6,12 @@ page, named `<slug>.<option>`, so the form works without JavaScript; a few lines
 away the options of the profiles not selected. Every admin string is escaped.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html import escape
 
 from .profile_config import Profile, ProfileConfig
+from .user_options import UserOptionsError, fixed_options, make_options_schema, offered_options, visible_profiles
 from .user_options import default_profile as pick_default_profile
-from .user_options import (
-    fixed_options,
-    make_options_schema,
-    offered_options,
-    visible_profiles,
-)
 
 FORM_SCRIPT = """<script>
 (function () {
@@ -86,22 +81,33 @@ def make_options_form(
     )
 
 
-def options_from_form(formdata: Mapping[str, list[str]], config: ProfileConfig) -> dict:
-    """`user_options` from the form's fields (lists of strings); the checks come later.
+def options_from_form(formdata: Mapping[str, list], config: ProfileConfig) -> dict:
+    """`user_options` from the form's fields (lists of strings), or from a spawn URL's query.
 
-    Only the fields of the selected profile count. Checkbox lists that arrive empty mean "none"
-    (an unticked box is not sent at all), an absent switch means off.
+    The fields of the selected profile become its options, as the user sent them: a value that
+    is not one of the form's (a count that is no number, two values for one choice) is passed on,
+    for the checks to refuse by name as they refuse a REST spawn. The fields of the other
+    profiles in the form are left out. Any other field, or a field without a profile, raises
+    `UserOptionsError`: nothing a user sends is dropped without a word. Checkbox lists that
+    arrive empty mean "none" (an unticked box is not sent at all), an absent switch means off.
     """
     values = formdata.get("profile") or []
     if not values:
+        _refuse_fields(formdata, lambda name: False, problem="is sent without a profile")
         return {}
-    slug = values[0]
+    slug = values[0] if len(values) == 1 else list(values)
     options: dict[str, object] = {"profile": slug}
     profile = next((p for p in config.profiles if p.slug == slug), None)
     kinds = {key: _field_kind(key) for key in offered_options(profile)} if profile else {}
-    prefix = f"{slug}."
+    prefix = f"{slug}." if isinstance(slug, str) else None
+    form_fields = {f"{p.slug}.{key}" for p in config.profiles for key in offered_options(p)}
+    _refuse_fields(
+        formdata,
+        lambda name: name in form_fields or (prefix is not None and name.startswith(prefix)),
+        problem="is not a field of the spawn form",
+    )
     for name, field_values in formdata.items():
-        if name.startswith(prefix) and field_values:
+        if prefix is not None and name.startswith(prefix) and field_values:
             key = name[len(prefix) :]
             options[key] = _read_field(kinds.get(key, "single"), field_values)
     for key, kind in kinds.items():
@@ -110,18 +116,39 @@ def options_from_form(formdata: Mapping[str, list[str]], config: ProfileConfig) 
     return options
 
 
+# Fields of a spawn request that are tornado's and JupyterHub's, not options: the XSRF token
+# (a form may send it in the body) and an API token (`?token=` in a spawn URL).
+REQUEST_FIELDS = frozenset({"_xsrf", "token"})
+
+
+def _refuse_fields(formdata: Mapping[str, list], accepted: Callable[[str], bool], problem: str):
+    """Raise `UserOptionsError` for the first field besides `profile` that `accepted(name)` refuses.
+
+    The selected profile's fields are accepted whatever their option, so that the checks name an
+    unknown option as they do for a REST spawn.
+    """
+    for name, field_values in formdata.items():
+        if name != "profile" and name not in REQUEST_FIELDS and not accepted(name):
+            raise UserOptionsError(name, field_values, "the form sends profile and <profile>.<option> fields", problem)
+
+
 def _field_kind(key: str) -> str:
     return {"cvmfs": "multi", "s3": "multi", "collaborative": "switch", "gpu_count": "count"}.get(key, "single")
 
 
-def _read_field(kind: str, values: list[str]) -> object:
+def _read_field(kind: str, values: list) -> object:
     if kind == "multi":
         return list(values)
+    if len(values) > 1:
+        return list(values)  # two values for one choice: the check refuses the list by name
     if kind == "switch":
-        return values[0] == "on"
+        # A ticked switch sends "on"; anything else is passed on for the check to refuse.
+        return True if values[0] == "on" else values[0]
     if kind == "count":
-        # Left as text when it is no number, so the check names what was sent.
-        return int(values[0]) if values[0].isdigit() else values[0]
+        try:
+            return int(values[0])
+        except ValueError:  # left as text, so the check names what was sent
+            return values[0]
     return values[0]
 
 

@@ -3,9 +3,12 @@
 `user_options` are untrusted: they may be a raw REST API body. Each profile's options are declared
 as one JSON Schema (`make_options_schema`) that drives validation here, the spawn form and the
 profiles API. Everything is pure: config, options and the user's groups in, a value or an error out.
+Error messages show what the user sent cut short (`shown`, `cut`): the hub logs them, and a
+refused value may be a megabyte.
 """
 
 import json
+import reprlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -48,20 +51,44 @@ OPTION_DESCRIPTIONS = {
 }
 
 
+# How many characters of what a user sent a message shows. The server extension cuts its own
+# messages the same way (`sciencelab/request_json.py`); the hub and server sides share no code.
+SHOWN_LENGTH = 80
+# The longest value whose check is memoized: the choices are short names, longer values are refused.
+MEMOIZED_LENGTH = 1024
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+# Strings and numbers whole: `cut` shortens the text with the full length, reprlib only in the middle.
+_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = 2**31
+
+
+def cut(text: str) -> str:
+    """`text`, or its first `SHOWN_LENGTH` characters with an ellipsis and its length when longer."""
+    if len(text) <= SHOWN_LENGTH:
+        return text
+    return f"{text[:SHOWN_LENGTH]}… ({len(text)} characters)"
+
+
+def shown(value: object) -> str:
+    """A value a user sent, as a message shows it: its repr, three levels deep, `cut` short."""
+    return cut(_SHORT_REPR.repr(value))
+
+
 class UserOptionsError(ValueError):
     """A user asked for something the admin's profiles do not allow: an HTTP 400.
 
-    The message names the field, the value and what is allowed; `field`, `value` and `allowed`
-    let callers build other messages without parsing it.
+    The message names the field, the value and what is allowed; `field` (cut short: it may be a
+    key the user made up), `value` and `allowed` let callers build other messages without parsing it.
     """
 
     status_code = 400
 
     def __init__(self, field: str, value: object, allowed: str, problem: str = "is not allowed"):
-        self.field = field
+        self.field = cut(field)
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{field}: {value!r} {problem}; {allowed}")
+        super().__init__(f"{self.field}: {shown(value)} {problem}; {allowed}")
 
 
 class ForbiddenOptionError(UserOptionsError):
@@ -258,7 +285,7 @@ def resolve_user_options(
         if not remembered:
             raise error
         notices.append(
-            f"Your last choice of {error.field} ({error.value!r}) is no longer offered; using the default instead."
+            f"Your last choice of {error.field} ({shown(error.value)}) is no longer offered; using the default instead."
         )
         options.pop(key, None)
 
@@ -317,15 +344,20 @@ def _valid_json(schema: str, value: str) -> bool:
 
 def _option_error(config, profile, groups, key, value, schema) -> UserOptionsError | None:
     """Why `value` is not valid for option `key` of `profile`, or None when it is."""
+    allowed = _describe_allowed(schema)
+    if any(isinstance(grandchild, list | dict) for child in _children(value) for grandchild in _children(child)):
+        # No option nests deeper than a list of names: refused before any check that could
+        # recurse as deep as the value nests (the REST API takes JSON nested hundreds deep).
+        return UserOptionsError(key, value, allowed)
     try:
-        if _valid_json(json.dumps(schema, sort_keys=True), json.dumps(value, sort_keys=True)):
+        value_json = json.dumps(value, sort_keys=True)
+        if len(value_json) <= MEMOIZED_LENGTH and _valid_json(json.dumps(schema, sort_keys=True), value_json):
             return None
     except (TypeError, ValueError):  # not JSON: the full check below names the problem
         pass
     error = best_match(Draft202012Validator(schema).iter_errors(value))
     if error is None:
         return None
-    allowed = _describe_allowed(schema)
     if error.validator == "uniqueItems":
         return UserOptionsError(key, value, allowed, problem="lists an entry twice")
     unrestricted = make_options_schema(config, profile, None)["properties"][key]
@@ -344,6 +376,11 @@ def _option_error(config, profile, groups, key, value, schema) -> UserOptionsErr
     if path:
         return UserOptionsError(f"{key}[{path[0]}]", value[path[0]], allowed)
     return UserOptionsError(key, value, allowed)
+
+
+def _children(value: object) -> Iterable:
+    """The items of a JSON list, the values of a JSON object, nothing for any other value."""
+    return value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
 
 
 def _describe_allowed(schema: dict) -> str:

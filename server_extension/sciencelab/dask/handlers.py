@@ -9,24 +9,28 @@ Routes, below `<base_url>sciencelab/api/dask/`::
     WebSocket           clusters/updates      the user's clusters, pushed after every change
 
 Errors answer `{"message": ...}` (with `field` and `value` for a bad option) and the status of the
-`ClusterError` raised: 400, 403, 404, 502 or 503.
+`ClusterError` raised: 400, 403, 404, 502 or 503; a body that is not JSON we read is a 400
+(`request_json`). A WebSocket message that is not `{"interval": seconds}` is answered on the socket
+with `{"type": "error", "message": ...}` and logged in one line.
 """
 
 import getpass
 import json
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from jupyter_server.auth.decorator import ws_authenticated
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from .errors import ClusterError
+from ..request_json import MAX_BYTES_SETTING, JsonAPIHandler, JsonInputError, read_json
+from .errors import ClusterError, OptionError
 from .manager import ClusterManager
+from .options import validate_update_interval
 
 # Any segment: the manager answers a JSON 404 naming an unknown id.
 CLUSTER_ID = r"(?P<cluster_id>[^/]+)"
@@ -47,7 +51,7 @@ def user_identity(current_user) -> tuple[str, list[str]]:
     return getpass.getuser(), []
 
 
-class DaskHandler(ExtensionHandlerMixin, APIHandler):
+class DaskHandler(ExtensionHandlerMixin, JsonAPIHandler):
     """Base of the REST handlers: the manager, the caller's identity, one way to answer."""
 
     @property
@@ -58,12 +62,15 @@ class DaskHandler(ExtensionHandlerMixin, APIHandler):
     def identity(self) -> tuple[str, list[str]]:
         return user_identity(self.current_user)
 
-    async def answer(self, call: Awaitable, status: int = 200):
+    async def answer(self, call: Callable[[], Awaitable], status: int = 200):
+        """Answer what `call()` returns with `status`, or the refusal it raised (reading the body included)."""
         try:
-            result = await call
+            result = await call()
         except ClusterError as error:
-            self.set_status(error.status_code)
-            self.finish(json.dumps({"message": error.message, **error.details}, default=repr))
+            self.refuse(error.status_code, error.message, **error.details)
+            return
+        except JsonInputError as error:
+            self.refuse(400, str(error))
             return
         self.set_status(status)
         self.finish(json.dumps(result) if status != 204 else None)
@@ -72,44 +79,45 @@ class DaskHandler(ExtensionHandlerMixin, APIHandler):
 class TemplatesHandler(DaskHandler):
     @web.authenticated
     async def get(self):
-        await self.answer(self.manager.list_templates(*self.identity))
+        await self.answer(lambda: self.manager.list_templates(*self.identity))
 
 
 class ClustersHandler(DaskHandler):
     @web.authenticated
     async def get(self):
-        await self.answer(self.manager.list_clusters(*self.identity))
+        await self.answer(lambda: self.manager.list_clusters(*self.identity))
 
     @web.authenticated
     async def post(self):
-        await self.answer(self.manager.create_cluster(*self.identity, self.get_json_body()), status=201)
+        await self.answer(lambda: self.manager.create_cluster(*self.identity, self.json_body()), status=201)
 
 
 class ClusterHandler(DaskHandler):
     @web.authenticated
     async def get(self, cluster_id: str):
-        await self.answer(self.manager.get_cluster(self.identity[0], cluster_id))
+        await self.answer(lambda: self.manager.get_cluster(self.identity[0], cluster_id))
 
     @web.authenticated
     async def patch(self, cluster_id: str):
-        await self.answer(self.manager.update_cluster(*self.identity, cluster_id, self.get_json_body()))
+        await self.answer(lambda: self.manager.update_cluster(*self.identity, cluster_id, self.json_body()))
 
     @web.authenticated
     async def delete(self, cluster_id: str):
-        await self.answer(self.manager.delete_cluster(self.identity[0], cluster_id), status=204)
+        await self.answer(lambda: self.manager.delete_cluster(self.identity[0], cluster_id), status=204)
 
 
 class ClusterLogsHandler(DaskHandler):
     @web.authenticated
     async def get(self, cluster_id: str):
-        await self.answer(self.manager.cluster_logs(self.identity[0], cluster_id))
+        await self.answer(lambda: self.manager.cluster_logs(self.identity[0], cluster_id))
 
 
 class ClusterUpdatesHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One WebSocket per browser tab: `{"type": "clusters", "clusters": [...]}` after every change.
 
     The client may send `{"interval": seconds}` to receive at most one update per interval (the
-    lab's "update rate" setting); the latest state is always delivered.
+    lab's "update rate" setting); the latest state is always delivered. Any other message is
+    answered `{"type": "error", "message": ...}`, naming the problem, and the socket stays open.
     """
 
     def set_default_headers(self):
@@ -130,11 +138,12 @@ class ClusterUpdatesHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHand
 
     def on_message(self, message):
         try:
-            interval = json.loads(message).get("interval")
-        except (ValueError, AttributeError):
-            return
-        if isinstance(interval, (int, float)) and 0 <= interval <= 60:
-            self._interval = float(interval)
+            self._interval = validate_update_interval(
+                read_json(message, self.settings[MAX_BYTES_SETTING], what="message")
+            )
+        except (JsonInputError, OptionError) as error:
+            self.log.warning("Dask updates WebSocket of %s: refused %s", user_identity(self.current_user)[0], error)
+            self._send(json.dumps({"type": "error", "message": str(error)}))
 
     def on_close(self):
         self._unsubscribe()
@@ -155,6 +164,9 @@ class ClusterUpdatesHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHand
             return
         message, self._pending = json.dumps({"type": "clusters", "clusters": self._pending}), None
         self._last_sent = time.monotonic()
+        self._send(message)
+
+    def _send(self, message: str):
         try:
             self.write_message(message)
         except WebSocketClosedError:

@@ -22,6 +22,7 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Dict, Enum, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from ..request_json import cut, shown
 from .backends import BACKENDS, BackendUnavailable, ClusterBackend, ClusterHandle, DiscoveredCluster, load_backend
 from .clusters import ClusterRecord, ClusterView, make_cluster_json, make_discovered_json
 from .connect import make_connect_code
@@ -383,7 +384,7 @@ class ClusterManager(LoggingConfigurable):
             raise OptionError(
                 unknown[0],
                 body[unknown[0]],
-                f"{unknown[0]}: not a field of a cluster request; send template, options (or adopt)",
+                f"{cut(unknown[0])}: not a field of a cluster request; send template, options (or adopt)",
             )
         template = self._template_for(groups, body.get("template"))
         backend = self._backends[template.name]
@@ -392,7 +393,9 @@ class ClusterManager(LoggingConfigurable):
         adopt = body.get("adopt")
         adoptable = [d.name for d in self._discovered.get(template.name, [])]
         if adopt is not None and adopt not in adoptable:
-            raise NotFoundError(f"adopt: {adopt!r} is not a cluster of yours that template '{template.name}' can adopt")
+            raise NotFoundError(
+                f"adopt: {shown(adopt)} is not a cluster of yours that template '{template.name}' can adopt"
+            )
 
         async with self._user_lock(user):
             if adopt is None:
@@ -550,7 +553,7 @@ class ClusterManager(LoggingConfigurable):
         template = self.cluster_templates.get(name) if isinstance(name, str) else None
         if template is None:
             raise NotFoundError(
-                f"template: {name!r} is not a template you may use; choose one of: {', '.join(allowed)}"
+                f"template: {shown(name)} is not a template you may use; choose one of: {', '.join(allowed)}"
             )
         if name not in allowed:
             # Worded as the spawner words profiles of other groups: the user learns whom to ask.
@@ -564,7 +567,7 @@ class ClusterManager(LoggingConfigurable):
         managed = self._clusters.get(cluster_id)
         if managed is None or managed.record.owner != user:
             raise NotFoundError(
-                f"cluster: no cluster {cluster_id!r} of yours; list them with GET sciencelab/api/dask/clusters"
+                f"cluster: no cluster {shown(cluster_id)} of yours; list them with GET sciencelab/api/dask/clusters"
             )
         return managed
 

@@ -2,18 +2,23 @@
 
 `make_option_schema` builds the schema from the template (and, for backends that publish their own
 option bounds such as dask-gateway, from those too); `validate_options` checks a request against it
-and returns `ClusterOptions` holding only validated numbers and admin-listed choices.
+and returns `ClusterOptions` holding only validated numbers and admin-listed choices. Messages show
+what the user sent cut short (`shown`, `cut`): a refused value may be a megabyte.
 """
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import jsonschema
 
+from ..request_json import cut, shown
 from .errors import OptionError
 from .templates import NUMERIC_OPTIONS, Bounds, ClusterTemplate, Environment, offers_option
 
 ADAPT_OPTIONS = ("adaptive", "adapt_minimum", "adapt_maximum")
+# Seconds between two pushes of the updates WebSocket a client may ask for.
+MAX_UPDATE_INTERVAL = 60
 
 
 @dataclass(frozen=True)
@@ -117,11 +122,21 @@ def validate_options(
     :raises OptionError: naming the field, the value and what is allowed.
     """
     if not isinstance(options, Mapping):
-        raise OptionError("options", options, f'options: must be an object such as {{"workers": 2}}, got {options!r}')
+        raise OptionError(
+            "options", options, f'options: must be an object such as {{"workers": 2}}, got {shown(options)}'
+        )
     schema = make_option_schema(template, backend_bounds)
     error = next(iter(sorted(jsonschema.Draft202012Validator(schema).iter_errors(options), key=_error_order)), None)
     if error is not None:
         raise _option_error(template, schema, options, error)
+    # NaN passes JSON Schema's bounds (every comparison with it is false), infinity only open ones.
+    for field, value in options.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(
+                field,
+                value,
+                f"{field}: {value} is not a finite number; choose {schema['properties'][field]['description']}",
+            )
 
     bounds = effective_bounds(template, backend_bounds)
     values = {option: options.get(option, bounds[option].default) for option in NUMERIC_OPTIONS}
@@ -164,7 +179,7 @@ def validate_scaling(template: ClusterTemplate, request, backend_bounds: Mapping
         f"with {workers.minimum:g} to {workers.maximum:g} workers"
     )
     if not isinstance(request, Mapping) or len(request) != 1 or not set(request) <= {"workers", "adapt"}:
-        raise OptionError("body", request, f"body: {request!r} is not a scaling request; {allowed}")
+        raise OptionError("body", request, f"body: {shown(request)} is not a scaling request; {allowed}")
     if "workers" in request:
         return {"workers": _check_count("workers", request["workers"], workers)}
     adapt = request["adapt"]
@@ -175,7 +190,7 @@ def validate_scaling(template: ClusterTemplate, request, backend_bounds: Mapping
             f"adapt: template '{template.name}' does not allow adaptive scaling; send {{\"workers\": n}}",
         )
     if not isinstance(adapt, Mapping) or set(adapt) != {"minimum", "maximum"}:
-        raise OptionError("adapt", adapt, f'adapt: {adapt!r} must be {{"minimum": a, "maximum": b}}; {allowed}')
+        raise OptionError("adapt", adapt, f'adapt: {shown(adapt)} must be {{"minimum": a, "maximum": b}}; {allowed}')
     minimum = _check_count("adapt.minimum", adapt["minimum"], workers)
     maximum = _check_count("adapt.maximum", adapt["maximum"], workers)
     if minimum > maximum:
@@ -183,9 +198,22 @@ def validate_scaling(template: ClusterTemplate, request, backend_bounds: Mapping
     return {"adapt": (minimum, maximum)}
 
 
+def validate_update_interval(request) -> float:
+    """Check a message of the updates WebSocket, `{"interval": seconds}`; returns the seconds."""
+    allowed = f'send {{"interval": seconds}} with 0 to {MAX_UPDATE_INTERVAL} seconds'
+    if not isinstance(request, Mapping) or set(request) != {"interval"}:
+        raise OptionError("message", request, f"message: {shown(request)} is not an update request; {allowed}")
+    interval = request["interval"]
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        raise OptionError("interval", interval, f"interval: {shown(interval)} is not a number; {allowed}")
+    if not 0 <= interval <= MAX_UPDATE_INTERVAL:
+        raise OptionError("interval", interval, f"interval: {shown(interval)} is out of bounds; {allowed}")
+    return float(interval)
+
+
 def _check_count(field: str, value, bounds: Bounds) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise OptionError(field, value, f"{field}: {value!r} is not a whole number of workers")
+        raise OptionError(field, value, f"{field}: {shown(value)} is not a whole number of workers")
     if not bounds.minimum <= value <= bounds.maximum:
         raise OptionError(
             field, value, f"{field}: {value} is out of bounds; choose {bounds.minimum:g} to {bounds.maximum:g} workers"
@@ -220,7 +248,7 @@ def _option_error(
         return OptionError(
             unknown,
             options[unknown],
-            f"{unknown}: not an option of template '{template.name}' (fixed by the admin or unknown); "
+            f"{cut(unknown)}: not an option of template '{template.name}' (fixed by the admin or unknown); "
             f"options: {offered}",
         )
     field = str(error.absolute_path[0])
@@ -228,10 +256,10 @@ def _option_error(
     spec = properties[field]
     if field == "environment":
         choices = ", ".join(choice["const"] for choice in spec["oneOf"])
-        return OptionError(field, value, f"environment: {value!r} is not allowed; choose one of: {choices}")
+        return OptionError(field, value, f"environment: {shown(value)} is not allowed; choose one of: {choices}")
     if spec["type"] == "boolean":
-        return OptionError(field, value, f"{field}: {value!r} must be true or false")
+        return OptionError(field, value, f"{field}: {shown(value)} must be true or false")
     kind = "a whole number" if spec["type"] == "integer" else "a number"
     if error.validator == "type":
-        return OptionError(field, value, f"{field}: {value!r} is not {kind}; choose {spec['description']}")
-    return OptionError(field, value, f"{field}: {value!r} is out of bounds; choose {spec['description']}")
+        return OptionError(field, value, f"{field}: {shown(value)} is not {kind}; choose {spec['description']}")
+    return OptionError(field, value, f"{field}: {shown(value)} is out of bounds; choose {spec['description']}")

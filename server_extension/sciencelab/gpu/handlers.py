@@ -6,13 +6,14 @@ import time
 from functools import lru_cache
 
 from jupyter_server.auth.decorator import ws_authenticated
-from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.websocket import WebSocketHandler
 
+from ..request_json import JsonAPIHandler, JsonInputError
 from .samples import GpuSettingsError, validate_settings
 
 SAMPLER_SETTING = "sciencelab_gpu_sampler"
@@ -33,7 +34,7 @@ def make_text_frame(payload: bytes) -> bytes:
     return header + payload
 
 
-class GpuHandler(ExtensionHandlerMixin, APIHandler):
+class GpuHandler(ExtensionHandlerMixin, JsonAPIHandler):
     """GET /sciencelab/api/gpu: the current sample and the history; PATCH: the sampling settings."""
 
     @web.authenticated
@@ -44,11 +45,9 @@ class GpuHandler(ExtensionHandlerMixin, APIHandler):
     def patch(self):
         sampler = self.settings[SAMPLER_SETTING]
         try:
-            sampler.configure(**validate_settings(self.get_json_body()))
-        except GpuSettingsError as error:
-            # Answered here, not through HTTPError: its message is a %-format, and values may hold '%'.
-            self.set_status(400)
-            self.finish(json.dumps({"message": str(error)}))
+            sampler.configure(**validate_settings(self.json_body()))
+        except (GpuSettingsError, JsonInputError) as error:
+            self.refuse(400, str(error))
             return
         self.finish(json.dumps(sampler.settings()))
 

@@ -7,6 +7,8 @@ which are exactly what `GET /sciencelab/api/gpu` and the WebSocket stream send.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ..request_json import cut, shown
+
 MIG_UTILIZATION_NOTE = "not reported for MIG"
 UNSUPPORTED_NOTE = "not reported by this GPU"
 
@@ -42,7 +44,7 @@ class GpuSettingsError(ValueError):
     """A GPU monitor setting out of range or of the wrong type; the message names field and value."""
 
     def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{cut(field)}: {message}")
         self.field = field
 
 
@@ -52,10 +54,12 @@ def validate_setting(field: str, value: object) -> float:
     if rule is None:
         raise GpuSettingsError(field, f"not a GPU monitor setting; choose from: {', '.join(SETTINGS_SCHEMA)}")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise GpuSettingsError(field, f"expected a number of {rule['unit']} such as {rule['example']}, got {value!r}")
+        raise GpuSettingsError(
+            field, f"expected a number of {rule['unit']} such as {rule['example']}, got {shown(value)}"
+        )
     if not rule["minimum"] <= value <= rule["maximum"]:
         raise GpuSettingsError(
-            field, f"must be between {rule['minimum']:g} and {rule['maximum']:g} {rule['unit']}, got {value!r}"
+            field, f"must be between {rule['minimum']:g} and {rule['maximum']:g} {rule['unit']}, got {shown(value)}"
         )
     return float(value)
 
@@ -64,7 +68,7 @@ def validate_settings(body: object) -> dict[str, float]:
     """The settings a client asked for, validated; the first wrong field raises `GpuSettingsError`."""
     if not isinstance(body, dict) or not body:
         raise GpuSettingsError(
-            "body", f"expected a JSON object with some of: {', '.join(SETTINGS_SCHEMA)}, got {body!r}"
+            "body", f"expected a JSON object with some of: {', '.join(SETTINGS_SCHEMA)}, got {shown(body)}"
         )
     return {field: validate_setting(field, value) for field, value in body.items()}
 
