@@ -1,9 +1,10 @@
-"""A real kube-apiserver 1.20 with its etcd on 127.0.0.1, for tests and benchmarks.
+"""A real kube-apiserver 1.20 with its etcd, for tests and benchmarks.
 
-The binary is built once by `tests/k8s/install-kube-apiserver.sh` (`make test` runs it) into the
-cache directory; etcd is Debian's `etcd-server`. There is no controller-manager, scheduler or
-kubelet: nothing garbage-collects owned objects, binds PVCs or finalizes namespaces, and the
-node agent (`node_agent.py`) plays the kubelet and the scheduler.
+The binary is built once by `tests/k8s/install-kubernetes.sh` (`make test` runs it) into the
+cache directory; etcd is Debian's `etcd-server`. `KubeApiServer` alone, on 127.0.0.1, has no
+controller-manager, scheduler or kubelet: nothing garbage-collects owned objects, binds PVCs or
+finalizes namespaces; the benchmarks' node agent (`node_agent.py`) registers fake nodes on it.
+`cluster.KubeCluster` adds those components and a real node.
 """
 
 import datetime
@@ -27,8 +28,9 @@ from sciencelab_spawner.demo import free_port
 
 VERSION = "1.20.2"
 CACHE_DIR = Path(os.environ.get("SCIENCELAB_CACHE_DIR", Path.home() / ".cache" / "sciencelab"))
-KUBE_APISERVER = CACHE_DIR / f"kube-apiserver-{VERSION}" / "kube-apiserver"
-INSTALL_SCRIPT = Path(__file__).with_name("install-kube-apiserver.sh")
+KUBERNETES_DIR = CACHE_DIR / f"kubernetes-{VERSION}"
+KUBE_APISERVER = KUBERNETES_DIR / "kube-apiserver"
+INSTALL_SCRIPT = Path(__file__).with_name("install-kubernetes.sh")
 START_TIMEOUT = 90  # seconds; etcd plus the API server's post-start hooks on a busy 2-core machine
 STOP_TIMEOUT = 15
 
@@ -100,9 +102,10 @@ class KubeCredentials:
         return session
 
 
-def write_certificates(directory: Path) -> dict[str, Path]:
-    """A throw-away CA, the API server's serving certificate for 127.0.0.1, and the key that
-    signs service-account tokens (1.20 requires one even though no pod mounts a token)."""
+def write_certificates(directory: Path, addresses: list[str], dns_names: list[str]) -> dict[str, Path]:
+    """A throw-away CA; the API server's serving certificate for `addresses` and `dns_names`; its
+    client certificate for kubelets (group system:masters); the key that signs service-account
+    tokens (1.20 requires one even where no pod mounts a token)."""
 
     def write_key(name, key):
         path = directory / name
@@ -127,6 +130,11 @@ def write_certificates(directory: Path) -> dict[str, Path]:
         for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(signing_key, hashes.SHA256())
+
+    def write_certificate(name, cert):
+        path = directory / name
+        path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        return path
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sciencelab-test-ca")])
@@ -162,18 +170,34 @@ def write_certificates(directory: Path) -> dict[str, Path]:
         [
             (
                 x509.SubjectAlternativeName(
-                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                    [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]
+                    + [x509.DNSName(name) for name in dns_names]
                 ),
                 False,
             ),
             (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False),
         ],
     )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = certificate(
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-kubelet-client"),
+            ]
+        ),
+        ca_name,
+        client_key.public_key(),
+        ca_key,
+        [(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), False)],
+    )
     service_account_key = ec.generate_private_key(ec.SECP256R1())
     paths = {
-        "ca": directory / "ca.crt",
-        "server_cert": directory / "apiserver.crt",
+        "ca": write_certificate("ca.crt", ca),
+        "server_cert": write_certificate("apiserver.crt", server),
         "server_key": write_key("apiserver.key", server_key),
+        "kubelet_client_cert": write_certificate("apiserver-kubelet-client.crt", client),
+        "kubelet_client_key": write_key("apiserver-kubelet-client.key", client_key),
         "service_account_key": write_key("service-account.key", service_account_key),
         "service_account_public_key": directory / "service-account.pub",
     }
@@ -182,8 +206,6 @@ def write_certificates(directory: Path) -> dict[str, Path]:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["server_cert"].write_bytes(server.public_bytes(serialization.Encoding.PEM))
     return paths
 
 
@@ -192,13 +214,21 @@ class KubeApiServer:
 
     Token authentication: `admin_token` (group `system:masters`) and `hub_token` (user
     `sciencelab-hub`, allowed by RBAC only what the hub needs in namespace `sciencelab`).
+    Subclasses add users (`users`), flags (`mode_flags`), an address other than 127.0.0.1, and a
+    `command_prefix` every process is started through.
     """
+
+    address = "127.0.0.1"
+    service_cluster_ip_range = "10.96.0.0/24"
 
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
         self.processes: dict[str, subprocess.Popen] = {}  # in start order
         self.credentials: KubeCredentials | None = None
         self.start_seconds: float | None = None
+        self.command_prefix: list[str] = []
+        self.tokens: dict[str, str] = {}  # by name in `users()`
+        self.certificates: dict[str, Path] = {}
 
     @staticmethod
     def missing() -> str | None:
@@ -212,15 +242,39 @@ class KubeApiServer:
             return f"{' and '.join(absent)} not installed: run {INSTALL_SCRIPT} (`make test` does)"
         return None
 
+    def users(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Token users by name: (user name, groups)."""
+        return {"admin": ("admin", ("system:masters",)), "hub": (HUB_USER, ())}
+
+    def mode_flags(self) -> list[str]:
+        """kube-apiserver flags of an API server without controller-manager and nodes."""
+        return [
+            "--authorization-mode=RBAC",
+            # No controller-manager mints service-account tokens, so pods must not wait for one.
+            "--disable-admission-plugins=ServiceAccount",
+            # A loopback address is no valid endpoint for the `kubernetes` service.
+            "--endpoint-reconciler-type=none",
+        ]
+
     def start(self) -> KubeCredentials:
         if reason := self.missing():
             raise KubeApiServerMissing(reason)
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        certificates = write_certificates(self.state_dir)
-        admin_token, hub_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        # 10.96.0.1: the `kubernetes` service, as pods reach the server.
+        service_ip = str(ipaddress.ip_network(self.service_cluster_ip_range)[1])
+        self.certificates = write_certificates(
+            self.state_dir,
+            [self.address, service_ip],
+            ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+        )
         token_file = self.state_dir / "tokens.csv"
-        token_file.write_text(f'{admin_token},admin,admin,"system:masters"\n{hub_token},{HUB_USER},{HUB_USER}\n')
+        lines = []
+        for name, (user, groups) in self.users().items():
+            self.tokens[name] = secrets.token_urlsafe(32)
+            groups_column = f',"{",".join(groups)}"' if groups else ""
+            lines.append(f"{self.tokens[name]},{user},{user}{groups_column}\n")
+        token_file.write_text("".join(lines))
         token_file.chmod(0o600)
 
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
@@ -243,28 +297,26 @@ class KubeApiServer:
             [
                 str(KUBE_APISERVER),
                 f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.address}",
+                f"--advertise-address={self.address}",
                 f"--secure-port={api_port}",
                 f"--cert-dir={self.state_dir / 'certs'}",
-                f"--tls-cert-file={certificates['server_cert']}",
-                f"--tls-private-key-file={certificates['server_key']}",
+                f"--tls-cert-file={self.certificates['server_cert']}",
+                f"--tls-private-key-file={self.certificates['server_key']}",
                 f"--token-auth-file={token_file}",
                 "--anonymous-auth=false",
-                "--authorization-mode=RBAC",
-                # No controller-manager mints service-account tokens, so pods must not wait for one.
-                "--disable-admission-plugins=ServiceAccount",
-                f"--service-account-key-file={certificates['service_account_public_key']}",
-                f"--service-account-signing-key-file={certificates['service_account_key']}",
+                f"--service-account-key-file={self.certificates['service_account_public_key']}",
+                f"--service-account-signing-key-file={self.certificates['service_account_key']}",
                 "--service-account-issuer=https://kubernetes.default.svc",
-                "--service-cluster-ip-range=10.96.0.0/24",
-                # A loopback address is no valid endpoint for the `kubernetes` service.
-                "--endpoint-reconciler-type=none",
+                f"--service-cluster-ip-range={self.service_cluster_ip_range}",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
+                *self.mode_flags(),
             ],
         )
-        credentials = KubeCredentials(f"https://127.0.0.1:{api_port}", certificates["ca"], admin_token, hub_token)
+        credentials = KubeCredentials(
+            f"https://{self.address}:{api_port}", self.certificates["ca"], self.tokens["admin"], self.tokens["hub"]
+        )
         self._wait_ready(credentials)
         self._grant_hub(credentials)
         self.credentials = credentials
@@ -274,7 +326,7 @@ class KubeApiServer:
     def _spawn(self, name: str, command: list[str]):
         with open(self.state_dir / f"{name}.log", "wb") as log:
             self.processes[name] = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                [*self.command_prefix, *command], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
     def _wait_ready(self, credentials: KubeCredentials):

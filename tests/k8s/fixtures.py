@@ -1,73 +1,119 @@
-"""Fixtures of the `k8s` tier: a real kube-apiserver and the test-only node agent.
+"""Fixtures of the `k8s` tier: a real single-node Kubernetes cluster (`cluster.py`).
 
-Registered for every test by `tests/conftest.py`. Without the binaries (`make test` installs them)
-the fixtures skip with a reason, except under CI=true, where they fail.
+Registered for every test by `tests/conftest.py`. Without the binaries and tools
+(`tests/k8s/install-kubernetes.sh`, which `make test` runs) or without root, the fixtures skip with
+the reason, except under CI=true, where they fail.
 """
+
+import os
+from pathlib import Path
 
 import pytest
 
 from ..prerequisites import require
-from .apiserver import KubeApiServer
-from .node_agent import FakeNode, NodeAgent, gpu_node, local_commands
+from .cluster import KubeCluster
+from .images import archive_references, lab_test_image, probe_image
 
-A100 = "NVIDIA-A100-SXM4-80GB"
+# Set to a docker-archive of the `lab` image (`make images`) to run the hub tests' pods on it.
+LAB_IMAGE_ARCHIVE_ENV = "SCIENCELAB_LAB_IMAGE_ARCHIVE"
 
-# A small site: a CPU node, an A100 node with whole GPUs and an A100 node cut into MIG slices.
-DEFAULT_NODES = (
-    FakeNode(name="cpu-1"),
-    gpu_node("gpu-a100-1", A100, gpus=4),
-    gpu_node("gpu-a100-mig-1", A100, gpus=0, **{"nvidia.com/mig-1g.10gb": "7", "nvidia.com/mig-3g.40gb": "2"}),
-)
+
+class SharedCluster:
+    """The session's cluster, started on first use; `stop()` lets a test that needs the host to
+    itself (one cluster per host) stop it, and the next `get()` starts a new one."""
+
+    def __init__(self, tmp_path_factory):
+        self.tmp_path_factory = tmp_path_factory
+        self.cluster: KubeCluster | None = None
+
+    def get(self) -> KubeCluster:
+        if self.cluster is None:
+            cluster = KubeCluster(self.tmp_path_factory.mktemp("kube-cluster"))
+            require(cluster.missing())
+            cluster.start()
+            print(f"test cluster started in {cluster.start_seconds:.1f}s; logs in {cluster.state_dir}")
+            self.cluster = cluster
+        return self.cluster
+
+    def stop(self):
+        if self.cluster is not None:
+            cluster, self.cluster = self.cluster, None
+            cluster.stop()
 
 
 @pytest.fixture(scope="session")
-def kube_apiserver(tmp_path_factory):
-    """A real kube-apiserver 1.20 and its etcd on 127.0.0.1 (free ports, data and logs in a
-    temporary directory), for the whole session; both are always stopped.
-
-    Yields `KubeCredentials`: `url`, `ca_path`, `admin_token` (system:masters), `hub_token`
-    (user `sciencelab-hub`, RBAC-limited to what the hub needs in `namespace` "sciencelab"),
-    `write_kubeconfig(path, token)` for `KUBECONFIG`, and `session(token)` for requests.
-    Skips without the binaries, or fails under CI=true; `tests/k8s/install-kube-apiserver.sh`
-    installs them.
-    """
-    server = KubeApiServer(tmp_path_factory.mktemp("kube-apiserver"))
-    require(server.missing())
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        print(f"kube-apiserver and etcd logs: {server.state_dir}; started in {server.start_seconds}s")
+def shared_kube_cluster(tmp_path_factory):
+    """The `SharedCluster` of the session; its cluster is stopped at the end, and the host restored."""
+    shared = SharedCluster(tmp_path_factory)
+    yield shared
+    shared.stop()
 
 
 @pytest.fixture
-def start_node_agent(kube_apiserver, tmp_path_factory):
-    """Factory: `start_node_agent(nodes, **options)` starts a `NodeAgent` (the kubelet and
-    scheduler stand-in) for `nodes` in the `sciencelab` namespace; `options` are NodeAgent's
-    (`label_selector`, `commands`, `run_processes`), `commands` defaulting to this virtual
-    environment's `python` and `jupyterhub-singleuser`. Every agent started is stopped after the
-    test, with its processes, its nodes and their pods."""
-    agents = []
+def kube_cluster(shared_kube_cluster) -> KubeCluster:
+    """The single-node cluster (`cluster.KubeCluster`), started once for the session: etcd,
+    kube-apiserver, kube-controller-manager (host-path provisioner, default StorageClass
+    `host-path`), kube-scheduler, containerd, kubelet and kube-proxy. The node `sciencelab-node`
+    is the bridge address 10.244.0.1, where the API server listens; pods get 10.244.0.0/24 and
+    Services 10.96.0.0/24, both reachable from the host. `import_image(archive)` and
+    `tag_image(reference, *names)` put local images on the node (nothing is pulled),
+    `advertise(labels, resources)` fakes GPUs, `ctr(...)` runs containerd's client. Tests delete
+    the objects they create; at the end every pod is deleted and the host restored (`host.py`)."""
+    return shared_kube_cluster.get()
 
-    def start(nodes, **options):
-        options.setdefault("commands", local_commands())
-        agent = NodeAgent(kube_apiserver, nodes, tmp_path_factory.mktemp("node-agent"), **options)
-        agents.append(agent)
-        return agent.start()
+
+@pytest.fixture
+def kube_apiserver(kube_cluster):
+    """The cluster's API server as `KubeCredentials`: `url`, `ca_path`, `admin_token`
+    (system:masters), `hub_token` (user `sciencelab-hub`, RBAC-limited to what the hub needs in
+    `namespace` "sciencelab"), `write_kubeconfig(path, token)` for `KUBECONFIG`, and
+    `session(token)` for requests."""
+    return kube_cluster.credentials
+
+
+@pytest.fixture
+def probe_image_on_node(kube_cluster) -> str:
+    """The reference of the busybox image (`images.probe_image`), imported on the node."""
+    image = probe_image()
+    kube_cluster.import_image(image.archive())
+    return image.reference
+
+
+@pytest.fixture
+def lab_image_on_node(kube_cluster) -> str:
+    """The reference of an image with JupyterLab and ScienceLab, imported on the node: the archive
+    named by SCIENCELAB_LAB_IMAGE_ARCHIVE (a docker-archive tar, e.g. of images/lab), else the
+    stand-in `images.lab_test_image()` built from this checkout's virtual environment."""
+    if archive := os.environ.get(LAB_IMAGE_ARCHIVE_ENV):
+        archive = Path(archive)
+        reference = archive_references(archive)[0]
+    else:
+        image = lab_test_image()
+        archive, reference = image.archive(), image.reference
+    kube_cluster.import_image(archive)
+    return reference
+
+
+@pytest.fixture
+def cluster_of_its_own(shared_kube_cluster, tmp_path_factory):
+    """For tests of the cluster's own start and stop: the session's cluster is stopped first (one
+    per host; `pytest_collection_modifyitems` runs these tests before the others, so it has not
+    started yet), and `start()` returns a new `KubeCluster`, stopped after the test."""
+    shared_kube_cluster.stop()
+    started = []
+
+    def start() -> KubeCluster:
+        cluster = KubeCluster(tmp_path_factory.mktemp("own-kube-cluster"))
+        require(cluster.missing())
+        started.append(cluster)
+        cluster.start()
+        return cluster
 
     yield start
-    errors = []
-    for agent in agents:
-        try:
-            agent.stop()
-        except RuntimeError as error:
-            errors.append(error)
-    if errors:
-        raise errors[0]
+    for cluster in started:
+        cluster.stop()
 
 
-@pytest.fixture
-def node_agent(start_node_agent):
-    """A `NodeAgent` for DEFAULT_NODES (cpu-1; gpu-a100-1 with 4 A100; gpu-a100-mig-1 with 7
-    mig-1g.10gb and 2 mig-3g.40gb slices), watching every pod of the `sciencelab` namespace."""
-    return start_node_agent(DEFAULT_NODES)
+def pytest_collection_modifyitems(items):
+    """Tests that stop and start clusters of their own run first, before the shared one starts."""
+    items.sort(key=lambda item: "cluster_of_its_own" not in getattr(item, "fixturenames", ()))

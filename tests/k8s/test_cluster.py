@@ -1,60 +1,68 @@
-"""The k8s tier's own ground: the real API server, its RBAC for the hub, and the node agent."""
+"""The k8s tier's own ground: the single-node cluster, its RBAC for the hub, and what its kubelet
+does with a pod (user, volumes, Secrets, readiness, networking, logs and exec, fake GPUs)."""
 
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
 from kubernetes_validate import latest_version
 
-from .fixtures import A100
+from .cluster import NODE_IP, NODE_NAME, POD_CIDR, PROVISIONER_DIR, SERVICE_CIDR, STORAGE_CLASS, exec_in_pod
 from .hub import wait_for
-from .node_agent import gpu_node
 from .schema import validate_strictly
 
 pytestmark = pytest.mark.k8s
 
 NAMESPACE = "sciencelab"
-PODS = f"/api/v1/namespaces/{NAMESPACE}/pods"
-
-# Answers GET with the GREETING variable, on the address and port given as arguments.
-GREETER = """\
-import http.server, os, sys
-class Greeter(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(os.environ["GREETING"].encode())
-http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), Greeter).serve_forever()
+NS = f"/api/v1/namespaces/{NAMESPACE}"
+PODS = f"{NS}/pods"
+A100 = "NVIDIA-A100-SXM4-80GB"
+# The probe writes what it is and has into files, then serves them over HTTP.
+PROBE_SCRIPT = """\
+mkdir -p /tmp/www
+id > /tmp/www/id
+printf %s "$GREETING" > /tmp/www/greeting
+touch /host/written-by-pod /claim/written-by-pod /scratch/written-by-pod
+echo probe serving
+exec httpd -f -p 8080 -h /tmp/www
 """
 
 
-def make_pod(name: str, args: list[str], env=(), resources=None, affinity=None) -> dict:
-    """An unprivileged pod running `python args...`, as our spawner's pods are meant to be."""
+def make_pod(name: str, image: str, command: list[str], volumes=(), mounts=(), env=(), resources=None, affinity=None):
+    """An unprivileged pod, as our spawner's pods are meant to be."""
     spec = {
         "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": 5,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+        "terminationGracePeriodSeconds": 1,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1234,
+            "runAsGroup": 2345,
+            "fsGroup": 3456,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [
             {
                 "name": "main",
-                "image": "python:3.11-slim",
-                "command": ["python"],
-                "args": args,
-                "ports": [{"name": "http", "containerPort": 8888}],
+                "image": image,
+                "command": command,
+                "ports": [{"name": "http", "containerPort": 8080}],
                 "env": list(env),
-                "resources": resources or {"requests": {"cpu": "100m", "memory": "64Mi"}},
+                "volumeMounts": list(mounts),
+                "resources": resources or {"requests": {"cpu": "10m", "memory": "16Mi"}},
                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
             }
         ],
+        "volumes": list(volumes),
     }
     if affinity:
         spec["affinity"] = affinity
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "k8s-tier"}}, "spec": spec}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}}, "spec": spec}
 
 
-def make_sleeper(name: str, limits: dict, product: str | None = None) -> dict:
+def make_sleeper(name: str, image: str, limits: dict, product: str | None = None) -> dict:
     affinity = None
     if product:
         affinity = {
@@ -66,7 +74,7 @@ def make_sleeper(name: str, limits: dict, product: str | None = None) -> dict:
                 }
             }
         }
-    return make_pod(name, ["-c", "import time; time.sleep(600)"], resources={"limits": limits}, affinity=affinity)
+    return make_pod(name, image, ["sleep", "600"], resources={"limits": limits}, affinity=affinity)
 
 
 @pytest.fixture
@@ -77,13 +85,17 @@ def hub(kube_apiserver):
 
 @pytest.fixture
 def admin(kube_apiserver):
-    """A requests session with the admin token; deletes the namespace's pods and secrets after the test."""
+    """A requests session with the admin token; deletes the namespace's pods, services, secrets
+    and claims after the test, and waits for the pods to be gone."""
     session = kube_apiserver.session(kube_apiserver.admin_token)
     yield session
-    for kind in ("pods", "secrets"):
+    for kind in ("pods", "secrets", "persistentvolumeclaims"):
         session.delete(
-            f"{kube_apiserver.url}/api/v1/namespaces/{NAMESPACE}/{kind}", json={"gracePeriodSeconds": 0}, timeout=30
+            f"{kube_apiserver.url}{NS}/{kind}", json={"gracePeriodSeconds": 1}, timeout=30
         ).raise_for_status()
+    for service in session.get(f"{kube_apiserver.url}{NS}/services", timeout=30).json()["items"]:
+        session.delete(f"{kube_apiserver.url}{NS}/services/{service['metadata']['name']}", timeout=30)
+    wait_for(lambda: not session.get(f"{kube_apiserver.url}{PODS}", timeout=30).json()["items"], 60, "pods deleted")
 
 
 def pod_named(admin, url, name):
@@ -91,7 +103,7 @@ def pod_named(admin, url, name):
     return response.json() if response.status_code == 200 else None
 
 
-def running(pod):
+def ready(pod):
     status = (pod or {}).get("status", {})
     return (
         status.get("phase") == "Running"
@@ -100,21 +112,28 @@ def running(pod):
     )
 
 
+def get_text(url):
+    try:
+        return requests.get(url, timeout=2).text
+    except requests.ConnectionError:
+        return None
+
+
 @pytest.mark.parametrize(
     "method, path, allowed",
     [
         ("GET", PODS, True),
-        ("GET", f"/api/v1/namespaces/{NAMESPACE}/secrets", True),
-        ("GET", f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims", True),
-        ("GET", f"/api/v1/namespaces/{NAMESPACE}/events", True),
+        ("GET", f"{NS}/secrets", True),
+        ("GET", f"{NS}/persistentvolumeclaims", True),
+        ("GET", f"{NS}/events", True),
         ("GET", "/api/v1/nodes", True),
         ("GET", "/api/v1/persistentvolumes", True),
         ("GET", "/api/v1/namespaces/default/secrets", False),
         ("GET", "/api/v1/namespaces/kube-system/pods", False),
-        ("GET", f"/api/v1/namespaces/{NAMESPACE}/configmaps", False),
+        ("GET", f"{NS}/configmaps", False),
         ("POST", "/api/v1/namespaces", False),
-        ("DELETE", "/api/v1/nodes/cpu-1", False),
-        ("POST", f"/api/v1/namespaces/{NAMESPACE}/events", False),
+        ("DELETE", f"/api/v1/nodes/{NODE_NAME}", False),
+        ("POST", f"{NS}/events", False),
         ("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles", False),
     ],
 )
@@ -136,7 +155,7 @@ def test_1_20_has_no_policy_v1(kube_apiserver, admin):
     assert "autoscaling/v2" not in versions
 
 
-def test_kubespawner_client_loads_the_kubeconfig(kube_apiserver, node_agent, tmp_path):
+def test_kubespawner_client_loads_the_kubeconfig(kube_apiserver, tmp_path):
     """The hub finds the server as kubespawner does: `KUBECONFIG`, then `load_kube_config`."""
     kubeconfig = kube_apiserver.write_kubeconfig(tmp_path / "kubeconfig", kube_apiserver.hub_token)
     script = (
@@ -154,130 +173,153 @@ def test_kubespawner_client_loads_the_kubeconfig(kube_apiserver, node_agent, tmp
     env.pop("KUBERNETES_SERVICE_HOST", None)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split(maxsplit=1) == ["0", "['cpu-1', 'gpu-a100-1', 'gpu-a100-mig-1']\n"]
+    assert result.stdout == f"0 ['{NODE_NAME}']\n"
 
 
-def test_fake_gpu_nodes_are_ready_with_labels_and_allocatable(kube_apiserver, hub, node_agent):
-    nodes = {
-        node["metadata"]["name"]: node
-        for node in hub.get(f"{kube_apiserver.url}/api/v1/nodes", timeout=10).json()["items"]
-    }
-    assert sorted(nodes) == ["cpu-1", "gpu-a100-1", "gpu-a100-mig-1"]
-    gpu = nodes["gpu-a100-1"]
-    assert gpu["metadata"]["labels"]["nvidia.com/gpu.product"] == A100
-    assert gpu["status"]["allocatable"]["nvidia.com/gpu"] == "4"
-    assert nodes["gpu-a100-mig-1"]["status"]["allocatable"]["nvidia.com/mig-1g.10gb"] == "7"
-    assert "nvidia.com/gpu.product" not in nodes["cpu-1"]["metadata"]["labels"]
-    for node in nodes.values():
-        ready = [condition for condition in node["status"]["conditions"] if condition["type"] == "Ready"]
-        assert ready[0]["status"] == "True"
+def test_the_node_is_ready_on_the_bridge_address_with_the_host_path_storage_class(kube_apiserver, admin):
+    node = admin.get(f"{kube_apiserver.url}/api/v1/nodes/{NODE_NAME}", timeout=10).json()
+    assert {"type": "InternalIP", "address": NODE_IP} in node["status"]["addresses"]
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.20.2"
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://1.6.")
+    classes = admin.get(f"{kube_apiserver.url}/apis/storage.k8s.io/v1/storageclasses", timeout=10).json()["items"]
+    assert [(c["metadata"]["name"], c["provisioner"]) for c in classes] == [(STORAGE_CLASS, "kubernetes.io/host-path")]
+    # The `kubernetes` Service leads pods to the API server on the node.
+    endpoints = admin.get(f"{kube_apiserver.url}/api/v1/namespaces/default/endpoints/kubernetes", timeout=10).json()
+    assert endpoints["subsets"][0]["addresses"] == [{"ip": NODE_IP}]
 
 
-def test_pods_run_as_local_processes_on_their_own_ip_and_stop_when_deleted(kube_apiserver, hub, admin, node_agent):
+def test_a_pod_runs_as_its_user_with_its_volumes_and_answers_on_its_ip_and_cluster_ip(
+    kube_apiserver, admin, probe_image_on_node, tmp_path
+):
     url = kube_apiserver.url
-    secret = {"metadata": {"name": "greetings"}, "stringData": {"alice": "hello alice", "bob": "hello bob"}}
-    hub.post(f"{url}/api/v1/namespaces/{NAMESPACE}/secrets", json=secret, timeout=10).raise_for_status()
-    for user in ("alice", "bob"):
-        # Both listen on 0.0.0.0:8888, as every kubespawner pod does.
-        pod = make_pod(
-            f"greeter-{user}",
-            ["-c", GREETER, "0.0.0.0", "8888"],
-            env=[{"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "greetings", "key": user}}}],
-        )
-        hub.post(f"{url}{PODS}", json=pod, timeout=10).raise_for_status()
-
-    pods = {
-        user: wait_for(
-            lambda: running(pod_named(admin, url, f"greeter-{user}")) and pod_named(admin, url, f"greeter-{user}"),
-            what=f"{user}'s pod Running",
-        )
-        for user in ("alice", "bob")
+    host_folder = tmp_path / "host"
+    host_folder.mkdir()
+    host_folder.chmod(0o777)
+    admin.post(
+        f"{url}{NS}/secrets", json={"metadata": {"name": "probe"}, "stringData": {"greeting": "hello"}}, timeout=10
+    ).raise_for_status()
+    admin.post(
+        f"{url}{NS}/persistentvolumeclaims",
+        json={
+            "metadata": {"name": "probe"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Mi"}}},
+        },
+        timeout=10,
+    ).raise_for_status()
+    pod = make_pod(
+        "probe",
+        probe_image_on_node,
+        ["sh", "-c", PROBE_SCRIPT],
+        volumes=[
+            {"name": "host", "hostPath": {"path": str(host_folder), "type": "Directory"}},
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "secret", "secret": {"secretName": "probe", "defaultMode": 0o440}},
+            {"name": "claim", "persistentVolumeClaim": {"claimName": "probe"}},
+        ],
+        mounts=[
+            {"name": "host", "mountPath": "/host"},
+            {"name": "scratch", "mountPath": "/scratch"},
+            {"name": "secret", "mountPath": "/etc/probe", "readOnly": True},
+            {"name": "claim", "mountPath": "/claim"},
+        ],
+        env=[{"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "probe", "key": "greeting"}}}],
+    )
+    pod["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/id", "port": 8080}, "periodSeconds": 1}
+    service = {
+        "metadata": {"name": "probe"},
+        "spec": {"selector": {"app": "probe"}, "ports": [{"port": 80, "targetPort": 8080}]},
     }
-    assert pods["alice"]["status"]["podIP"] != pods["bob"]["status"]["podIP"]
-    assert pods["alice"]["spec"]["nodeName"] == "cpu-1"
-    for user, pod in pods.items():
-        answer = wait_for(lambda: _get(f"http://{pod['status']['podIP']}:8888/"), what=f"{user}'s process")
-        assert answer == f"hello {user}"
+    created = time.monotonic()
+    admin.post(f"{url}{PODS}", json=pod, timeout=10).raise_for_status()
+    cluster_ip = admin.post(f"{url}{NS}/services", json=service, timeout=10).json()["spec"]["clusterIP"]
+    running = wait_for(lambda: ready(pod_named(admin, url, "probe")) and pod_named(admin, url, "probe"), 90, "Ready")
+    print(f"probe pod Ready {time.monotonic() - created:.1f}s after it was created")
 
-    hub.delete(f"{url}{PODS}/greeter-alice", timeout=10).raise_for_status()
-    wait_for(lambda: pod_named(admin, url, "greeter-alice") is None, what="alice's pod removed")
-    assert _get(f"http://{pods['alice']['status']['podIP']}:8888/") is None
-    assert [running.pod["metadata"]["name"] for running in node_agent.processes.values()] == ["greeter-bob"]
+    assert running["spec"]["nodeName"] == NODE_NAME
+    pod_ip = running["status"]["podIP"]
+    assert pod_ip.startswith(POD_CIDR.rsplit(".", 2)[0]) and cluster_ip.startswith(SERVICE_CIDR.rsplit(".", 2)[0])
+    assert get_text(f"http://{pod_ip}:8080/id") == "uid=1234 gid=2345 groups=2345,3456\n"
+    assert wait_for(lambda: get_text(f"http://{cluster_ip}/greeting"), 30, "the ClusterIP answering") == "hello"
+
+    def run(*command):
+        return exec_in_pod(kube_apiserver, "probe", list(command))
+
+    assert run("cat", "/etc/probe/greeting") == "hello"
+    # fsGroup: the emptyDir and the Secret's files are the group's; host paths are left alone.
+    assert run("stat", "-c", "%n %u:%g %a", "/scratch", "/etc/probe/..data/greeting", "/scratch/written-by-pod") == (
+        "/scratch 0:3456 2777\n/etc/probe/..data/greeting 0:3456 440\n/scratch/written-by-pod 1234:3456 644\n"
+    )
+    assert run("sh", "-c", "echo $PROBE_SERVICE_HOST:$PROBE_SERVICE_PORT") == f"{cluster_ip}:80\n"
+    written = host_folder / "written-by-pod"
+    assert (written.stat().st_uid, written.stat().st_gid) == (1234, 2345)
+    claim = admin.get(f"{url}{NS}/persistentvolumeclaims/probe", timeout=10).json()
+    volume = admin.get(f"{url}/api/v1/persistentvolumes/{claim['spec']['volumeName']}", timeout=10).json()
+    assert (claim["status"]["phase"], volume["spec"]["storageClassName"]) == ("Bound", STORAGE_CLASS)
+    folder = volume["spec"]["hostPath"]["path"]
+    assert folder.startswith(f"{PROVISIONER_DIR}/")
+    assert os.stat(f"{folder}/written-by-pod").st_uid == 1234
+    log = admin.get(f"{url}{PODS}/probe/log", timeout=10).text
+    assert log == "probe serving\n"
+
+    # Deleting the claim deletes the provisioned folder (reclaim policy Delete).
+    admin.delete(f"{url}{PODS}/probe", json={"gracePeriodSeconds": 1}, timeout=10).raise_for_status()
+    wait_for(lambda: pod_named(admin, url, "probe") is None, 60, "the pod deleted")
+    admin.delete(f"{url}{NS}/persistentvolumeclaims/probe", timeout=10).raise_for_status()
+    wait_for(lambda: not os.path.exists(folder), 60, "the provisioned folder deleted")
 
 
-def test_a_pod_without_its_secret_waits_with_the_kubelet_reason(kube_apiserver, hub, admin, node_agent):
+def test_a_pod_without_its_secret_waits_with_the_kubelet_reason(kube_apiserver, hub, admin, probe_image_on_node):
     pod = make_pod(
         "no-secret",
-        ["-c", GREETER, "0.0.0.0", "8888"],
+        probe_image_on_node,
+        ["sleep", "600"],
         env=[{"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "greeting"}}}],
     )
     hub.post(f"{kube_apiserver.url}{PODS}", json=pod, timeout=10).raise_for_status()
-    waiting = wait_for(
-        lambda: (
-            pod_named(admin, kube_apiserver.url, "no-secret")["status"]
-            .get("containerStatuses", [{}])[0]
-            .get("state", {})
-            .get("waiting")
-        ),
-        what="the container waiting",
-    )
-    assert waiting["reason"] == "CreateContainerConfigError"
-    assert "absent" in waiting["message"]
+
+    def waiting():
+        status = pod_named(admin, kube_apiserver.url, "no-secret")["status"].get("containerStatuses") or [{}]
+        state = status[0].get("state", {}).get("waiting", {})
+        return state if state.get("reason") not in (None, "ContainerCreating") else None
+
+    waiting = wait_for(waiting, 60, "the container waiting for its Secret")
+    assert waiting == {"reason": "CreateContainerConfigError", "message": 'secret "absent" not found'}
 
 
-def test_gpu_pods_go_where_their_model_and_resources_are(kube_apiserver, hub, admin, node_agent):
+def test_fake_gpus_advertised_on_the_node_are_scheduled_and_counted(
+    kube_cluster, kube_apiserver, hub, admin, probe_image_on_node
+):
     url = kube_apiserver.url
-    for pod in (
-        make_sleeper("all-a100s", {"nvidia.com/gpu": "4"}, A100),
-        make_sleeper("mig-slice", {"nvidia.com/mig-1g.10gb": "1"}),
-        make_sleeper("one-more-a100", {"nvidia.com/gpu": "1"}, A100),
-    ):
-        hub.post(f"{url}{PODS}", json=pod, timeout=10).raise_for_status()
-    for name, node in (("all-a100s", "gpu-a100-1"), ("mig-slice", "gpu-a100-mig-1")):
-        assert wait_for(lambda: running(pod_named(admin, url, name)), what=f"{name} Running")
-        assert pod_named(admin, url, name)["spec"]["nodeName"] == node
-
-    # No whole A100 left (the MIG node has the model's label but only slices): the third pod waits,
-    # as it would for kube-scheduler, and says why.
-    condition = wait_for(
-        lambda: [
-            condition
-            for condition in pod_named(admin, url, "one-more-a100")["status"].get("conditions", [])
-            if condition["type"] == "PodScheduled"
-        ],
-        what="one-more-a100 marked unschedulable",
-    )[0]
-    assert condition["reason"] == "Unschedulable"
-    assert condition["message"] == (
-        "0/3 nodes are available: 2 Insufficient nvidia.com/gpu, 1 node(s) didn't match node selector."
-    )
-    events = hub.get(
-        f"{url}/api/v1/namespaces/{NAMESPACE}/events",
-        params={"fieldSelector": "involvedObject.name=one-more-a100"},
-        timeout=10,
-    ).json()["items"]
-    assert [event["reason"] for event in events] == ["FailedScheduling"]
-
-    # The GPUs come free: the waiting pod gets one.
-    hub.delete(f"{url}{PODS}/all-a100s", timeout=10).raise_for_status()
-    assert wait_for(lambda: running(pod_named(admin, url, "one-more-a100")), what="one-more-a100 Running")
-    assert pod_named(admin, url, "one-more-a100")["spec"]["nodeName"] == "gpu-a100-1"
-
-
-def test_without_processes_bound_pods_are_running_at_once(kube_apiserver, admin, start_node_agent):
-    """What inventory benchmarks use: many pods, no process each."""
-    agent = start_node_agent([gpu_node("bench-gpu-1", A100, gpus=8)], run_processes=False)
-    for index in range(3):
-        pod = make_sleeper(f"bench-{index}", {"nvidia.com/gpu": "1"})
-        pod["spec"]["nodeName"] = "bench-gpu-1"
-        admin.post(f"{kube_apiserver.url}{PODS}", json=pod, timeout=10).raise_for_status()
-    for index in range(3):
-        assert wait_for(lambda: running(pod_named(admin, kube_apiserver.url, f"bench-{index}")))
-    assert agent.processes == {}
+    kube_cluster.advertise({"nvidia.com/gpu.product": A100}, {"nvidia.com/gpu": "2"})
+    try:
+        for pod in (
+            make_sleeper("both-gpus", probe_image_on_node, {"nvidia.com/gpu": "2"}, A100),
+            make_sleeper("one-more-gpu", probe_image_on_node, {"nvidia.com/gpu": "1"}, A100),
+        ):
+            hub.post(f"{url}{PODS}", json=pod, timeout=10).raise_for_status()
+        assert wait_for(lambda: ready(pod_named(admin, url, "both-gpus")), 60, "both-gpus Ready")
+        # No GPU left: kube-scheduler keeps the second pod pending and says why.
+        condition = wait_for(
+            lambda: [
+                condition
+                for condition in pod_named(admin, url, "one-more-gpu")["status"].get("conditions", [])
+                if condition["type"] == "PodScheduled"
+            ],
+            30,
+            "one-more-gpu marked unschedulable",
+        )[0]
+        assert (condition["reason"], condition["message"]) == (
+            "Unschedulable",
+            "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+        )
+        hub.delete(f"{url}{PODS}/both-gpus", json={"gracePeriodSeconds": 1}, timeout=10).raise_for_status()
+        assert wait_for(lambda: ready(pod_named(admin, url, "one-more-gpu")), 90, "one-more-gpu Ready")
+    finally:
+        kube_cluster.advertise({"nvidia.com/gpu.product": None}, {"nvidia.com/gpu": None})
 
 
 def test_the_test_pod_is_valid_against_the_official_schema():
-    pod = make_pod("valid", ["-c", GREETER], resources={"limits": {"nvidia.com/gpu": "1"}})
+    pod = make_pod("valid", "sciencelab.test/probe:1", ["sh"], resources={"limits": {"nvidia.com/gpu": "1"}})
     validate_strictly(pod)
     validate_strictly(pod, latest_version())
     pod["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalaton"] = False
@@ -289,10 +331,3 @@ def test_the_test_pod_is_valid_against_the_official_schema():
         ),
     ):
         validate_strictly(pod)
-
-
-def _get(url):
-    try:
-        return requests.get(url, timeout=2).text
-    except requests.ConnectionError:
-        return None
