@@ -308,6 +308,7 @@ class KubeCluster(KubeApiServer):
         self._holder: subprocess.Popen | None = None
         self._opener: ProvisionedVolumeOpener | None = None
         self._remover: TerminatedPodRemover | None = None
+        self.imported: set[Path] = set()
 
     @staticmethod
     def missing() -> str | None:
@@ -358,7 +359,7 @@ class KubeCluster(KubeApiServer):
             self.record = host_state()
             save_record(self.record)
             self._start_namespace()
-            save_record(self.record, self.namespace)
+            save_record(self.record, self._holder.pid, self.namespace)
             run(["ip", "link", "add", BRIDGE, "type", "bridge"])
             run(["ip", "address", "add", f"{NODE_IP}/24", "dev", BRIDGE])
             run(["ip", "link", "set", BRIDGE, "up"])
@@ -383,15 +384,17 @@ class KubeCluster(KubeApiServer):
         return credentials
 
     def _start_namespace(self):
-        """The mount namespace every process of the cluster runs in: a copy of the host's with `/`
-        made rshared inside (the host's own mounts are private and stay so)."""
+        """The mount namespace every process of the cluster runs in: a copy of the host's whose
+        mounts are slaves of the host's (none of its mounts reaches the host, even under a mount
+        the host shares, such as the /run/netns that `ip netns` and podman make), with `/` then
+        made rshared inside (for the kubelet's volumes and HostToContainer propagation)."""
         with open(self.state_dir / "namespace.log", "wb") as log:
             self._holder = subprocess.Popen(
                 [
                     "unshare",
                     "--mount",
                     "--propagation",
-                    "unchanged",
+                    "slave",
                     "--",
                     "sh",
                     "-c",
@@ -550,8 +553,11 @@ class KubeCluster(KubeApiServer):
 
     def import_image(self, archive: Path):
         """Make the images of `archive` (a docker-archive or OCI-archive tar, e.g. from `buildah
-        push ... docker-archive:` or `images.py`) available to pods, under the names it holds."""
-        self.ctr("images", "import", str(archive))
+        push ... docker-archive:` or `images.py`) available to pods, under the names it holds;
+        once per archive."""
+        if archive not in self.imported:
+            self.ctr("images", "import", str(archive))
+            self.imported.add(archive)
 
     def tag_image(self, reference: str, *names: str):
         """Give the imported image `reference` more names (pods name it by any of them)."""
@@ -597,7 +603,7 @@ class KubeCluster(KubeApiServer):
                 self._holder = None
         finally:
             if self.record is not None:
-                restore_host({**self.record, "namespace": self.namespace})
+                restore_host(load_record() or self.record)
                 self.record = None
             if self._lock:
                 self._lock.close()

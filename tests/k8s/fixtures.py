@@ -79,19 +79,24 @@ def probe_image_on_node(kube_cluster) -> str:
     return image.reference
 
 
-@pytest.fixture
-def lab_image_on_node(kube_cluster) -> str:
-    """The reference of an image with JupyterLab and ScienceLab, imported on the node: the archive
-    named by SCIENCELAB_LAB_IMAGE_ARCHIVE (a docker-archive tar, e.g. of images/lab), else the
-    stand-in `images.lab_test_image()` built from this checkout's virtual environment."""
+def import_lab_image(cluster: KubeCluster) -> str:
+    """Import an image with JupyterLab and ScienceLab on the node and return its reference: the
+    archive named by SCIENCELAB_LAB_IMAGE_ARCHIVE (a docker-archive tar, e.g. of images/lab), else
+    the stand-in `images.lab_test_image()` built from this checkout's virtual environment."""
     if archive := os.environ.get(LAB_IMAGE_ARCHIVE_ENV):
         archive = Path(archive)
         reference = archive_references(archive)[0]
     else:
         image = lab_test_image()
         archive, reference = image.archive(), image.reference
-    kube_cluster.import_image(archive)
+    cluster.import_image(archive)
     return reference
+
+
+@pytest.fixture
+def lab_image_on_node(kube_cluster) -> str:
+    """The reference of an image with JupyterLab and ScienceLab on the node (`import_lab_image`)."""
+    return import_lab_image(kube_cluster)
 
 
 @pytest.fixture

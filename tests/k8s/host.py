@@ -26,7 +26,10 @@ import signal
 import subprocess
 from pathlib import Path
 
-from ..batch import kill_namespace, processes_in_namespace, wait_until
+import psutil
+
+from ..batch import processes_in_namespace, wait_until
+from .apiserver import KUBERNETES_DIR
 
 CLUSTER_ROOT = Path("/var/lib/sciencelab-kube")
 RECORD_PATH = CLUSTER_ROOT / "host-record.json"
@@ -59,6 +62,14 @@ SIDE_PATHS = (
     "/opt/cni",
     "/opt/containerd",
     "/usr/libexec/kubernetes",
+)
+# What runs only in the cluster's mount namespace.
+CLUSTER_EXECUTABLES = (
+    *(str(KUBERNETES_DIR / name) for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
+    *(str(KUBERNETES_DIR / name) for name in ("kubelet", "kube-proxy")),
+    shutil.which("etcd"),
+    shutil.which("containerd"),
+    shutil.which("containerd-shim-runc-v2"),
 )
 OUR_CHAIN_PREFIX = "KUBE-"
 IPTABLES = {"ipv4": "iptables", "ipv6": "ip6tables"}
@@ -154,12 +165,14 @@ def host_state() -> dict:
     }
 
 
-def save_record(state: dict, namespace: str | None = None):
-    """Write the host's state before the cluster changes it, with the mount namespace the cluster's
-    processes will share (for `restore_host` after a killed run)."""
+def save_record(state: dict, holder: int | None = None, namespace: str | None = None):
+    """Write the host's state before the cluster changes it, with the first process of the mount
+    namespace the cluster's processes share, and that namespace (for `restore_host` after a
+    killed run)."""
     CLUSTER_ROOT.mkdir(parents=True, exist_ok=True)
     temporary = RECORD_PATH.with_suffix(".tmp")
-    temporary.write_text(json.dumps({**state, "namespace": namespace}))
+    identity = process_identity(holder) if holder else None
+    temporary.write_text(json.dumps({**state, "boot_id": boot_id(), "holder": identity, "namespace": namespace}))
     os.replace(temporary, RECORD_PATH)
 
 
@@ -194,12 +207,48 @@ def create_cgroup_root():
                 (cgroup / name).write_text((root / name).read_text())
 
 
-def kill_cluster_processes(namespace: str | None):
+def boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def process_identity(pid: int) -> list | None:
+    """[pid, start time]: unlike the pid alone, never that of a later process."""
+    try:
+        return [pid, psutil.Process(pid).create_time()]
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _executable(pid: int) -> str | None:
+    """The program process `pid` runs; None once it has ended (a zombie has none either)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def namespace_processes(record: dict) -> list[int]:
+    """The processes in the cluster's mount namespace while it is still the cluster's: the number
+    of a namespace that ended goes to a later one (after a reboot, or while the host runs), so
+    it counts only while the namespace's first process (`holder`) or one of the cluster's
+    components (CLUSTER_EXECUTABLES) still runs in it."""
+    namespace, holder = record.get("namespace"), record.get("holder")
+    if not namespace or record.get("boot_id") != boot_id():
+        return []
+    pids = processes_in_namespace(namespace)
+    executables = {os.path.realpath(path) for path in CLUSTER_EXECUTABLES if path}
+    if (holder and process_identity(holder[0]) == holder) or any(_executable(pid) in executables for pid in pids):
+        return pids
+    return []
+
+
+def kill_cluster_processes(record: dict):
     """SIGKILL every process of the cluster: those in its mount namespace (its components and the
     containerd shims) and those in its cgroups (the containers, each in a mount namespace of its own)."""
+    namespace_pids = namespace_processes(record)
 
     def remaining():
-        return (processes_in_namespace(namespace) if namespace else []) + cgroup_processes()
+        return [pid for pid in namespace_pids if _executable(pid)] + cgroup_processes()
 
     for _ in range(2):  # a shim may start a process while we kill
         for pid in remaining():
@@ -208,8 +257,6 @@ def kill_cluster_processes(namespace: str | None):
             except ProcessLookupError:
                 pass
     wait_until(lambda: not remaining(), 30, "the end of the cluster's processes", describe=lambda: str(remaining()))
-    if namespace:
-        kill_namespace(namespace)
 
 
 def remove_cgroups():
@@ -268,7 +315,7 @@ def remove_side_paths(before: dict[str, list[str] | None]):
 def restore_host(record: dict):
     """Undo everything the cluster that saved `record` changed; safe to repeat, and enough after a
     cluster whose test run was killed: its processes go first, so nothing re-adds what is removed."""
-    kill_cluster_processes(record.get("namespace"))
+    kill_cluster_processes(record)
     remove_cgroups()
     remove_iptables_chains(record["iptables"])
     if Path("/sys/class/net", BRIDGE).exists():

@@ -1,9 +1,11 @@
-"""A real ScienceLab hub whose servers are pods on the test API server, for tests and benchmarks.
+"""A real ScienceLab hub whose servers are pods on the test cluster, for tests and benchmarks.
 
 `KubeHub` is the demo hub (`tests/demo_hub.py`) switched to `KubeProfileSpawner` by an extra
-`jupyterhub_config.py`: the hub's token is RBAC-limited to the `sciencelab` namespace, the pods run
-on the node agent's fake nodes, and every pod manifest the spawner sends is also written to
-`state_dir/pods/<name>.json` (a `modify_pod_hook`), so tests check exactly what was sent.
+`jupyterhub_config.py`: the hub's token is RBAC-limited to the `sciencelab` namespace, the hub
+listens on the node's address (`cluster.NODE_IP`) so that servers in pods reach its API, the pods
+run on the cluster's node from the image the test imported there, and every pod manifest the
+spawner sends is also written to `state_dir/pods/<name>.json` (a `modify_pod_hook`), so tests
+check exactly what was sent.
 """
 
 import json
@@ -12,6 +14,10 @@ from pathlib import Path
 
 from ..demo_hub import DemoHub
 from .apiserver import NAMESPACE, KubeCredentials
+from .cluster import NODE_IP
+
+# The namespace's own service-account token stays: admission refuses pods while it is missing.
+KEEP_SERVICE_ACCOUNT_TOKENS = "type!=kubernetes.io/service-account-token"
 
 KUBE_HUB_CONFIG = """\
 import json
@@ -33,27 +39,37 @@ def record_pod(spawner, pod):
 # The demo's own service and roles are replaced by those of the Kubernetes spawner.
 configure_sciencelab(c, spawner="kubernetes", profiles_file=str(STATE / "profiles.yaml"), namespace="{namespace}",
                      service_port=free_port(), check=False)
+# Servers in pods call the hub's API: it listens on the node's address, not on loopback.
+c.JupyterHub.hub_ip = "{hub_ip}"
 c.{spawner}.cmd = ["jupyterhub-singleuser"]
-c.{spawner}.image = "quay.io/jupyter/base-notebook:2026-11-02"
+c.{spawner}.image = "{image}"
 c.{spawner}.modify_pod_hook = record_pod
 c.{spawner}.start_timeout = 120
 c.{spawner}.http_timeout = 120
 """
 
 
-def kube_hub_config(namespace: str = NAMESPACE, spawner: str = "KubeProfileSpawner") -> str:
-    return KUBE_HUB_CONFIG.replace("{namespace}", namespace).replace("{spawner}", spawner)
+def kube_hub_config(image: str, namespace: str = NAMESPACE, spawner: str = "KubeProfileSpawner") -> str:
+    """The hub's Kubernetes configuration: `spawner` in `namespace`, `image` where no profile names one."""
+    return (
+        KUBE_HUB_CONFIG.replace("{namespace}", namespace)
+        .replace("{spawner}", spawner)
+        .replace("{image}", image)
+        .replace("{hub_ip}", NODE_IP)
+    )
 
 
 class KubeHub(DemoHub):
     """`DemoHub` with ScienceLab's Kubernetes spawner on `credentials`' API server (see the module
-    docstring); `extra_config` is appended to the Kubernetes configuration."""
+    docstring); `base_config` (default: `kube_hub_config(image)`) and then `extra_config` become
+    its configuration."""
 
     def __init__(
         self,
         state_dir: Path,
         credentials: KubeCredentials,
         profiles: str,
+        image: str,
         extra_config: str = "",
         base_config: str | None = None,
     ):
@@ -61,7 +77,7 @@ class KubeHub(DemoHub):
         kubeconfig = credentials.write_kubeconfig(state_dir / "kubeconfig", credentials.hub_token)
         super().__init__(
             state_dir,
-            extra_config=(base_config or kube_hub_config()) + extra_config,
+            extra_config=(base_config or kube_hub_config(image)) + extra_config,
             profiles=profiles,
             env={"KUBECONFIG": str(kubeconfig)},
         )
@@ -80,40 +96,22 @@ class KubeHub(DemoHub):
         response.raise_for_status()
         return response.json()
 
-    def stop_server(self, user: str, server: str = ""):
-        super().stop_server(user, server)
-        release_deleted_volumes(self.credentials)
-
-
-def release_deleted_volumes(credentials: KubeCredentials, namespace: str = NAMESPACE):
-    """What kube-controller-manager's pvc- and pv-protection controllers do once no pod uses a
-    claim (the test cluster has no controller-manager): drop the finalizers of claims and volumes
-    being deleted, so they go."""
-    admin = credentials.session(credentials.admin_token)
-    for path in (f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", "/api/v1/persistentvolumes"):
-        for item in admin.get(credentials.url + path, timeout=30).json()["items"]:
-            if item["metadata"].get("deletionTimestamp") and item["metadata"].get("finalizers"):
-                admin.patch(
-                    f"{credentials.url}{path}/{item['metadata']['name']}",
-                    json={"metadata": {"finalizers": None}},
-                    headers={"Content-Type": "application/merge-patch+json"},
-                    timeout=30,
-                )
-
 
 def remove_namespace_objects(credentials: KubeCredentials, namespace: str = NAMESPACE):
-    """Delete every pod, Secret, claim and ScienceLab volume a hub left in `namespace`."""
+    """Delete every pod, Secret and claim a hub left in `namespace`, and ScienceLab's volumes."""
     admin = credentials.session(credentials.admin_token)
     for kind in ("pods", "secrets", "persistentvolumeclaims"):
         admin.delete(
-            f"{credentials.url}/api/v1/namespaces/{namespace}/{kind}", json={"gracePeriodSeconds": 0}, timeout=30
+            f"{credentials.url}/api/v1/namespaces/{namespace}/{kind}",
+            params={"fieldSelector": KEEP_SERVICE_ACCOUNT_TOKENS} if kind == "secrets" else {},
+            json={"gracePeriodSeconds": 0},
+            timeout=30,
         ).raise_for_status()
     admin.delete(
         f"{credentials.url}/api/v1/persistentvolumes",
         params={"labelSelector": f"sciencelab.io/namespace={namespace}"},
         timeout=30,
     ).raise_for_status()
-    release_deleted_volumes(credentials, namespace)
 
 
 def wait_for(condition, timeout: float = 30, what: str = "condition"):

@@ -11,7 +11,7 @@ import requests
 from kubernetes_validate import latest_version
 
 from .cluster import NODE_IP, NODE_NAME, POD_CIDR, PROVISIONER_DIR, SERVICE_CIDR, STORAGE_CLASS, exec_in_pod
-from .hub import wait_for
+from .hub import remove_namespace_objects, wait_for
 from .schema import validate_strictly
 
 pytestmark = pytest.mark.k8s
@@ -89,10 +89,7 @@ def admin(kube_apiserver):
     and claims after the test, and waits for the pods to be gone."""
     session = kube_apiserver.session(kube_apiserver.admin_token)
     yield session
-    for kind in ("pods", "secrets", "persistentvolumeclaims"):
-        session.delete(
-            f"{kube_apiserver.url}{NS}/{kind}", json={"gracePeriodSeconds": 1}, timeout=30
-        ).raise_for_status()
+    remove_namespace_objects(kube_apiserver)
     for service in session.get(f"{kube_apiserver.url}{NS}/services", timeout=30).json()["items"]:
         session.delete(f"{kube_apiserver.url}{NS}/services/{service['metadata']['name']}", timeout=30)
     wait_for(lambda: not session.get(f"{kube_apiserver.url}{PODS}", timeout=30).json()["items"], 60, "pods deleted")

@@ -1,5 +1,7 @@
-"""ScienceLab's Kubernetes spawner end to end: a real hub with `KubeProfileSpawner` on the real
-API server, pods run by the node agent, JupyterLab reached through the hub's proxy."""
+"""ScienceLab's Kubernetes spawner end to end: a real hub with `KubeProfileSpawner` on the test
+cluster; the users' pods run on its node (the kubelet applies their security context, mounts their
+home claim, CVMFS, group folder and Secrets, and reports them ready), JupyterLab is reached through
+the hub's proxy."""
 
 import base64
 import json
@@ -14,42 +16,90 @@ from sciencelab_spawner.kube_objects import unprivileged_problems
 
 from ..option_oracle import expected_status
 from ..rest_spawn_fuzz import check_rest_spawn, rest_spawns
-from .hub import KubeHub, remove_namespace_objects, wait_for
-from .node_agent import FakeNode, NodeAgent, gpu_node, local_commands
+from .cluster import NODE_NAME, exec_in_pod
+from .fixtures import import_lab_image
+from .hub import KEEP_SERVICE_ACCOUNT_TOKENS, KubeHub, remove_namespace_objects, wait_for
 from .schema import validate_strictly
 
 pytestmark = [pytest.mark.k8s, pytest.mark.hub]
 
 PROFILES = Path(__file__).with_name("kube_profiles.yaml")
 A100 = "NVIDIA-A100-SXM4-80GB"
-# Four whole A100s, and a MIG node with a single 1g.10gb slice to race for.
-NODES = (
-    FakeNode("cpu-1"),
-    gpu_node("gpu-a100-1", A100, gpus=4),
-    gpu_node("gpu-mig-1", A100, gpus=0, **{"nvidia.com/mig-1g.10gb": "1"}),
-)
+# The node as a GPU node: four whole A100s, and one 1g.10gb slice to race for.
+NODE_LABELS = {"nvidia.com/gpu.product": A100}
+NODE_RESOURCES = {"nvidia.com/gpu": "4", "nvidia.com/mig-1g.10gb": "1"}
 NS = "/api/v1/namespaces/sciencelab"
 # What the admin provisioned for alice (s3_credentials_source "secret"); bob has nothing.
 ALICE_KEYS = {"accessKeyID": "AKIAALICEEXAMPLE", "secretAccessKey": "alice-secret-9f3c1e7d2b"}
+CVMFS_REPOSITORIES = ("cms.cern.ch", "sft.cern.ch")
+GROUP_FOLDER_CLASS = "shared-folders"
+SCIENCELAB_VOLUMES = "sciencelab.io/namespace=sciencelab"  # the S3 buckets' volumes the spawner makes
+
+
+def make_stand_in_volumes(folder: Path) -> list[dict]:
+    """Pre-made host-path volumes for the claims the host-path provisioner cannot serve (it makes
+    ReadWriteOnce volumes only): the cvmfs-csi `cvmfs` class's ReadOnlyMany claim, a folder per
+    repository in it, and the group folders' ReadWriteMany claim, writable by everyone."""
+    for repository in CVMFS_REPOSITORIES:
+        (folder / "cvmfs" / repository).mkdir(parents=True)
+        (folder / "cvmfs" / repository / "README").write_text(f"{repository} stand-in\n")
+    (folder / "groups").mkdir()
+    (folder / "groups").chmod(0o777)
+    return [
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "storageClassName": storage_class,
+                "accessModes": [access],
+                "capacity": {"storage": "50Gi"},
+                "hostPath": {"path": str(folder / name), "type": "Directory"},
+            },
+        }
+        for name, storage_class, access in (
+            ("cvmfs", "cvmfs", "ReadOnlyMany"),
+            ("groups", GROUP_FOLDER_CLASS, "ReadWriteMany"),
+        )
+    ]
+
+
+def make_hub(cluster, folder: Path, extra_config: str = "") -> KubeHub:
+    """A hub with kube_profiles.yaml and group folders for gpu-users, on the lab image."""
+    return KubeHub(
+        folder,
+        cluster.credentials,
+        PROFILES.read_text(),
+        import_lab_image(cluster),
+        extra_config=(
+            'c.KubeProfileSpawner.group_folders = ["gpu-users"]\n'
+            f'c.KubeProfileSpawner.group_folder_storage_class = "{GROUP_FOLDER_CLASS}"\n{extra_config}'
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
-def kube_hub(kube_apiserver, tmp_path_factory):
-    """The demo hub on `KubeProfileSpawner` (tests/k8s/hub.py) with kube_profiles.yaml, group
-    folders for gpu-users, alice's S3 Secret, and a node agent for NODES; afterwards the last test
-    fails if the hub logged a traceback, the hub and the agent are stopped and everything the hub
-    left in the namespace is deleted."""
-    agent = NodeAgent(kube_apiserver, list(NODES), tmp_path_factory.mktemp("node-agent"), commands=local_commands())
-    hub = KubeHub(
-        tmp_path_factory.mktemp("kube-hub"),
-        kube_apiserver,
-        PROFILES.read_text(),
-        extra_config='c.KubeProfileSpawner.group_folders = ["gpu-users"]\n',
-    )
+def kube_hub(shared_kube_cluster, tmp_path_factory):
+    """The demo hub on `KubeProfileSpawner` (tests/k8s/hub.py, `make_hub`) with alice's S3 Secret,
+    buckets reached through the credentials file only (`s3_mount` "credentials-file": no S3 CSI
+    driver here); the node advertised as NODE_RESOURCES of A100s, the profiles' images tags of the
+    lab image (`fixtures.import_lab_image`), the stand-in volumes of `make_stand_in_volumes`.
+    Afterwards the last test fails if the hub logged a traceback, the hub is stopped, and
+    everything it and the fixture made is deleted."""
+    cluster = shared_kube_cluster.get()
+    credentials = cluster.credentials
+    profile_images = [image["image"] for image in yaml.safe_load(PROFILES.read_text())["images"].values()]
+    cluster.tag_image(import_lab_image(cluster), *profile_images)
+    folder = tmp_path_factory.mktemp("stand-in-volumes")
+    volumes = make_stand_in_volumes(folder)
+    hub = make_hub(cluster, tmp_path_factory.mktemp("kube-hub"), 'c.KubeProfileSpawner.s3_mount = "credentials-file"\n')
+    hub.stand_in_folder = folder
     try:
-        agent.start()
+        cluster.advertise(NODE_LABELS, NODE_RESOURCES)
+        for volume in volumes:
+            hub.admin_api.post(
+                f"{credentials.url}/api/v1/persistentvolumes", json=volume, timeout=30
+            ).raise_for_status()
         hub.admin_api.post(
-            f"{kube_apiserver.url}{NS}/secrets",
+            f"{credentials.url}{NS}/secrets",
             timeout=30,
             json={"metadata": {"name": "sciencelab-s3-alice"}, "stringData": ALICE_KEYS},
         ).raise_for_status()
@@ -58,9 +108,25 @@ def kube_hub(kube_apiserver, tmp_path_factory):
         hub.check_log()
     finally:
         hub.stop()
-        agent.stop()
-        remove_namespace_objects(kube_apiserver)
+        remove_namespace_objects(credentials)
+        for volume in volumes:
+            hub.admin_api.delete(f"{credentials.url}/api/v1/persistentvolumes/{volume['metadata']['name']}", timeout=30)
+        cluster.advertise(dict.fromkeys(NODE_LABELS), dict.fromkeys(NODE_RESOURCES))
         print(f"kube hub log: {hub.log_path}")
+
+
+@pytest.fixture
+def csi_hub(kube_hub, shared_kube_cluster, tmp_path):
+    """A second hub beside the module's, with S3 buckets mounted through the CSI driver (the
+    default `s3_mount`); stopped after the test."""
+    hub = make_hub(shared_kube_cluster.get(), tmp_path / "csi-hub")
+    try:
+        hub.start()
+        yield hub
+        hub.check_log()
+    finally:
+        hub.stop()
+        print(f"CSI hub log: {hub.log_path}")
 
 
 @pytest.fixture
@@ -84,13 +150,13 @@ def decoded(secret: dict) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
 
 
-def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
-    options = {
-        "profile": "a100",
-        "gpu_count": 1,
-        "cvmfs": ["sft.cern.ch", "cms.cern.ch"],
-        "s3": ["cms-opendata", "scratch"],
-    }
+def secret_names(hub) -> set[str]:
+    """The namespace's Secrets but its service-account token."""
+    return names(hub.kube(f"{NS}/secrets", fieldSelector=KEEP_SERVICE_ACCOUNT_TOKENS))
+
+
+def test_alice_runs_on_the_node_as_uid_1000_with_her_gpu_home_cvmfs_group_folder_and_s3_keys(hub, kube_apiserver):
+    options = {"profile": "a100", "gpu_count": 1, "cvmfs": ["sft.cern.ch", "cms.cern.ch"], "s3": ["scratch"]}
     response = hub.spawn("alice", options)
     assert response.status_code in (201, 202), response.text
 
@@ -98,7 +164,7 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     validate_strictly(sent)
     assert unprivileged_problems(sent) == []
     pod = hub.kube(f"{NS}/pods/jupyter-alice")
-    assert pod["spec"]["nodeName"] == "gpu-a100-1"
+    assert pod["spec"]["nodeName"] == NODE_NAME
     container = pod["spec"]["containers"][0]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["securityContext"] == {
@@ -118,52 +184,48 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
     volumes = by_name(pod["spec"]["volumes"])
     assert volumes["home"]["persistentVolumeClaim"] == {"claimName": "claim-alice"}
     assert volumes["cvmfs"]["persistentVolumeClaim"] == {"claimName": "sciencelab-cvmfs", "readOnly": True}
-    assert volumes["s3-credentials"]["secret"]["secretName"] == "jupyter-alice-s3"
-    assert volumes["s3-0"]["persistentVolumeClaim"] == {"claimName": "jupyter-alice-s3-cms-opendata", "readOnly": True}
     assert volumes["group-0"]["persistentVolumeClaim"] == {"claimName": "sciencelab-group-gpu-users"}
+    assert volumes["s3-credentials"]["secret"] == {"secretName": "jupyter-alice-s3", "defaultMode": 0o440}
     mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
     assert mounts["/cvmfs/cms.cern.ch"]["subPath"] == "cms.cern.ch"
     assert mounts["/cvmfs/sft.cern.ch"]["mountPropagation"] == "HostToContainer"
-    assert mounts["/s3/cms-opendata"]["readOnly"] is True
-    assert {"/home/jovyan", "/s3/scratch", "/srv/groups/gpu-users", "/etc/sciencelab/s3"} <= set(mounts)
+    assert {"/home/jovyan", "/srv/groups/gpu-users", "/etc/sciencelab/s3"} <= set(mounts)
     env = {variable["name"]: variable.get("value") for variable in container["env"]}
     assert env["SCIENCELAB_SITE"] == "{test site}"
     assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/etc/sciencelab/s3/credentials"
-    # The keys and the server's API token are in Secrets only: not in the pod, not in the hub's log.
-    assert ALICE_KEYS["secretAccessKey"] not in json.dumps(pod)
-    assert ALICE_KEYS["secretAccessKey"] not in hub.log_text()
+    # Her keys and the server's API token are in Secrets only: not in the pod, not in the hub's log.
     token = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-hub-token"))["JUPYTERHUB_API_TOKEN"]
-    assert token not in json.dumps(pod)
+    for secret in (token, ALICE_KEYS["secretAccessKey"]):
+        assert secret not in json.dumps(pod) and secret not in hub.log_text()
     assert by_name(container["env"])["JUPYTERHUB_API_TOKEN"] == {
         "name": "JUPYTERHUB_API_TOKEN",
         "valueFrom": {"secretKeyRef": {"name": "jupyter-alice-hub-token", "key": "JUPYTERHUB_API_TOKEN"}},
     }
 
-    credentials = decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3"))
-    assert credentials == {
-        "credentials": "[default]\naws_access_key_id = AKIAALICEEXAMPLE\n"
-        "aws_secret_access_key = alice-secret-9f3c1e7d2b\n",
-        "config": "[default]\nendpoint_url = https://s3.cern.ch\n",
-    }
-    assert decoded(hub.kube(f"{NS}/secrets/jupyter-alice-s3-scratch")) == {
-        **ALICE_KEYS,
-        "endpoint": "https://s3.cern.ch",
-    }
-    volume = hub.kube("/api/v1/persistentvolumes/sciencelab-jupyter-alice-s3-scratch")
-    assert (volume["spec"]["csi"]["driver"], volume["spec"]["csi"]["volumeHandle"]) == (
-        "ru.yandex.s3.csi",
-        "sciencelab-scratch",
-    )
-    assert volume["spec"]["claimRef"]["name"] == "jupyter-alice-s3-scratch"
-    assert names(hub.kube(f"{NS}/persistentvolumeclaims")) == {
-        "claim-alice",
-        "sciencelab-cvmfs",
-        "sciencelab-group-gpu-users",
-        "jupyter-alice-s3-cms-opendata",
-        "jupyter-alice-s3-scratch",
-    }
+    # What the kubelet and runc made of it, seen from inside her container.
+    def run(*command):
+        return exec_in_pod(kube_apiserver, "jupyter-alice", list(command))
 
-    # alice's lab answers through the hub's proxy, with her profile.
+    assert run("id") == "uid=1000(jovyan) gid=100(users) groups=100(users)\n"
+    assert run("grep", "-E", "^(CapEff|NoNewPrivs|Seccomp):", "/proc/self/status") == (
+        "CapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n"
+    )
+    assert f"JUPYTERHUB_API_TOKEN={token}" in run("env").splitlines()
+    # The Secret's files: read-only, hers through the fsGroup.
+    assert run("cat", "/etc/sciencelab/s3/credentials") == (
+        "[default]\naws_access_key_id = AKIAALICEEXAMPLE\naws_secret_access_key = alice-secret-9f3c1e7d2b\n"
+    )
+    assert run("stat", "-L", "-c", "%a %u:%g", "/etc/sciencelab/s3/credentials") == "440 0:100\n"
+    assert run("cat", "/cvmfs/cms.cern.ch/README", "/cvmfs/sft.cern.ch/README") == (
+        "cms.cern.ch stand-in\nsft.cern.ch stand-in\n"
+    )
+    assert run("touch", "/cvmfs/cms.cern.ch/mine") == "touch: /cvmfs/cms.cern.ch/mine: Read-only file system\n"
+    assert run("sh", "-c", "echo kept > $HOME/notes && echo hello > /srv/groups/gpu-users/from-alice && echo ok") == (
+        "ok\n"
+    )
+    assert (hub.stand_in_folder / "groups" / "from-alice").read_text() == "hello\n"
+
+    # Her lab answers through the hub's proxy, with her profile.
     info = hub.request("GET", "/user/alice/sciencelab/api/info", "alice")
     assert info.status_code == 200, info.text
     profile = info.json()["profile"]
@@ -173,14 +235,69 @@ def test_alice_gets_gpu_cvmfs_s3_and_home_and_stop_removes_what_is_hers(hub):
 
     hub.stop_server("alice")
     assert hub.kube(f"{NS}/pods/jupyter-alice") is None
-    assert names(hub.kube(f"{NS}/secrets")) == {"sciencelab-s3-alice"}
-    # Her home, the CVMFS claim and the group folder are persistent by design.
+    assert secret_names(hub) == {"sciencelab-s3-alice"}
+    # Her home, the CVMFS claim and the group folder are persistent by design: her notes are back.
     assert names(hub.kube(f"{NS}/persistentvolumeclaims")) == {
         "claim-alice",
         "sciencelab-cvmfs",
         "sciencelab-group-gpu-users",
     }
-    assert names(hub.kube("/api/v1/persistentvolumes")) == set()
+    response = hub.spawn("alice", {"profile": "cpu"})
+    assert response.status_code in (201, 202), response.text
+    assert run("cat", "/home/jovyan/notes") == "kept\n"
+
+
+def test_s3_buckets_become_csi_volumes_with_her_keys_in_secrets_and_go_with_her_server(csi_hub):
+    """The buckets' CSI driver is not on the test node, so the pod waits for it: what is checked
+    here is what the spawner makes, and removes when the server stops."""
+    options = {"profile": "a100", "gpu_count": 1, "s3": ["cms-opendata", "scratch"]}
+    response = csi_hub.request("POST", "/hub/api/users/alice/server", "alice", json=options)
+    assert response.status_code == 202, response.text
+    pod = wait_for(lambda: csi_hub.kube(f"{NS}/pods/jupyter-alice"), 60, "her pod")
+    container = pod["spec"]["containers"][0]
+    volumes = by_name(pod["spec"]["volumes"])
+    assert volumes["s3-credentials"]["secret"]["secretName"] == "jupyter-alice-s3"
+    assert volumes["s3-0"]["persistentVolumeClaim"] == {"claimName": "jupyter-alice-s3-cms-opendata", "readOnly": True}
+    mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+    assert mounts["/s3/cms-opendata"]["readOnly"] is True
+    assert {"/s3/scratch", "/etc/sciencelab/s3"} <= set(mounts)
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/etc/sciencelab/s3/credentials"
+    # The keys are in Secrets only: not in the pod, not in the hub's log.
+    assert ALICE_KEYS["secretAccessKey"] not in json.dumps(pod)
+    assert ALICE_KEYS["secretAccessKey"] not in csi_hub.log_text()
+    credentials = decoded(csi_hub.kube(f"{NS}/secrets/jupyter-alice-s3"))
+    assert credentials == {
+        "credentials": "[default]\naws_access_key_id = AKIAALICEEXAMPLE\n"
+        "aws_secret_access_key = alice-secret-9f3c1e7d2b\n",
+        "config": "[default]\nendpoint_url = https://s3.cern.ch\n",
+    }
+    assert decoded(csi_hub.kube(f"{NS}/secrets/jupyter-alice-s3-scratch")) == {
+        **ALICE_KEYS,
+        "endpoint": "https://s3.cern.ch",
+    }
+    volume = csi_hub.kube("/api/v1/persistentvolumes/sciencelab-jupyter-alice-s3-scratch")
+    assert (volume["spec"]["csi"]["driver"], volume["spec"]["csi"]["volumeHandle"]) == (
+        "ru.yandex.s3.csi",
+        "sciencelab-scratch",
+    )
+    assert volume["spec"]["claimRef"]["name"] == "jupyter-alice-s3-scratch"
+    assert {"jupyter-alice-s3-cms-opendata", "jupyter-alice-s3-scratch"} <= names(
+        csi_hub.kube(f"{NS}/persistentvolumeclaims")
+    )
+
+    csi_hub.stop_server("alice")
+    assert csi_hub.kube(f"{NS}/pods/jupyter-alice") is None
+    assert secret_names(csi_hub) == {"sciencelab-s3-alice"}
+    assert not names(csi_hub.kube(f"{NS}/persistentvolumeclaims")) & {
+        "jupyter-alice-s3-cms-opendata",
+        "jupyter-alice-s3-scratch",
+    }
+    wait_for(
+        lambda: not names(csi_hub.kube("/api/v1/persistentvolumes", labelSelector=SCIENCELAB_VOLUMES)),
+        30,
+        "her buckets' volumes deleted",
+    )
 
 
 def test_form_and_profiles_api_show_live_gpu_availability_and_quotas_span_named_servers(hub):
@@ -303,7 +420,8 @@ RAW = yaml.safe_load(PROFILES.read_text())
 GROUPS = {"alice": ["gpu-users"], "bob": []}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+# Fewer than the demo hub's fuzz: each accepted spawn here is a pod on the node (about 8 s with its stop).
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(rest_spawns(RAW, GROUPS, valid_one_in=16))
 def test_rest_spawns_agree_with_the_oracle(kube_hub, spawn):
     user, options = spawn
