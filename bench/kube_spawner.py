@@ -9,11 +9,12 @@ Three measurements, each printed with its goal (run with `make bench-kube`):
    medians, goal <= 1.0. Stock KubeSpawner only applies the overrides; ours also checks groups, the
    GPU quota and the live GPU inventory, and enforces the security contexts.
 2. form: the spawn form of those 50 profiles with a live inventory of 100 GPU nodes and 2000 pods
-   (the node agent without processes, pods created bound to their nodes): milliseconds per
-   render (goal < 50) and Kubernetes API requests per render (goal 0).
-3. spawn: spawn-to-ready through the real API server and node agent, two hubs side by side (ours
-   with a CPU profile, stock KubeSpawner with the same image, size and home claim), ABBA; ratio of
-   medians.
+   (fake nodes on a bare API server, pods created bound to them): milliseconds per render (goal
+   < 50) and Kubernetes API requests per render (goal 0).
+3. spawn: spawn-to-ready of a real pod on the single-node test cluster (tests/k8s/cluster.py,
+   root), two hubs side by side (ours with a CPU profile, stock KubeSpawner with the same image,
+   size and home claim), ABBA; ratio of medians. The image is the lab stand-in of
+   tests/k8s/images.py, or the archive SCIENCELAB_LAB_IMAGE_ARCHIVE names.
 
 `--smoke` (what `make test` runs) checks in under a minute that all three still work: one round of
 5 requests, 20 pods, 5 renders, one spawn each without warm-up; its figures mean nothing.
@@ -37,8 +38,9 @@ from kubernetes_asyncio.config import kube_config
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.k8s.apiserver import NAMESPACE, KubeApiServer
-from tests.k8s.hub import KubeHub, kube_hub_config, remove_namespace_objects
-from tests.k8s.node_agent import FakeNode, NodeAgent, gpu_node, local_commands
+from tests.k8s.cluster import KubeCluster
+from tests.k8s.fake_nodes import FakeNode, gpu_node, register_fake_nodes
+from tests.k8s.hub import KubeHub, kube_hub_config
 
 CHOICES = 10
 PROFILES = 50
@@ -262,18 +264,6 @@ def create_bound_pods(credentials, nodes: list[FakeNode], count: int):
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(count)))
-    # The agent reports each pod Running; measure once it is done, not while it competes for the CPU.
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        running = admin.get(
-            f"{credentials.url}/api/v1/namespaces/{NAMESPACE}/pods",
-            timeout=60,
-            params={"fieldSelector": "status.phase=Running", "labelSelector": "app=load"},
-        ).json()
-        if len(running["items"]) >= count:
-            return
-        time.sleep(2)
-    raise RuntimeError(f"only {len(running['items'])} of {count} pods were reported Running")
 
 
 def count_api_requests() -> Counter:
@@ -407,8 +397,10 @@ async def bench_form(profiles_path: Path, renders: int, pods: int, counts: Count
 
 # --- 3: two hubs ---------------------------------------------------------------------------------
 
+# The image both hubs' pods run: a name of the lab image on the node.
+SPAWN_IMAGE = "ghcr.io/sciencelab/user-python:2026.11"
 STOCK_CONFIG = (
-    kube_hub_config(spawner="KubeSpawner")
+    kube_hub_config(SPAWN_IMAGE, spawner="KubeSpawner")
     + """
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.KubeSpawner.namespace = "sciencelab"
@@ -418,17 +410,16 @@ c.KubeSpawner.storage_pvc_ensure = True
 c.KubeSpawner.storage_capacity = "10Gi"
 c.KubeSpawner.volumes = {"home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}}
 c.KubeSpawner.volume_mounts = {"home": {"name": "home", "mountPath": "/home/jovyan"}}
-c.KubeSpawner.image = "ghcr.io/sciencelab/user-python:2026.11"
 c.KubeSpawner.cpu_guarantee = 0.1
 c.KubeSpawner.cpu_limit = 1
 c.KubeSpawner.mem_guarantee = "128M"
 c.KubeSpawner.mem_limit = "1G"
 """
 )
-SPAWN_PROFILES = """\
-images: {python: {image: "ghcr.io/sciencelab/user-python:2026.11"}}
-sizes: {small: {cpu_guarantee: 0.1, cpu_limit: 1, mem_guarantee: 128M, mem_limit: 1G}}
-profiles: [{slug: cpu, display_name: CPU, image: python, size: small}]
+SPAWN_PROFILES = f"""\
+images: {{python: {{image: "{SPAWN_IMAGE}"}}}}
+sizes: {{small: {{cpu_guarantee: 0.1, cpu_limit: 1, mem_guarantee: 128M, mem_limit: 1G}}}}
+profiles: [{{slug: cpu, display_name: CPU, image: python, size: small}}]
 """
 
 
@@ -441,15 +432,23 @@ def spawn_to_ready(hub, user: str, user_options: dict) -> float:
     return elapsed
 
 
-def bench_spawn(credentials, tmp: Path, rounds: int, warm_up: bool = True):
-    agent = NodeAgent(credentials, [FakeNode("cpu-1"), FakeNode("cpu-2")], tmp / "agent", commands=local_commands())
-    peers = {
-        "KubeProfileSpawner": (KubeHub(tmp / "ours", credentials, SPAWN_PROFILES), {"profile": "cpu"}),
-        "KubeSpawner": (KubeHub(tmp / "stock", credentials, SPAWN_PROFILES, base_config=STOCK_CONFIG), {}),
-    }
-    timings = {label: [] for label in peers}
+def bench_spawn(tmp: Path, rounds: int, warm_up: bool = True):
+    cluster = KubeCluster(tmp / "cluster")
+    if reason := cluster.missing():
+        sys.exit(f"bench/kube_spawner.py: {reason}")
+    credentials = cluster.start()
+    print(f"(the test cluster started in {cluster.start_seconds:.1f} s)", flush=True)
+    peers = {}
     try:
-        agent.start()
+        cluster.tag_image(cluster.import_lab_image(), SPAWN_IMAGE)
+        peers = {
+            "KubeProfileSpawner": (KubeHub(tmp / "ours", credentials, SPAWN_PROFILES, SPAWN_IMAGE), {"profile": "cpu"}),
+            "KubeSpawner": (
+                KubeHub(tmp / "stock", credentials, SPAWN_PROFILES, SPAWN_IMAGE, base_config=STOCK_CONFIG),
+                {},
+            ),
+        }
+        timings = {label: [] for label in peers}
         for hub, user_options in peers.values():
             hub.start()
             if warm_up:
@@ -466,8 +465,8 @@ def bench_spawn(credentials, tmp: Path, rounds: int, warm_up: bool = True):
     finally:
         for hub, _ in peers.values():
             hub.stop()
-        agent.stop()
-    print(f"\n3. spawn-to-ready through the API server and node agent ({rounds} rounds, ABBA)")
+        cluster.stop()
+    print(f"\n3. spawn-to-ready of a real pod on the single-node test cluster ({rounds} rounds, ABBA)")
     for label, values in timings.items():
         print(f"   {label}: median {statistics.median(values):.2f} s (range {min(values):.2f}-{max(values):.2f})")
     ours, stock = timings["KubeProfileSpawner"], timings["KubeSpawner"]
@@ -504,38 +503,40 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="sciencelab-bench-kube-") as tmp:
         tmp = Path(tmp)
-        server = KubeApiServer(tmp / "apiserver")
-        if reason := server.missing():
-            sys.exit(f"bench/kube_spawner.py: {reason}")
-        credentials = server.start()
-        try:
-            # KubeSpawner's client took its default kubeconfig path from KUBECONFIG at import.
-            kubeconfig = credentials.write_kubeconfig(tmp / "kubeconfig", credentials.hub_token)
-            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
-            profiles_path = tmp / "profiles.yaml"
-            profiles_path.write_text(yaml.safe_dump(make_profiles()))
-            if only & {"resolution", "form"}:
-                agent = NodeAgent(credentials, bench_nodes(), tmp / "load-agent", run_processes=False).start()
-                try:
-                    if "form" in only:
-                        started = time.perf_counter()
-                        create_bound_pods(credentials, agent.nodes, pods)
-                        print(f"({pods} pods created and Running in {time.perf_counter() - started:.1f} s)", flush=True)
-                    counts = count_api_requests()
-                    loop = asyncio.new_event_loop()
-                    listed = loop.run_until_complete(first_listing())
-                    print(f"(the GPU inventory's first listing of the nodes and pods: {listed:.2f} s)", flush=True)
-                    if "resolution" in only:
-                        loop.run_until_complete(bench_resolution(profiles_path, rounds, requests))
-                    if "form" in only:
-                        loop.run_until_complete(bench_form(profiles_path, renders, pods, counts))
-                finally:
-                    agent.stop()
-                    remove_namespace_objects(credentials)
-            if "spawn" in only:
-                bench_spawn(credentials, tmp, spawn_rounds, warm_up=not args.smoke)
-        finally:
-            server.stop()
+        if only & {"resolution", "form"}:
+            bench_on_api_server(tmp, only, rounds, requests, renders, pods)
+        if "spawn" in only:
+            bench_spawn(tmp, spawn_rounds, warm_up=not args.smoke)
+
+
+def bench_on_api_server(tmp: Path, only: set[str], rounds: int, requests: int, renders: int, pods: int):
+    """1. and 2., on a bare API server with the fake GPU nodes of `bench_nodes`."""
+    server = KubeApiServer(tmp / "apiserver")
+    if reason := server.missing():
+        sys.exit(f"bench/kube_spawner.py: {reason}")
+    credentials = server.start()
+    try:
+        # KubeSpawner's client took its default kubeconfig path from KUBECONFIG at import.
+        kubeconfig = credentials.write_kubeconfig(tmp / "kubeconfig", credentials.hub_token)
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
+        profiles_path = tmp / "profiles.yaml"
+        profiles_path.write_text(yaml.safe_dump(make_profiles()))
+        nodes = bench_nodes()
+        register_fake_nodes(credentials, nodes)
+        if "form" in only:
+            started = time.perf_counter()
+            create_bound_pods(credentials, nodes, pods)
+            print(f"({pods} pods created in {time.perf_counter() - started:.1f} s)", flush=True)
+        counts = count_api_requests()
+        loop = asyncio.new_event_loop()
+        listed = loop.run_until_complete(first_listing())
+        print(f"(the GPU inventory's first listing of the nodes and pods: {listed:.2f} s)", flush=True)
+        if "resolution" in only:
+            loop.run_until_complete(bench_resolution(profiles_path, rounds, requests))
+        if "form" in only:
+            loop.run_until_complete(bench_form(profiles_path, renders, pods, counts))
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":

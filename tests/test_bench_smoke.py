@@ -21,7 +21,7 @@ from bench.peers import NVDASHBOARD_PATH, peers_missing
 from .batch import BatchSystemMissing
 from .batch.htcondor import HTCondorPool
 from .batch.slurm import SlurmCluster
-from .k8s.apiserver import KubeApiServer
+from .k8s.cluster import KubeCluster
 from .prerequisites import require
 
 pytestmark = pytest.mark.bench
@@ -96,8 +96,9 @@ def test_profiles():
 
 
 @pytest.mark.k8s
-def test_kube_spawner():
-    require(KubeApiServer.missing())
+def test_kube_spawner(cluster_of_its_own):
+    """Its spawn-to-ready runs on a test cluster of its own (one per host): the session's stops first."""
+    require(KubeCluster.missing())
     output = python_smoke("kube_spawner.py")
     assert_lines(
         output,

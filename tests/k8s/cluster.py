@@ -61,7 +61,7 @@ from .host import (
     restore_host,
     save_record,
 )
-from .images import PAUSE_IMAGE, pause_image
+from .images import PAUSE_IMAGE, lab_image_archive, pause_image
 
 NODE_NAME = "sciencelab-node"
 NODE_IP = "10.244.0.1"
@@ -558,6 +558,12 @@ class KubeCluster(KubeApiServer):
         if archive not in self.imported:
             self.ctr("images", "import", str(archive))
             self.imported.add(archive)
+
+    def import_lab_image(self) -> str:
+        """Import an image with JupyterLab and ScienceLab (`images.lab_image_archive`); its reference."""
+        archive, reference = lab_image_archive()
+        self.import_image(archive)
+        return reference
 
     def tag_image(self, reference: str, *names: str):
         """Give the imported image `reference` more names (pods name it by any of them)."""

@@ -5,17 +5,11 @@ Registered for every test by `tests/conftest.py`. Without the binaries and tools
 the reason, except under CI=true, where they fail.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 
 from ..prerequisites import require
 from .cluster import KubeCluster
-from .images import archive_references, lab_test_image, probe_image
-
-# Set to a docker-archive of the `lab` image (`make images`) to run the hub tests' pods on it.
-LAB_IMAGE_ARCHIVE_ENV = "SCIENCELAB_LAB_IMAGE_ARCHIVE"
+from .images import probe_image
 
 
 class SharedCluster:
@@ -55,8 +49,10 @@ def kube_cluster(shared_kube_cluster) -> KubeCluster:
     kube-apiserver, kube-controller-manager (host-path provisioner, default StorageClass
     `host-path`), kube-scheduler, containerd, kubelet and kube-proxy. The node `sciencelab-node`
     is the bridge address 10.244.0.1, where the API server listens; pods get 10.244.0.0/24 and
-    Services 10.96.0.0/24, both reachable from the host. `import_image(archive)` and
-    `tag_image(reference, *names)` put local images on the node (nothing is pulled),
+    Services 10.96.0.0/24, both reachable from the host. `import_image(archive)`,
+    `import_lab_image()` (JupyterLab and ScienceLab: the archive SCIENCELAB_LAB_IMAGE_ARCHIVE names,
+    else a stand-in built from this checkout) and `tag_image(reference, *names)` put local images on
+    the node (nothing is pulled),
     `advertise(labels, resources)` fakes GPUs, `ctr(...)` runs containerd's client. Tests delete
     the objects they create; at the end every pod is deleted and the host restored (`host.py`)."""
     return shared_kube_cluster.get()
@@ -77,26 +73,6 @@ def probe_image_on_node(kube_cluster) -> str:
     image = probe_image()
     kube_cluster.import_image(image.archive())
     return image.reference
-
-
-def import_lab_image(cluster: KubeCluster) -> str:
-    """Import an image with JupyterLab and ScienceLab on the node and return its reference: the
-    archive named by SCIENCELAB_LAB_IMAGE_ARCHIVE (a docker-archive tar, e.g. of images/lab), else
-    the stand-in `images.lab_test_image()` built from this checkout's virtual environment."""
-    if archive := os.environ.get(LAB_IMAGE_ARCHIVE_ENV):
-        archive = Path(archive)
-        reference = archive_references(archive)[0]
-    else:
-        image = lab_test_image()
-        archive, reference = image.archive(), image.reference
-    cluster.import_image(archive)
-    return reference
-
-
-@pytest.fixture
-def lab_image_on_node(kube_cluster) -> str:
-    """The reference of an image with JupyterLab and ScienceLab on the node (`import_lab_image`)."""
-    return import_lab_image(kube_cluster)
 
 
 @pytest.fixture

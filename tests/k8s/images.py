@@ -36,6 +36,8 @@ from packaging.requirements import Requirement
 from .apiserver import CACHE_DIR, KUBERNETES_DIR
 
 IMAGE_CACHE = CACHE_DIR / "kube-images"
+# A docker-archive of the `lab` image (`make images`) to run the tests' user pods on instead.
+LAB_IMAGE_ARCHIVE_ENV = "SCIENCELAB_LAB_IMAGE_ARCHIVE"
 REPO = Path(__file__).resolve().parents[2]
 PAUSE_IMAGE = "sciencelab.test/pause:1.20.2"
 PROBE_IMAGE = "sciencelab.test/probe:1"
@@ -209,6 +211,15 @@ def archive_references(path: Path) -> list[str]:
     with tarfile.open(path) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
     return [tag for image in manifest for tag in image.get("RepoTags") or []]
+
+
+def lab_image_archive() -> tuple[Path, str]:
+    """An archive of an image with JupyterLab and ScienceLab, and the image's reference: the
+    docker-archive SCIENCELAB_LAB_IMAGE_ARCHIVE names (e.g. of images/lab), else `lab_test_image()`'s."""
+    if archive := os.environ.get(LAB_IMAGE_ARCHIVE_ENV):
+        return Path(archive), archive_references(Path(archive))[0]
+    image = lab_test_image()
+    return image.archive(), image.reference
 
 
 def _busybox_layer() -> Layer:

@@ -17,7 +17,6 @@ from sciencelab_spawner.kube_objects import unprivileged_problems
 from ..option_oracle import expected_status
 from ..rest_spawn_fuzz import check_rest_spawn, rest_spawns
 from .cluster import NODE_NAME, exec_in_pod
-from .fixtures import import_lab_image
 from .hub import KEEP_SERVICE_ACCOUNT_TOKENS, KubeHub, remove_namespace_objects, wait_for
 from .schema import validate_strictly
 
@@ -68,7 +67,7 @@ def make_hub(cluster, folder: Path, extra_config: str = "") -> KubeHub:
         folder,
         cluster.credentials,
         PROFILES.read_text(),
-        import_lab_image(cluster),
+        cluster.import_lab_image(),
         extra_config=(
             'c.KubeProfileSpawner.group_folders = ["gpu-users"]\n'
             f'c.KubeProfileSpawner.group_folder_storage_class = "{GROUP_FOLDER_CLASS}"\n{extra_config}'
@@ -81,13 +80,13 @@ def kube_hub(shared_kube_cluster, tmp_path_factory):
     """The demo hub on `KubeProfileSpawner` (tests/k8s/hub.py, `make_hub`) with alice's S3 Secret,
     buckets reached through the credentials file only (`s3_mount` "credentials-file": no S3 CSI
     driver here); the node advertised as NODE_RESOURCES of A100s, the profiles' images tags of the
-    lab image (`fixtures.import_lab_image`), the stand-in volumes of `make_stand_in_volumes`.
+    lab image (`KubeCluster.import_lab_image`), the stand-in volumes of `make_stand_in_volumes`.
     Afterwards the last test fails if the hub logged a traceback, the hub is stopped, and
     everything it and the fixture made is deleted."""
     cluster = shared_kube_cluster.get()
     credentials = cluster.credentials
     profile_images = [image["image"] for image in yaml.safe_load(PROFILES.read_text())["images"].values()]
-    cluster.tag_image(import_lab_image(cluster), *profile_images)
+    cluster.tag_image(cluster.import_lab_image(), *profile_images)
     folder = tmp_path_factory.mktemp("stand-in-volumes")
     volumes = make_stand_in_volumes(folder)
     hub = make_hub(cluster, tmp_path_factory.mktemp("kube-hub"), 'c.KubeProfileSpawner.s3_mount = "credentials-file"\n')
