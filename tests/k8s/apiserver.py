@@ -381,16 +381,20 @@ class KubeApiServer:
             admin.post(url, json=body, timeout=30).raise_for_status()
 
     def stop(self):
-        """Stop the API server, then etcd: SIGTERM, and SIGKILL after STOP_TIMEOUT seconds."""
-        for process in reversed(self.processes.values()):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-        self.processes.clear()
+        """Stop every process, the last started first (the API server, then etcd)."""
+        for name in reversed(list(self.processes)):
+            self.stop_process(name)
+
+    def stop_process(self, name: str):
+        """Stop process `name`: SIGTERM, and SIGKILL after STOP_TIMEOUT seconds."""
+        process = self.processes.pop(name, None)
+        if process and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         return "\n".join((self.state_dir / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])

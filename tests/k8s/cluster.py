@@ -75,7 +75,6 @@ LOCK_PATH = CACHE_DIR / "kube-cluster.lock"
 LOCK_TIMEOUT = 1800  # seconds: another test run's whole k8s tier
 READY_TIMEOUT = 120  # seconds: the node Ready after the kubelet starts, on a busy 2-core machine
 POD_DELETE_TIMEOUT = 60
-STOP_TIMEOUT = 20
 NODE_COMMANDS = ("kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 HOST_TOOLS = (
     "containerd",
@@ -350,7 +349,6 @@ class KubeCluster(KubeApiServer):
         if reason := self.missing():
             raise KubeApiServerMissing(reason)
         started = time.monotonic()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock = acquire_host_lock()
         try:
             if (leftover := load_record()) is not None:
@@ -388,6 +386,7 @@ class KubeCluster(KubeApiServer):
         mounts are slaves of the host's (none of its mounts reaches the host, even under a mount
         the host shares, such as the /run/netns that `ip netns` and podman make), with `/` then
         made rshared inside (for the kubelet's volumes and HostToContainer propagation)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
         with open(self.state_dir / "namespace.log", "wb") as log:
             self._holder = subprocess.Popen(
                 [
@@ -599,7 +598,7 @@ class KubeCluster(KubeApiServer):
                     helper.stop()
             self._opener = self._remover = None
             for name in ("kube-proxy", "kube-scheduler", "kube-controller-manager", "kubelet"):
-                self._stop_process(name)
+                self.stop_process(name)
             if "containerd" in self.processes and self.processes["containerd"].poll() is None:
                 self._delete_containers()
             super().stop()
@@ -632,16 +631,6 @@ class KubeCluster(KubeApiServer):
             )
         except RuntimeError as error:
             print(f"{error}; the host restore kills what is left")
-
-    def _stop_process(self, name: str):
-        process = self.processes.pop(name, None)
-        if process and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
     def _delete_containers(self):
         """Kill and delete every container task, then the containers: containerd's shims would
