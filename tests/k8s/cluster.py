@@ -2,8 +2,9 @@
 
 `KubeCluster` runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd with
 runc, the kubelet and kube-proxy (binaries from `install-kubernetes.sh`) as root, all in one
-private mount namespace whose root is shared inside it (so the kubelet's volume mounts reach the
-containers, `HostToContainer` propagation works, and every mount ends with the namespace).
+mount namespace of their own: its mounts are slaves of the host's, so none reaches the host and
+every one ends with the namespace, and its root is shared inside it, so the kubelet's volume
+mounts reach the containers and `HostToContainer` propagation works.
 
 - Network: the bridge `BRIDGE` with `NODE_IP`/24 is the node. The API server, the kubelet and,
   in tests, the hub listen on `NODE_IP`, which the host reaches as one of its own addresses and
@@ -23,8 +24,9 @@ containers, `HostToContainer` propagation works, and every mount ends with the n
   10-second tick after it has cleaned up, so every stop would take 10 to 16 s; the cluster removes
   a deleted pod (`gracePeriodSeconds: 0`) as soon as none of its containers runs any more, and
   the kubelet cleans up after it as it does for any pod that went away.
-- Images: nothing is pulled (no registry): `import_image` puts a docker- or OCI-archive tar into
-  containerd's `k8s.io` namespace, `tag_image` gives it more names (`images.py` builds archives).
+- Images: nothing is pulled (no registry): `import_image` puts a docker-archive tar (or an OCI
+  archive whose index names its images) into containerd's `k8s.io` namespace, `tag_image` gives
+  an image more names (`images.py` writes archives).
 - Fake GPUs: `advertise` labels the node and adds extended resources to its capacity, as the
   NVIDIA device plugin and GPU feature discovery would; pods asking for them are scheduled and run.
 - Host: everything the cluster changes outside its own state (sysctls, iptables, the bridge,
@@ -551,9 +553,9 @@ class KubeCluster(KubeApiServer):
         return result.stdout
 
     def import_image(self, archive: Path):
-        """Make the images of `archive` (a docker-archive or OCI-archive tar, e.g. from `buildah
-        push ... docker-archive:` or `images.py`) available to pods, under the names it holds;
-        once per archive."""
+        """Make the images of `archive` (a docker-archive tar, e.g. from `buildah push ...
+        docker-archive:` or `images.py`) available to pods, under the names it holds; once per
+        archive."""
         if archive not in self.imported:
             self.ctr("images", "import", str(archive))
             self.imported.add(archive)
