@@ -1,6 +1,7 @@
 """The k8s tier's own ground: the single-node cluster, its RBAC for the hub, and what its kubelet
 does with a pod (user, volumes, Secrets, readiness, networking, logs and exec, fake GPUs)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -247,6 +248,15 @@ def test_a_pod_runs_as_its_user_with_its_volumes_and_answers_on_its_ip_and_clust
         "/scratch 0:3456 2777\n/etc/probe/..data/greeting 0:3456 440\n/scratch/written-by-pod 1234:3456 644\n"
     )
     assert run("sh", "-c", "echo $PROBE_SERVICE_HOST:$PROBE_SERVICE_PORT") == f"{cluster_ip}:80\n"
+    # As a hub in a pod does: the API server through the `kubernetes` Service, with the pod's token.
+    version = run(
+        "sh",
+        "-c",
+        'wget -q -O - --no-check-certificate --header "Authorization: Bearer $(cat '
+        '/var/run/secrets/kubernetes.io/serviceaccount/token)" '
+        "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version",
+    )
+    assert json.loads(version)["gitVersion"] == "v1.20.2"
     written = host_folder / "written-by-pod"
     assert (written.stat().st_uid, written.stat().st_gid) == (1234, 2345)
     claim = admin.get(f"{url}{NS}/persistentvolumeclaims/probe", timeout=10).json()
