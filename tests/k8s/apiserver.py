@@ -3,7 +3,7 @@
 The binary is built once by `tests/k8s/install-kubernetes.sh` (`make test` runs it) into the
 cache directory; etcd is Debian's `etcd-server`. `KubeApiServer` alone, on 127.0.0.1, has no
 controller-manager, scheduler or kubelet: nothing garbage-collects owned objects, binds PVCs or
-finalizes namespaces; the benchmarks' node agent (`node_agent.py`) registers fake nodes on it.
+finalizes namespaces; the inventory benchmark registers fake nodes on it (`fake_nodes.py`).
 `cluster.KubeCluster` adds those components and a real node.
 """
 
