@@ -26,12 +26,17 @@ apt_install() {
     done
     [ ${#missing[@]} = 0 ] && return
     $SUDO apt-get -o DPkg::Lock::Timeout=900 update -q
-    # policy-rc.d: the packages' own daemons (a system containerd) must not start; the tests run
-    # their own, with their own sockets and state.
-    $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d'
+    # The packages' own daemons (a system containerd) must not start: the tests run their own, with
+    # their own sockets and state. A policy-rc.d of the machine's own is left as it is.
+    local policy=/usr/sbin/policy-rc.d created="" status=0
+    if [ ! -e "$policy" ]; then
+        $SUDO sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 0755 $policy"
+        created=yes
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=900 install -y -q \
-        --no-install-recommends "${missing[@]}" || { $SUDO rm -f /usr/sbin/policy-rc.d; return 1; }
-    $SUDO rm -f /usr/sbin/policy-rc.d
+        --no-install-recommends "${missing[@]}" || status=$?
+    [ -z "$created" ] || $SUDO rm -f "$policy"
+    return $status
 }
 
 apt_install etcd-server containerd runc containernetworking-plugins conntrack iptables nftables busybox-static
