@@ -1,8 +1,10 @@
 """Fixtures of the `k8s` tier: a real single-node Kubernetes cluster (`cluster.py`).
 
-Registered for every test by `tests/conftest.py`. Without the binaries and tools
-(`tests/k8s/install-kubernetes.sh`, which `make test` runs) or without root, the fixtures skip with
-the reason, except under CI=true, where they fail.
+Registered for every test by `tests/conftest.py`. The cluster starts once per session, on first
+use (about 20 s): tests take it from `kube_cluster`, module- and session-scoped fixtures from
+`shared_kube_cluster.get()`. Without the binaries and tools (`tests/k8s/install-kubernetes.sh`,
+which `make test` runs) or without root, the fixtures skip with the reason, except under CI=true,
+where they fail.
 """
 
 import pytest
@@ -52,9 +54,9 @@ def kube_cluster(shared_kube_cluster) -> KubeCluster:
     Services 10.96.0.0/24, both reachable from the host. `import_image(archive)`,
     `import_lab_image()` (JupyterLab and ScienceLab: the archive SCIENCELAB_LAB_IMAGE_ARCHIVE names,
     else a stand-in built from this checkout) and `tag_image(reference, *names)` put local images on
-    the node (nothing is pulled),
-    `advertise(labels, resources)` fakes GPUs, `ctr(...)` runs containerd's client. Tests delete
-    the objects they create; at the end every pod is deleted and the host restored (`host.py`)."""
+    the node (nothing is pulled), `advertise(labels, resources)` fakes GPUs, `ctr(...)` runs
+    containerd's client. Tests delete the objects they create; at the end every pod is deleted and
+    the host restored (`host.py`)."""
     return shared_kube_cluster.get()
 
 
