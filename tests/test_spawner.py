@@ -101,6 +101,14 @@ def test_chosen_profile_sets_limits_environment_and_record(db):
         "display_name": "root",
         "image": "ghcr.io/sciencelab/user-root:2026.11",
     }
+    # Local processes have no container: the record says what the panel must not claim.
+    assert record(spawner)["not_applied"] == {
+        "settings": ["image", "size", "cvmfs", "s3", "collaborative"],
+        "marker": "only on Kubernetes",
+        "reason": "This hub runs each server as a local process, without a container: the image, CVMFS "
+        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory limits are "
+        "not enforced.",
+    }
 
 
 def test_profile_without_size_keeps_the_admins_limits_and_group_overrides(db):

@@ -137,6 +137,13 @@ export interface ISciencelabProfile {
    * What the user should know, e.g. that a remembered choice is no longer offered.
    */
   notices: string[];
+
+  /**
+   * The settings (by option: `image`, `size`, `cvmfs`, `s3`, `collaborative`) that the spawner
+   * which started this server does not apply, a marker to show next to each ("only on
+   * Kubernetes") and why; `null`, or absent from older hubs, when every setting applies.
+   */
+  not_applied?: { settings: string[]; marker: string; reason: string } | null;
 }
 
 /**

@@ -8,6 +8,7 @@ from traitlets import Bool, Unicode
 
 from .local_gpus import local_gpu_status, pick_gpus, read_gpu_inventory
 from .profile_config import ProfileConfig
+from .profile_record import NotApplied
 from .profile_spawner import ProfileSpawnerMixin
 from .user_options import ResolvedProfile
 
@@ -28,6 +29,14 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     machine's shared `/tmp/dask-scratch-space`. Only Dask's: a `TMPDIR` this deep would break
     multiprocessing's fork server, whose socket path must stay under 108 bytes.
     """
+
+    not_applied = NotApplied(
+        ("image", "size", "cvmfs", "s3", "collaborative"),
+        "only on Kubernetes",
+        "This hub runs each server as a local process, without a container: the image, CVMFS "
+        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory "
+        "limits are not enforced.",
+    )
 
     run_as_hub_user = Bool(
         False,

@@ -4,7 +4,9 @@ import { ISciencelabProfile } from '../tokens';
 
 /**
  * The sidebar section that shows the profile this server was spawned with: its resources,
- * image, GPUs, CVMFS repositories and S3 buckets, and any notice from the hub.
+ * image, GPUs, CVMFS repositories and S3 buckets, and any notice from the hub. Settings the
+ * spawner did not apply (a local process has no image or mounts) carry the hub's marker, and
+ * the hub's reason follows the list.
  */
 export class ProfileSection extends Widget {
   constructor() {
@@ -44,15 +46,24 @@ export class ProfileSection extends Widget {
     }
     const list = document.createElement('dl');
     list.className = 'sciencelab-profile-details';
-    for (const [term, value] of profileDetails(profile)) {
+    const notApplied = profile.not_applied ?? null;
+    let marked = false;
+    for (const { term, value, setting } of profileDetails(profile)) {
       const dt = document.createElement('dt');
       dt.textContent = term;
       const dd = document.createElement('dd');
-      dd.textContent = value;
       dd.dataset.detail = term;
+      dd.append(span('sciencelab-detail-value', value));
+      if (notApplied?.settings.includes(setting)) {
+        dd.append(' ', span('sciencelab-not-applied-marker', notApplied.marker));
+        marked = true;
+      }
       list.append(dt, dd);
     }
     nodes.push(list);
+    if (notApplied && marked) {
+      nodes.push(paragraph('sciencelab-not-applied', notApplied.reason));
+    }
     this.node.replaceChildren(...nodes);
   }
 
@@ -67,36 +78,55 @@ export class ProfileSection extends Widget {
 }
 
 /**
- * The profile's details as (term, text) pairs, in display order; absent ones are left out.
+ * One line of the profile section.
  */
-export function profileDetails(profile: ISciencelabProfile): Array<[string, string]> {
-  const details: Array<[string, string]> = [];
+export interface IProfileDetail {
+  term: string;
+  value: string;
+  /**
+   * The profile option it comes from, as `not_applied` names it: `size`, `image`, `gpu_model`...
+   */
+  setting: string;
+}
+
+/**
+ * The profile's details in display order; absent ones are left out.
+ */
+export function profileDetails(profile: ISciencelabProfile): IProfileDetail[] {
+  const details: IProfileDetail[] = [];
   const { cpu_guarantee, cpu_limit, mem_guarantee, mem_limit } = profile.resources;
   const cpu = range(cpu_guarantee, cpu_limit, formatCores);
   if (cpu) {
-    details.push(['CPU', cpu]);
+    details.push({ term: 'CPU', value: cpu, setting: 'size' });
   }
   const memory = range(mem_guarantee, mem_limit, formatBytes);
   if (memory) {
-    details.push(['Memory', memory]);
+    details.push({ term: 'Memory', value: memory, setting: 'size' });
   }
   if (profile.image) {
-    details.push(['Image', `${profile.image.display_name} (${profile.image.image})`]);
+    const value = `${profile.image.display_name} (${profile.image.image})`;
+    details.push({ term: 'Image', value, setting: 'image' });
   }
   if (profile.gpu) {
-    details.push(['GPU', `${profile.gpu.count} × ${profile.gpu.display_name}`]);
+    const value = `${profile.gpu.count} × ${profile.gpu.display_name}`;
+    details.push({ term: 'GPU', value, setting: 'gpu_model' });
   }
   if (profile.cvmfs.length > 0) {
-    details.push(['CVMFS', profile.cvmfs.map(repository => repository.path).join(', ')]);
+    const value = profile.cvmfs.map(repository => repository.path).join(', ');
+    details.push({ term: 'CVMFS', value, setting: 'cvmfs' });
   }
   if (profile.s3.length > 0) {
     const buckets = profile.s3.map(
       bucket =>
         `${bucket.display_name} (${bucket.endpoint}/${bucket.bucket}${bucket.read_only ? ', read-only' : ''})`
     );
-    details.push(['S3', buckets.join(', ')]);
+    details.push({ term: 'S3', value: buckets.join(', '), setting: 's3' });
   }
-  details.push(['Collaboration', profile.collaborative ? 'on' : 'off']);
+  details.push({
+    term: 'Collaboration',
+    value: profile.collaborative ? 'on' : 'off',
+    setting: 'collaborative'
+  });
   return details;
 }
 
@@ -134,6 +164,13 @@ function range(
     return `up to ${format(limit)}`;
   }
   return guarantee !== null ? `${format(guarantee)} guaranteed` : null;
+}
+
+function span(className: string, text: string): HTMLSpanElement {
+  const node = document.createElement('span');
+  node.className = className;
+  node.textContent = text;
+  return node;
 }
 
 function paragraph(className: string, text: string): HTMLParagraphElement {

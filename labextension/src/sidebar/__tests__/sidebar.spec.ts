@@ -121,6 +121,43 @@ describe('SciencelabSidebar', () => {
     expect(text(panel, '.sciencelab-profile')).toEqual([`Profile: ${display_name}`]);
   });
 
+  it('marks the settings the spawner did not apply and says why', async () => {
+    const not_applied = {
+      settings: ['image', 'size', 'cvmfs', 's3', 'collaborative'],
+      marker: 'only on Kubernetes',
+      reason: 'This hub runs each server as a local process.'
+    };
+    panel = new SciencelabSidebar({
+      fetchInfo: () => Promise.resolve({ ...INFO, profile: { ...PROFILE, not_applied } })
+    });
+    await panel.ready;
+
+    const marked = Array.from(
+      panel.node.querySelectorAll('.sciencelab-not-applied-marker'),
+      node => node.parentElement?.dataset.detail
+    );
+    expect(marked).toEqual(['CPU', 'Memory', 'Image', 'CVMFS', 'S3', 'Collaboration']);
+    expect(text(panel, '[data-detail="GPU"]')).toEqual(['2 × NVIDIA A100 80 GB']);
+    expect(text(panel, '[data-detail="Image"]')).toEqual([
+      'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11) only on Kubernetes'
+    ]);
+    expect(text(panel, '.sciencelab-not-applied')).toEqual([
+      'This hub runs each server as a local process.'
+    ]);
+  });
+
+  it('says nothing of settings not applied when every shown one applies', async () => {
+    const not_applied = { settings: ['image'], marker: 'only on Kubernetes', reason: 'Why.' };
+    panel = new SciencelabSidebar({
+      fetchInfo: () =>
+        Promise.resolve({ ...INFO, profile: { ...PROFILE, image: null, not_applied } })
+    });
+    await panel.ready;
+
+    expect(text(panel, '.sciencelab-not-applied-marker')).toEqual([]);
+    expect(text(panel, '.sciencelab-not-applied')).toEqual([]);
+  });
+
   it('shows the notices of the hub', async () => {
     const notice =
       "Your last choice of size ('large') is no longer offered; using the default instead.";
@@ -136,13 +173,21 @@ describe('SciencelabSidebar', () => {
 describe('profileDetails', () => {
   it('lists resources, image, GPUs, CVMFS and S3 in words', () => {
     expect(profileDetails(PROFILE)).toEqual([
-      ['CPU', '4 cores guaranteed, up to 8 cores'],
-      ['Memory', '16 GiB guaranteed, up to 32 GiB'],
-      ['Image', 'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)'],
-      ['GPU', '2 × NVIDIA A100 80 GB'],
-      ['CVMFS', '/cvmfs/sft.cern.ch'],
-      ['S3', 'CMS open data (https://s3.cern.ch/cms-opendata, read-only)'],
-      ['Collaboration', 'off']
+      { term: 'CPU', value: '4 cores guaranteed, up to 8 cores', setting: 'size' },
+      { term: 'Memory', value: '16 GiB guaranteed, up to 32 GiB', setting: 'size' },
+      {
+        term: 'Image',
+        value: 'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)',
+        setting: 'image'
+      },
+      { term: 'GPU', value: '2 × NVIDIA A100 80 GB', setting: 'gpu_model' },
+      { term: 'CVMFS', value: '/cvmfs/sft.cern.ch', setting: 'cvmfs' },
+      {
+        term: 'S3',
+        value: 'CMS open data (https://s3.cern.ch/cms-opendata, read-only)',
+        setting: 's3'
+      },
+      { term: 'Collaboration', value: 'off', setting: 'collaborative' }
     ]);
   });
 
@@ -157,8 +202,8 @@ describe('profileDetails', () => {
       resources: { cpu_guarantee: null, cpu_limit: 1, mem_guarantee: null, mem_limit: null }
     };
     expect(profileDetails(bare)).toEqual([
-      ['CPU', 'up to 1 core'],
-      ['Collaboration', 'on']
+      { term: 'CPU', value: 'up to 1 core', setting: 'size' },
+      { term: 'Collaboration', value: 'on', setting: 'collaborative' }
     ]);
   });
 
