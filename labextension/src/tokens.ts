@@ -63,6 +63,11 @@ export interface ISciencelabSidebar {
   addSection(widget: Widget, options?: ISciencelabSidebar.ISectionOptions): void;
 
   /**
+   * Expand the section of `widget` (the user may have collapsed it) and scroll it into view.
+   */
+  expandSection(widget: Widget): void;
+
+  /**
    * The server information, fetched once when the panel is created. Rejects with a
    * `SciencelabRequestError` when the server extension cannot be reached.
    */

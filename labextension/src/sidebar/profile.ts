@@ -5,8 +5,8 @@ import { ISciencelabProfile } from '../tokens';
 /**
  * The sidebar section that shows the profile this server was spawned with: its resources,
  * image, GPUs, CVMFS repositories and S3 buckets, and any notice from the hub. Settings the
- * spawner did not apply (a local process has no image or mounts) carry the hub's marker, and
- * the hub's reason follows the list.
+ * spawner did not apply (a local process has no image or mounts) are folded apart under the
+ * hub's marker ("Only on Kubernetes: Image, CVMFS"), with the hub's reason.
  */
 export class ProfileSection extends Widget {
   constructor() {
@@ -44,25 +44,27 @@ export class ProfileSection extends Widget {
     if (profile.description) {
       nodes.push(paragraph('sciencelab-profile-description', profile.description));
     }
-    const list = document.createElement('dl');
-    list.className = 'sciencelab-profile-details';
     const notApplied = profile.not_applied ?? null;
-    let marked = false;
-    for (const { term, value, setting } of profileDetails(profile)) {
-      const dt = document.createElement('dt');
-      dt.textContent = term;
-      const dd = document.createElement('dd');
-      dd.dataset.detail = term;
-      dd.append(span('sciencelab-detail-value', value));
-      if (notApplied?.settings.includes(setting)) {
-        dd.append(' ', span('sciencelab-not-applied-marker', notApplied.marker));
-        marked = true;
-      }
-      list.append(dt, dd);
-    }
-    nodes.push(list);
-    if (notApplied && marked) {
-      nodes.push(paragraph('sciencelab-not-applied', notApplied.reason));
+    const details = profileDetails(profile);
+    const applied = details.filter(detail => !notApplied?.settings.includes(detail.setting));
+    const unapplied = details.filter(detail => notApplied?.settings.includes(detail.setting));
+    nodes.push(detailList(applied));
+    if (notApplied && unapplied.length > 0) {
+      // What this server does not get: one line under the hub's marker, the values and the
+      // hub's reason a click away, so the profile does not push the Dask clusters out of view.
+      const group = document.createElement('details');
+      group.className = 'sciencelab-not-applied';
+      const summary = document.createElement('summary');
+      const marker = notApplied.marker;
+      summary.textContent = `${marker.charAt(0).toUpperCase()}${marker.slice(1)}: ${unapplied
+        .map(detail => detail.term)
+        .join(', ')}`;
+      group.append(
+        summary,
+        paragraph('sciencelab-not-applied-reason', notApplied.reason),
+        detailList(unapplied)
+      );
+      nodes.push(group);
     }
     this.node.replaceChildren(...nodes);
   }
@@ -166,11 +168,21 @@ function range(
   return guarantee !== null ? `${format(guarantee)} guaranteed` : null;
 }
 
-function span(className: string, text: string): HTMLSpanElement {
-  const node = document.createElement('span');
-  node.className = className;
-  node.textContent = text;
-  return node;
+/**
+ * `details` as a term/value list; each value carries its term in `data-detail`.
+ */
+function detailList(details: IProfileDetail[]): HTMLDListElement {
+  const list = document.createElement('dl');
+  list.className = 'sciencelab-profile-details';
+  for (const { term, value } of details) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    dd.dataset.detail = term;
+    list.append(dt, dd);
+  }
+  return list;
 }
 
 function paragraph(className: string, text: string): HTMLParagraphElement {

@@ -83,7 +83,7 @@ describe('SciencelabSidebar', () => {
     panel.addSection(section('Dask'), { rank: 100 });
     panel.addSection(section('Also later'));
 
-    expect(panel.widgets.map(widget => widget.title.label)).toEqual([
+    expect(panel.sections.map(widget => widget.title.label)).toEqual([
       'Profile',
       'Dask',
       'GPU',
@@ -121,7 +121,7 @@ describe('SciencelabSidebar', () => {
     expect(text(panel, '.sciencelab-profile')).toEqual([`Profile: ${display_name}`]);
   });
 
-  it('marks the settings the spawner did not apply and says why', async () => {
+  it('folds the settings the spawner did not apply apart, under its marker, with why', async () => {
     const not_applied = {
       settings: ['image', 'size', 'cvmfs', 's3', 'collaborative'],
       marker: 'only on Kubernetes',
@@ -132,21 +132,30 @@ describe('SciencelabSidebar', () => {
     });
     await panel.ready;
 
-    const marked = Array.from(
-      panel.node.querySelectorAll('.sciencelab-not-applied-marker'),
-      node => node.parentElement?.dataset.detail
-    );
-    expect(marked).toEqual(['CPU', 'Memory', 'Image', 'CVMFS', 'S3', 'Collaboration']);
-    expect(text(panel, '[data-detail="GPU"]')).toEqual(['2 × NVIDIA A100 80 GB']);
-    expect(text(panel, '[data-detail="Image"]')).toEqual([
-      'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11) only on Kubernetes'
+    const terms = (selector: string): string[] => text(panel, `${selector} dt`);
+    expect(terms('.sciencelab-ProfileSection > .sciencelab-profile-details')).toEqual(['GPU']);
+    const folded = panel.node.querySelector('details.sciencelab-not-applied') as HTMLDetailsElement;
+    expect(folded.open).toBe(false);
+    expect(text(panel, '.sciencelab-not-applied summary')).toEqual([
+      'Only on Kubernetes: CPU, Memory, Image, CVMFS, S3, Collaboration'
     ]);
-    expect(text(panel, '.sciencelab-not-applied')).toEqual([
+    expect(text(panel, '.sciencelab-not-applied-reason')).toEqual([
       'This hub runs each server as a local process.'
+    ]);
+    expect(terms('.sciencelab-not-applied')).toEqual([
+      'CPU',
+      'Memory',
+      'Image',
+      'CVMFS',
+      'S3',
+      'Collaboration'
+    ]);
+    expect(text(panel, '[data-detail="Image"]')).toEqual([
+      'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)'
     ]);
   });
 
-  it('says nothing of settings not applied when every shown one applies', async () => {
+  it('has no such list when every shown setting applies', async () => {
     const not_applied = { settings: ['image'], marker: 'only on Kubernetes', reason: 'Why.' };
     panel = new SciencelabSidebar({
       fetchInfo: () =>
@@ -154,8 +163,28 @@ describe('SciencelabSidebar', () => {
     });
     await panel.ready;
 
-    expect(text(panel, '.sciencelab-not-applied-marker')).toEqual([]);
-    expect(text(panel, '.sciencelab-not-applied')).toEqual([]);
+    expect(panel.node.querySelector('.sciencelab-not-applied')).toBeNull();
+    expect(panel.node.querySelectorAll('.sciencelab-profile-details dt')).toHaveLength(6);
+  });
+
+  it('shows each section whole in one column, and expands a collapsed one on request', async () => {
+    panel = new SciencelabSidebar({ fetchInfo: () => Promise.resolve(INFO) });
+    const dask = section('Dask');
+    panel.addSection(dask, { rank: 100 });
+    Widget.attach(panel, document.body);
+    await panel.ready;
+
+    const headers = Array.from(panel.node.querySelectorAll<HTMLElement>('.jp-Collapse-header'));
+    expect(headers.map(header => header.textContent)).toEqual(['Profile', 'Dask']);
+    expect(headers.map(header => header.getAttribute('aria-expanded'))).toEqual(['true', 'true']);
+
+    headers[1].dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    expect(headers[1].getAttribute('aria-expanded')).toBe('false');
+    expect(dask.isVisible).toBe(false);
+
+    panel.expandSection(dask);
+    expect(headers[1].getAttribute('aria-expanded')).toBe('true');
+    expect(dask.isVisible).toBe(true);
   });
 
   it('shows the notices of the hub', async () => {
