@@ -37,7 +37,11 @@ def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alic
     expect(page.locator("#gpu-gpu_count")).to_be_hidden()
     page.select_option("#cpu-image", "root")
     page.select_option("#cpu-size", "medium")
+    # The form remembers what alice chose in earlier tests: say every choice.
+    page.check("#cpu-cvmfs-0")
     page.check("#cpu-cvmfs-1")  # cms.cern.ch, next to the default sft.cern.ch
+    page.uncheck("#cpu-cvmfs-2")
+    page.uncheck("#cpu-s3-0")
     page.screenshot(path=screenshots / "sciencelab-spawn-form.png", full_page=True)
     page.click("form button[type=submit]")
 
