@@ -104,6 +104,14 @@ def test_chosen_profile_sets_limits_environment_and_record(db):
         "display_name": "root",
         "image": "ghcr.io/sciencelab/user-root:2026.11",
     }
+    # Local processes have no container: the record says what the panel must not claim.
+    assert record(spawner)["not_applied"] == {
+        "settings": ["image", "size", "cvmfs", "s3", "collaborative"],
+        "marker": "only on Kubernetes",
+        "reason": "This hub runs each server as a local process, without a container: the image, CVMFS "
+        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory limits are "
+        "not enforced.",
+    }
 
 
 def test_profile_without_size_keeps_the_admins_limits_and_group_overrides(db):
@@ -268,13 +276,25 @@ def test_failures_keep_their_traceback():
 def test_run_as_hub_user_uses_own_home_and_args_do_not_pile_up(db, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the preexec function changes directory; restore it afterwards
     spawner = make_spawner(db, run_as_hub_user=True, home_dir_template=str(tmp_path / "{username}"))
-    assert spawner.user_env({}) == {"USER": "alice", "HOME": str(tmp_path / "alice")}
+    assert spawner.user_env({}) == {
+        "USER": "alice",
+        "HOME": str(tmp_path / "alice"),
+        "DASK_TEMPORARY_DIRECTORY": str(tmp_path / "alice" / ".dask-tmp"),
+    }
     spawner.make_preexec_fn("alice")()
     assert os.getcwd() == str(tmp_path / "alice")
+    assert (tmp_path / "alice" / ".dask-tmp").is_dir()
     expected = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
     assert spawner.get_args()[-len(expected) or len(spawner.get_args()) :] == expected
     assert spawner.get_args() == spawner.get_args()
     assert spawner.args == []
+
+
+def test_each_server_has_its_own_dask_directory_and_the_admin_may_choose_another(db, tmp_path):
+    spawner = make_spawner(db, run_as_hub_user=True, home_dir_template=str(tmp_path / "{username}"))
+    spawner.orm_spawner.name = "second"  # a named server
+    assert spawner.user_env({})["DASK_TEMPORARY_DIRECTORY"] == str(tmp_path / "alice" / ".dask-tmp-second")
+    assert spawner.user_env({"DASK_TEMPORARY_DIRECTORY": "/scratch"})["DASK_TEMPORARY_DIRECTORY"] == "/scratch"
 
 
 def test_profile_dask_templates_reach_the_servers_cluster_manager(db, tmp_path):

@@ -36,10 +36,10 @@ from .kube_objects import (
     s3_credentials_from_secret,
     unprivileged_problems,
 )
-from .local_gpus import GpuUnavailableError
+from .local_gpus import GpuInventoryError, GpuUnavailableError
 from .profile_config import GpuModel, ProfileConfig
-from .profile_spawner import PROFILE_TRAITS, ProfileSpawnerMixin
-from .user_options import ResolvedProfile
+from .profile_spawner import PROFILE_TRAITS, ProfileSpawnerMixin, SpawnRefusal
+from .user_options import ResolvedProfile, UserOptionsError
 
 # The client method suffix of each kind the spawner creates besides the pod (`create_` + suffix, ...);
 # cluster-scoped kinds take no namespace.
@@ -329,7 +329,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         if model is None:
             return ()
         if self.gpu_inventory.problem:
-            raise GpuUnavailableError(
+            raise GpuInventoryError(
                 "gpu_model",
                 model.name,
                 f"{self.gpu_inventory.problem}; try again in a minute or choose a profile without GPUs",
@@ -337,6 +337,13 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             )
         available = self.gpu_inventory.ledger.availability(model, self._pending_gpu_claims())
         count = resolved.gpu_count
+        if count > available.total:
+            raise UserOptionsError(
+                "gpu_count",
+                count,
+                f"the cluster has {available.total} {model.display_name}; ask for at most {available.total}",
+                problem="is more than the cluster has",
+            )
         if count > available.free:
             raise GpuUnavailableError(
                 "gpu_count",
@@ -442,7 +449,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             data = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
             return s3_credentials_from_secret(data, name)
         except S3CredentialsError as error:
-            raise SpawnException(f"s3: {buckets!r} cannot be attached: {error}", reason="s3", status_code=403) from None
+            raise SpawnRefusal(f"s3: {buckets!r} cannot be attached: {error}", reason="s3", status_code=403) from None
 
     async def _start(self):
         # KubeSpawner's start, after the objects the pod refers to (run_pre_spawn_hook resolved the profile).

@@ -1,14 +1,19 @@
 """Local-process spawner with profiles: the embedded (laptop) mode and the demo hub."""
 
 import os
+import shutil
 
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Bool, Unicode
 
 from .local_gpus import local_gpu_status, pick_gpus, read_gpu_inventory
 from .profile_config import ProfileConfig
+from .profile_record import NotApplied
 from .profile_spawner import ProfileSpawnerMixin
 from .user_options import ResolvedProfile
+
+# Dask's `temporary-directory` setting, where its workers and schedulers keep `dask-scratch-space`.
+DASK_TEMP_DIR_ENV = "DASK_TEMPORARY_DIRECTORY"
 
 
 class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
@@ -17,7 +22,21 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     With `run_as_hub_user` (the embedded mode) every server runs as the hub's own OS account, so
     hub users such as `alice` need no system account; otherwise it switches to the system user of
     the same name, as JupyterHub's `LocalProcessSpawner` does.
+
+    In the embedded mode each server also has its own Dask temporary directory, as a pod has its
+    own `/tmp`: the `dask-scratch-space` of its clusters' workers (and of clusters its kernels
+    start) is removed when the server stops, even one that was killed, instead of piling up in the
+    machine's shared `/tmp/dask-scratch-space`. Only Dask's: a `TMPDIR` this deep would break
+    multiprocessing's fork server, whose socket path must stay under 108 bytes.
     """
+
+    not_applied = NotApplied(
+        ("image", "size", "cvmfs", "s3", "collaborative"),
+        "only on Kubernetes",
+        "This hub runs each server as a local process, without a container: the image, CVMFS "
+        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory "
+        "limits are not enforced.",
+    )
 
     run_as_hub_user = Bool(
         False,
@@ -46,13 +65,20 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     def user_home(self) -> str:
         return os.path.expanduser(self.home_dir_template.format(username=self.user.name))
 
+    @property
+    def dask_temp_dir(self) -> str:
+        """With `run_as_hub_user`: this server's Dask `temporary-directory`, in the user's home (one
+        per named server)."""
+        return os.path.join(self.user_home, f".dask-tmp-{self.name}" if self.name else ".dask-tmp")
+
     def make_preexec_fn(self, name):
         if not self.run_as_hub_user:
             return super().make_preexec_fn(name)
-        home = self.user_home
+        home, dask_temp_dir = self.user_home, self.dask_temp_dir
 
         def preexec():
             os.makedirs(home, 0o700, exist_ok=True)
+            os.makedirs(dask_temp_dir, 0o700, exist_ok=True)
             os.chdir(home)
 
         return preexec
@@ -62,7 +88,18 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
             return super().user_env(env)
         env["USER"] = self.user.name
         env["HOME"] = self.user_home
+        env.setdefault(DASK_TEMP_DIR_ENV, self.dask_temp_dir)  # unless the admin's `environment` sets it
         return env
+
+    async def start(self):
+        if self.run_as_hub_user:
+            shutil.rmtree(self.dask_temp_dir, ignore_errors=True)  # left by a server killed with the hub
+        return await super().start()
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.run_as_hub_user:
+            shutil.rmtree(self.dask_temp_dir, ignore_errors=True)
 
     def get_args(self):
         args = super().get_args()

@@ -15,9 +15,18 @@ log = logging.getLogger(__name__)
 
 
 class GpuUnavailableError(UserOptionsError):
-    """The GPUs asked for exist in the profile but are not free (or not on this machine): 409."""
+    """The hub has the GPUs asked for, but not free now: 409, worth trying again later.
+
+    GPUs the hub does not have at all are a plain `UserOptionsError` (400).
+    """
 
     status_code = 409
+
+
+class GpuInventoryError(UserOptionsError):
+    """The hub cannot tell now which GPUs are free (the cluster does not answer): 503."""
+
+    status_code = 503
 
 
 @dataclass(frozen=True)
@@ -68,17 +77,35 @@ def local_gpu_status(
 
 
 def pick_gpus(inventory: GpuInventory, model: GpuModel, count: int, claimed: Collection[str]) -> tuple[str, ...]:
-    """The UUIDs of `count` free devices of `model`, in NVML order; raises `GpuUnavailableError`."""
+    """The UUIDs of `count` free devices of `model`, in NVML order.
+
+    Raises `UserOptionsError` (400) when this machine does not have them, `GpuUnavailableError`
+    (409) when they are taken.
+    """
     if not inventory.devices:
-        raise GpuUnavailableError(
+        raise UserOptionsError(
             "gpu_model",
             model.name,
             f"{no_gpu_reason(inventory)}; choose a profile without GPUs",
             problem="is not available",
         )
     free = [d.uuid for d in inventory.devices if device_matches(d, model) and d.uuid not in claimed]
+    _, total = gpu_availability(inventory, model, claimed)
+    if total == 0:
+        raise UserOptionsError(
+            "gpu_model",
+            model.name,
+            f"this machine has no {model.display_name}; choose another profile",
+            problem="is not available",
+        )
+    if count > total:
+        raise UserOptionsError(
+            "gpu_count",
+            count,
+            f"this machine has {total} {model.display_name}; ask for at most {total}",
+            problem="is more than this machine has",
+        )
     if len(free) < count:
-        _, total = gpu_availability(inventory, model, claimed)
         raise GpuUnavailableError(
             "gpu_count",
             count,

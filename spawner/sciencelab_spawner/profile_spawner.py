@@ -12,7 +12,7 @@ from traitlets.config import Configurable
 
 from .gpu_quota import GpuHolding, check_gpu_quota
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config
-from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, make_profile_record
+from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, NotApplied, make_profile_record
 from .profile_source import profile_file
 from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
@@ -51,9 +51,21 @@ def _reading_json_body(error: BaseException | None) -> bool:
     return any(frame.f_code.co_name == "get_json_body" for frame, _ in frames)
 
 
-def spawn_refusal(error: UserOptionsError) -> SpawnException:
-    """The `SpawnException` JupyterHub answers a refused option with: one log line, no traceback."""
-    return SpawnException(str(error), reason=error.field, status_code=error.status_code)
+class SpawnRefusal(SpawnException):
+    """A spawn refused on purpose, shown to the user as its message alone.
+
+    JupyterHub's form and spawn page show `str(exception)` unless the exception has a
+    `jupyterhub_message`, and a `SpawnException`'s str is "409 SpawnException(reason=...): ...".
+    """
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return self.message
+
+
+def spawn_refusal(error: UserOptionsError) -> SpawnRefusal:
+    """The `SpawnRefusal` JupyterHub answers a refused option with: one log line, no traceback."""
+    return SpawnRefusal(str(error), reason=error.field, status_code=error.status_code)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,10 @@ class ProfileSpawnerMixin(Configurable):
     Precedence, lowest first: the admin's `Spawner` settings, JupyterHub's `group_overrides`, then
     what the chosen profile declares (a profile without a size keeps the first two's limits).
     """
+
+    # The profile settings this spawner does not apply, and why: the form and the server's panel
+    # say so rather than claim them. None: every setting applies.
+    not_applied: NotApplied | None = None
 
     profiles = Union(
         [List(Dict()), Dict()],
@@ -156,7 +172,9 @@ class ProfileSpawnerMixin(Configurable):
 
     def render_options_form(self) -> str:
         gpu_free, gpu_problem = self.gpu_status(self.profile_config)
-        return make_options_form(self.profile_config, self.user_groups, self._accepted_options, gpu_free, gpu_problem)
+        return make_options_form(
+            self.profile_config, self.user_groups, self._accepted_options, gpu_free, gpu_problem, self.not_applied
+        )
 
     @default("options_from_form")
     def _default_options_from_form(self):
@@ -191,7 +209,7 @@ class ProfileSpawnerMixin(Configurable):
         try:
             config = self.profile_config
         except ProfileConfigError as error:
-            raise SpawnException(
+            raise SpawnRefusal(
                 f"The hub's server profiles are broken; tell your hub admin: {error}",
                 reason="profiles",
                 status_code=503,
@@ -235,7 +253,7 @@ class ProfileSpawnerMixin(Configurable):
             for name in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
                 if getattr(size, name) is not None:
                     setattr(self, name, getattr(size, name))
-        handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices))}
+        handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices, self.not_applied))}
         if resolved.dask_config:
             handover[DASK_CONFIG_FILE_ENV] = resolved.dask_config
         self.set_profile_environment({**resolved.environment, **handover})

@@ -21,6 +21,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
 
+from .gpu_placement import gpu_placement_problem
 from .gpu_quota import user_gpu_limit
 from .kube_inventory import gpu_status, shared_gpu_inventory
 from .local_gpus import local_gpu_status, read_gpu_inventory
@@ -57,7 +58,8 @@ def make_profiles_document(
 ) -> dict:
     """What `GET /services/sciencelab/api/profiles` answers a member of `groups`."""
     profiles = visible_profiles(config, groups)
-    default = default_profile(profiles)
+    unavailable = {profile.slug: gpu_placement_problem(config, profile, gpu_free, gpu_problem) for profile in profiles}
+    default = default_profile(tuple(profile for profile in profiles if unavailable[profile.slug] is None))
     documents = []
     for profile in profiles:
         models = [choice.value for choice in profile.gpu_model.choices] if profile.gpu_model else []
@@ -67,6 +69,8 @@ def make_profiles_document(
                 "display_name": profile.display_name,
                 "description": profile.description,
                 "default": profile is default,
+                # Why this hub can never start it (no GPU of its model); null when it can.
+                "unavailable": unavailable[profile.slug],
                 "fixed": fixed_options(profile),
                 "options_schema": make_options_schema(config, profile, groups),
                 "gpu_availability": {
