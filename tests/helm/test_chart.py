@@ -590,9 +590,10 @@ def test_kubernetes_older_than_1_20_is_refused():
 # --- the hub's configuration file, run on what the chart renders ---
 
 
-def hub_config_of(rendering: Rendering, fullname: str, folder: Path, monkeypatch) -> object:
+def hub_config_of(rendering: Rendering, fullname: str, folder: Path, monkeypatch, services=None) -> object:
     """Lay out the hub pod's /usr/local/etc/jupyterhub/ from `rendering` in `folder`, with the
-    environment Kubernetes gives the pod, and load jupyterhub_config.py as JupyterHub does."""
+    environment Kubernetes gives the pod (the variables of `services`, default the hub's and the
+    proxy API's), and load jupyterhub_config.py as JupyterHub does."""
     config_map = rendering.get("ConfigMap", f"{fullname}-hub")["data"]
     (folder / "jupyterhub_config.py").write_text(config_map["jupyterhub_config.py"])
     (folder / "secret").mkdir()
@@ -601,10 +602,9 @@ def hub_config_of(rendering: Rendering, fullname: str, folder: Path, monkeypatch
     (folder / "profiles").mkdir()
     profiles = rendering.get("ConfigMap", f"{fullname}-profiles")["data"]["profiles.yaml"]
     (folder / "profiles" / "profiles.yaml").write_text(profiles)
-    for service, address in (
-        (f"{fullname}-hub", ("10.96.0.10", "8081")),
-        (f"{fullname}-proxy-api", ("10.96.0.11", "8001")),
-    ):
+    addresses = {f"{fullname}-hub": ("10.96.0.10", "8081"), f"{fullname}-proxy-api": ("10.96.0.11", "8001")}
+    for service in addresses if services is None else services:
+        address = addresses[service]
         prefix = service.upper().replace("-", "_")
         monkeypatch.setenv(f"{prefix}_SERVICE_HOST", address[0])
         monkeypatch.setenv(f"{prefix}_SERVICE_PORT", address[1])
@@ -697,3 +697,59 @@ async def test_every_value_reaches_the_hub_configuration(all_values_rendering, t
     env = {variable["name"]: variable.get("value") for variable in spec["containers"][0]["env"]}
     assert env["SCIENCELAB_SITE"] == "example"
     assert json.loads(env["SCIENCELAB_PROFILE"])["slug"] == "cpu"
+
+
+@pytest.mark.usefixtures("offline_kube_client")
+def test_an_external_database_url_comes_from_its_secret_as_a_file(tmp_path, monkeypatch):
+    rendering = render({"hub": {"db": {"type": "external", "urlSecret": {"name": "hub-database"}}}})
+    assert "PersistentVolumeClaim" not in {kind for kind, _ in rendering.names()}
+    pod = rendering.get("Deployment", f"{FULLNAME}-hub")["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["db-url"] == {
+        "name": "db-url",
+        "secret": {"secretName": "hub-database", "defaultMode": 0o400, "items": [{"key": "url", "path": "url"}]},
+    }
+    assert volumes["data"] == {"name": "data", "emptyDir": {}}
+    mounts = {mount["name"]: mount for mount in pod["containers"][0]["volumeMounts"]}
+    assert mounts["db-url"] == {"name": "db-url", "mountPath": "/usr/local/etc/jupyterhub/db", "readOnly": True}
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "url").write_text("postgresql://hub:secret@db.example.org/hub\n")
+    c = hub_config_of(rendering, FULLNAME, tmp_path, monkeypatch)
+    assert c.JupyterHub.db_url == "postgresql://hub:secret@db.example.org/hub"
+
+
+def test_the_hub_stops_naming_a_service_it_cannot_find(default_rendering, tmp_path, monkeypatch):
+    monkeypatch.delenv("LAB_SCIENCELAB_PROXY_API_SERVICE_HOST", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        hub_config_of(default_rendering, FULLNAME, tmp_path, monkeypatch, services=(f"{FULLNAME}-hub",))
+    assert str(stop.value) == (
+        "The hub pod has no LAB_SCIENCELAB_PROXY_API_SERVICE_HOST: the Service lab-sciencelab-proxy-api did not "
+        "exist when the pod started, or the pod's enableServiceLinks is off; delete the hub pod to start it again"
+    )
+
+
+def test_the_ingress_sends_the_site_to_the_public_service(all_values_rendering):
+    ingress = all_values_rendering.get("Ingress", "physics-lab")
+    assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
+    assert ingress["spec"] == {
+        "ingressClassName": "nginx",
+        "rules": [
+            {
+                "host": "lab.example.org",
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/lab/*",
+                            "pathType": "ImplementationSpecific",
+                            "backend": {"service": {"name": "physics-lab-proxy-public", "port": {"name": "http"}}},
+                        }
+                    ]
+                },
+            }
+        ],
+        "tls": [{"hosts": ["lab.example.org"], "secretName": "lab-tls"}],
+    }
+    public = all_values_rendering.get("Service", "physics-lab-proxy-public")["spec"]
+    assert public["type"] == "LoadBalancer"
+    assert public["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "nodePort": 30080}]
+    assert public["loadBalancerSourceRanges"] == ["192.0.2.0/24"]
