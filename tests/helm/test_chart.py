@@ -7,6 +7,7 @@ selectors, ports and namespaces (docs/admin-deploy.md says which CNIs enforce th
 """
 
 import base64
+import re
 import json
 import runpy
 from pathlib import Path
@@ -753,3 +754,12 @@ def test_the_ingress_sends_the_site_to_the_public_service(all_values_rendering):
     assert public["type"] == "LoadBalancer"
     assert public["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP", "nodePort": 30080}]
     assert public["loadBalancerSourceRanges"] == ["192.0.2.0/24"]
+
+
+def test_the_values_in_the_deploy_guide_install():
+    guide = (REPO / "docs" / "admin-deploy.md").read_text()
+    examples = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", guide, re.S)]
+    assert len(examples) == 2
+    for values in examples:
+        for item in render(values).objects:
+            validate_strictly(item, NEWEST_SCHEMA)
