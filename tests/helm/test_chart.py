@@ -7,8 +7,8 @@ selectors, ports and namespaces (docs/admin-deploy.md says which CNIs enforce th
 """
 
 import base64
-import re
 import json
+import re
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
