@@ -311,12 +311,15 @@ def test_the_hub_accepts_the_proxy_and_servers_and_reaches_the_proxy_api_servers
     assert policy["spec"] == {
         "podSelector": pods_of("hub")["podSelector"],
         "policyTypes": ["Ingress", "Egress"],
+        # The hub's own `sciencelab` service calls the hub through its Service, and the hub checks
+        # the service at the pod's IP: a pod's traffic to itself is not allowed everywhere.
         "ingress": [
-            {"ports": tcp(8081), "from": [pods_of("proxy"), pods_of("singleuser-server")]},
-            {"ports": tcp(10101), "from": [pods_of("proxy")]},
+            {"ports": tcp(8081), "from": [pods_of("proxy"), pods_of("singleuser-server"), pods_of("hub")]},
+            {"ports": tcp(10101), "from": [pods_of("proxy"), pods_of("hub")]},
         ],
         # Private addresses include the Kubernetes API, which is no pod a selector could name.
         "egress": [
+            {"ports": tcp(8081, 10101), "to": [pods_of("hub")]},
             {"ports": tcp(8001), "to": [pods_of("proxy")]},
             {"ports": tcp("notebook-port"), "to": [pods_of("singleuser-server")]},
             DNS_RULE,
@@ -405,7 +408,7 @@ def test_egress_switches_and_extra_rules(all_values_rendering):
         "ports": tcp(9100),
     }
     hub = all_values_rendering.get("NetworkPolicy", "physics-lab-hub")["spec"]
-    assert hub["egress"][2:] == [METADATA_RULE, {"to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}], "ports": tcp(443)}]
+    assert hub["egress"][3:] == [METADATA_RULE, {"to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}], "ports": tcp(443)}]
 
 
 def test_no_network_policy_when_disabled():
