@@ -15,6 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from jupyterhub.app import JupyterHub
+from jupyterhub.proxy import ConfigurableHTTPProxy
 from kubernetes_validate.utils import all_versions, major_minor
 from traitlets.config import PyFileConfigLoader
 
@@ -620,6 +622,11 @@ def hub_config_of(rendering: Rendering, fullname: str, folder: Path, monkeypatch
 @pytest.mark.usefixtures("offline_kube_client")
 async def test_the_hub_configuration_and_the_pods_it_makes_match_the_policies(default_rendering, tmp_path, monkeypatch):
     c = hub_config_of(default_rendering, FULLNAME, tmp_path, monkeypatch)
+    # JupyterHub and its proxy take every setting (traitlets validate them as they load).
+    hub = JupyterHub(config=c)
+    proxy = ConfigurableHTTPProxy(config=c)
+    assert (hub.base_url, hub.hub_bind_url, hub.cleanup_servers) == ("/", "http://:8081", False)
+    assert (proxy.should_start, proxy.api_url) == (False, "http://10.96.0.11:8001")
     assert c.JupyterHub.hub_connect_url == "http://10.96.0.10:8081"
     assert c.ConfigurableHTTPProxy.api_url == "http://10.96.0.11:8001"
     assert c.ConfigurableHTTPProxy.should_start is False
