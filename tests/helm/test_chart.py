@@ -773,3 +773,18 @@ def test_the_values_in_the_deploy_guide_install():
     for values in examples:
         for item in render(values).objects:
             validate_strictly(item, NEWEST_SCHEMA)
+
+
+def test_the_hub_database_claim(all_values_rendering):
+    claim = all_values_rendering.get("PersistentVolumeClaim", "physics-lab-hub-db")
+    # keepOnUninstall: helm leaves it, with the users and their state, for a later install.
+    assert claim["metadata"]["annotations"] == {
+        "backup.example.org/schedule": "daily",
+        "helm.sh/resource-policy": "keep",
+    }
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteMany"],
+        "storageClassName": "fast-ssd",
+        "selector": {"matchLabels": {"volume": "hub-db"}},
+        "resources": {"requests": {"storage": "2Gi"}},
+    }
