@@ -4,6 +4,7 @@
 
 import base64
 import json
+import os
 import subprocess
 
 import pytest
@@ -24,7 +25,13 @@ def cluster(kube_apiserver, tmp_path):
     release and both namespaces' objects of this test are removed afterwards."""
     require(tools_missing())
     kubeconfig = kube_apiserver.write_kubeconfig(tmp_path / "kubeconfig", kube_apiserver.admin_token, NAMESPACE)
-    env = {"KUBECONFIG": str(kubeconfig), "HELM_CACHE_HOME": str(tmp_path / "helm-cache")}
+    # helm's and kubectl's caches and settings stay in the test's folder.
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "HOME": str(tmp_path),
+        "KUBECACHEDIR": str(tmp_path / "kube-cache"),
+    }
     yield env
     subprocess.run(
         [str(KUBECTL), "delete", "namespace", NAMESPACE, DASK_NAMESPACE, "--wait=false"],
