@@ -788,3 +788,19 @@ def test_the_hub_database_claim(all_values_rendering):
         "selector": {"matchLabels": {"volume": "hub-db"}},
         "resources": {"requests": {"storage": "2Gi"}},
     }
+
+
+def test_the_proxy_finds_the_hub_by_its_services_variables(default_rendering):
+    (proxy,) = default_rendering.get("Deployment", f"{FULLNAME}-proxy")["spec"]["template"]["spec"]["containers"]
+    hub_service = default_rendering.get("Service", f"{FULLNAME}-hub")
+    assert hub_service["spec"]["ports"] == [{"name": "hub", "port": 8081, "targetPort": "http", "protocol": "TCP"}]
+    # Kubernetes expands $(VAR) in args with the Service variables of pods started after the Service.
+    assert proxy["args"] == [
+        "configurable-http-proxy",
+        "--ip=",
+        "--port=8000",
+        "--api-ip=",
+        "--api-port=8001",
+        "--default-target=http://$(LAB_SCIENCELAB_HUB_SERVICE_HOST):$(LAB_SCIENCELAB_HUB_SERVICE_PORT)",
+        "--error-target=http://$(LAB_SCIENCELAB_HUB_SERVICE_HOST):$(LAB_SCIENCELAB_HUB_SERVICE_PORT)/hub/error",
+    ]
