@@ -72,7 +72,7 @@ bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: o
 NVDASHBOARD := jupyterlab-nvdashboard==0.15.0
 NVDASHBOARD_DIR := $(or $(SCIENCELAB_CACHE_DIR),$(HOME)/.cache/sciencelab)/bench/$(subst ==,-,$(NVDASHBOARD))
 
-bench-gpu: install ## GPU sampler tick cost, and server CPU for 100 WebSocket clients vs jupyterlab-nvdashboard
+bench-gpu: install ## GPU sampler tick cost, and server CPU for 5 and 100 WebSocket clients vs jupyterlab-nvdashboard
 	test -d $(NVDASHBOARD_DIR) || $(VENV)/bin/python -m pip install --quiet --no-deps --target $(NVDASHBOARD_DIR) $(NVDASHBOARD)
 	$(VENV)/bin/python bench/gpu_tick.py
 	$(VENV)/bin/python bench/gpu_stream.py --peer-path $(NVDASHBOARD_DIR) $(BENCH_ARGS)
