@@ -74,7 +74,7 @@ bench-kube: install $(STAMPS)/kube-apiserver ## Kubernetes spawner vs stock Kube
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
-bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 100 WebSocket clients vs jupyterlab-nvdashboard
+bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 5 and 100 WebSocket clients vs jupyterlab-nvdashboard
 	$(VENV)/bin/python bench/gpu_tick.py
 	$(VENV)/bin/python bench/gpu_stream.py --peer-path $(NVDASHBOARD_DIR) $(BENCH_ARGS)
 

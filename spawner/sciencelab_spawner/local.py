@@ -4,10 +4,11 @@ import os
 import shutil
 
 from jupyterhub.spawner import LocalProcessSpawner
+from jupyterhub.utils import maybe_future
 from traitlets import Bool, Unicode
 
-from .local_gpus import local_gpu_status, pick_gpus, read_gpu_inventory
-from .profile_config import ProfileConfig
+from .local_gpus import LocalGpuInventory, local_gpu_status, pick_gpus, shared_local_inventory
+from .profile_config import ProfileConfig, ProfileConfigError
 from .profile_record import NotApplied
 from .profile_spawner import ProfileSpawnerMixin
 from .user_options import ResolvedProfile
@@ -109,15 +110,39 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
             args = [*args, "--ServerApp.allow_root=True"]
         return args
 
+    @property
+    def gpu_inventory(self) -> LocalGpuInventory:
+        return shared_local_inventory()
+
+    # --- the form and the GPU check: NVML read off the event loop first, then answered from it ---
+
+    def offers_gpus(self) -> bool:
+        try:
+            return any(profile.gpu_model for profile in self.profile_config.profiles)
+        except ProfileConfigError:
+            return False  # the spawn is refused saying why, without GPUs to count
+
+    async def render_options_form(self):
+        if self.offers_gpus():
+            await self.gpu_inventory.current()
+        return super().render_options_form()
+
+    async def run_pre_spawn_hook(self):
+        if self.offers_gpus():
+            await self.gpu_inventory.current()
+        # Resolution, quota and GPU claim run without a pause, so racing spawns see each other.
+        return await maybe_future(super().run_pre_spawn_hook())
+
     def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
         if resolved.gpu_model is None:
             return ()
-        return pick_gpus(read_gpu_inventory(), resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
+        inventory = self.gpu_inventory.latest
+        return pick_gpus(inventory, resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
 
     def gpu_status(self, config: ProfileConfig) -> tuple[dict[str, tuple[int, int]], str | None]:
         if not any(profile.gpu_model for profile in config.profiles):
             return {}, None
-        return local_gpu_status(config, read_gpu_inventory(), self.claimed_gpu_devices())
+        return local_gpu_status(config, self.gpu_inventory.latest, self.claimed_gpu_devices())
 
     def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
         super().apply_profile(resolved, devices)
@@ -126,4 +151,4 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         if resolved.image is not None:
             # What KubeSpawner sets in the container; here only a record of the admin's image.
             extra["JUPYTER_IMAGE"] = extra["JUPYTER_IMAGE_SPEC"] = resolved.image.image
-        self.environment = {**self.environment, **extra}
+        self.set_for_profile("environment", {**self.environment, **extra})

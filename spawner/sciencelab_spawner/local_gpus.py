@@ -1,17 +1,25 @@
 """The GPUs of the machine the hub runs on, for the local spawner: NVML inventory and allocation.
 
-`read_gpu_inventory` is the only I/O (NVML through `pynvml`, from nvidia-ml-py); matching devices to
-the admin's GPU models and picking free ones are pure.
+`read_gpu_inventory` is the only I/O (NVML through `pynvml`, from nvidia-ml-py), run on a worker
+thread by `LocalGpuInventory`; matching devices to the admin's GPU models and picking free ones are
+pure.
 """
 
+import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
+from .brief_cache import BriefCache
 from .profile_config import GpuModel, ProfileConfig
 from .user_options import UserOptionsError
 
 log = logging.getLogger(__name__)
+
+# Seconds an NVML inventory is reused. Which GPUs and MIG slices a machine has changes only when an
+# admin reconfigures it; which are free is the hub's own bookkeeping, never read from NVML.
+INVENTORY_MAX_AGE = 10.0
 
 
 class GpuUnavailableError(UserOptionsError):
@@ -117,13 +125,21 @@ def pick_gpus(inventory: GpuInventory, model: GpuModel, count: int, claimed: Col
 
 
 def read_gpu_inventory() -> GpuInventory:
-    """The NVIDIA GPUs and MIG slices NVML sees; an empty inventory with the reason without one."""
+    """The NVIDIA GPUs and MIG slices NVML sees; an empty inventory with the reason without one.
+
+    Blocking: NVML answers in milliseconds, or seconds on a busy driver. NVML is shut down again
+    after the read, so the hub holds no NVML handle between reads.
+    """
     try:
         import pynvml
     except ImportError:
         return GpuInventory(problem="nvidia-ml-py is not installed")
     try:
         pynvml.nvmlInit()
+    except pynvml.NVMLError as error:
+        log.info("No GPU inventory: NVML: %s", error)
+        return GpuInventory(problem=f"NVML: {error}")
+    try:
         devices = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
@@ -135,6 +151,32 @@ def read_gpu_inventory() -> GpuInventory:
     except pynvml.NVMLError as error:
         log.info("No GPU inventory: NVML: %s", error)
         return GpuInventory(problem=f"NVML: {error}")
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError as error:
+            log.debug("nvmlShutdown failed: %s", error)
+
+
+class LocalGpuInventory(BriefCache[GpuInventory]):
+    """This machine's GPUs for the hub's event loop: NVML read on a worker thread, at most every
+    `max_age` seconds, one read at a time however many forms and spawns ask."""
+
+    def __init__(self, read: Callable[[], GpuInventory] = read_gpu_inventory, max_age: float = INVENTORY_MAX_AGE):
+        super().__init__(
+            lambda: asyncio.to_thread(read), max_age, GpuInventory(problem="the GPUs of this machine were not read yet")
+        )
+
+
+_inventories: WeakKeyDictionary[asyncio.AbstractEventLoop, LocalGpuInventory] = WeakKeyDictionary()
+
+
+def shared_local_inventory() -> LocalGpuInventory:
+    """The one inventory of this machine for every spawner on the running event loop."""
+    loop = asyncio.get_running_loop()
+    if loop not in _inventories:
+        _inventories[loop] = LocalGpuInventory()
+    return _inventories[loop]
 
 
 def _mig_slices(pynvml, handle, name: str) -> list[GpuDevice] | None:
