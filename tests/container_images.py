@@ -1,0 +1,113 @@
+"""The images `make images` built (images/build.py), run with podman on the host network, and their locks."""
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+
+from images.build import MANIFEST, PODMAN_RUN_FLAGS, TOOLS, read_manifest, storage_options
+
+# A requirement of a lock: `name==version ; marker \` then `--hash=sha256:...` lines.
+LOCKED = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>\S+)(?: ; (?P<marker>[^\\]+?))?\s*(?:\\|$)")
+HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One pinned requirement of a requirements.txt."""
+
+    name: str
+    version: str
+    marker: str | None
+    hashes: tuple[str, ...]
+
+    def applies(self, environment: dict[str, str] | None = None) -> bool:
+        """Whether pip installs it in `environment` (marker values; default: this interpreter's)."""
+        return self.marker is None or Marker(self.marker).evaluate(environment)
+
+
+def read_lock(path: Path) -> list[Locked]:
+    """The pinned requirements of a lock written by `uv pip compile --generate-hashes`."""
+    locked: list[Locked] = []
+    for block in re.split(r"\n(?=[A-Za-z0-9])", path.read_text()):
+        match = LOCKED.match(block)
+        if match:
+            name = canonicalize_name(match["name"])
+            locked.append(Locked(name, match["version"], match["marker"], tuple(HASH.findall(block))))
+    return locked
+
+
+def missing_tools() -> str | None:
+    """What is missing to run the images; None when nothing is."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    return f"{', '.join(missing)} not installed: `make images` installs them" if missing else None
+
+
+class Podman:
+    """podman on the containers-storage of `make images`, with runc and cgroupfs (no systemd here)."""
+
+    def __init__(self, storage: list[str] | None = None):
+        self.command = ["podman", *(storage or storage_options()), *PODMAN_RUN_FLAGS]
+
+    def __call__(self, *args: str, timeout: float = 300) -> str:
+        """Run `podman args`; its standard output. Fails with podman's error output."""
+        result = subprocess.run([*self.command, *args], capture_output=True, text=True, timeout=timeout)
+        if result.returncode:
+            raise AssertionError(f"podman {' '.join(args)} exited with {result.returncode}:\n{result.stderr}")
+        return result.stdout
+
+    def run(self, image: str, *command: str, options: tuple[str, ...] = (), timeout: float = 300) -> str:
+        """`command` in a fresh container of `image` on the host network, removed after; its output."""
+        return self("run", "--rm", "--network", "host", *options, image, *command, timeout=timeout)
+
+    def start(self, image: str, *command: str, name: str, options: tuple[str, ...] = ()) -> "Container":
+        """A detached container of `image` running `command`; stop it with `Container.stop`."""
+        self("rm", "--force", "--ignore", name)
+        self("run", "--detach", "--name", name, "--network", "host", *options, image, *command)
+        return Container(self, name)
+
+    def inspect(self, reference: str) -> dict:
+        return json.loads(self("image", "inspect", reference))[0]
+
+
+@dataclass
+class Container:
+    podman: Podman
+    name: str
+
+    def logs(self) -> str:
+        result = subprocess.run([*self.podman.command, "logs", self.name], capture_output=True, text=True)
+        return result.stdout + result.stderr
+
+    def running(self) -> bool:
+        return self.podman("inspect", "--format", "{{.State.Running}}", self.name).strip() == "true"
+
+    def stop(self):
+        """Stop it (tini forwards SIGTERM to the process), then remove it."""
+        self.podman("rm", "--force", "--time", "10", self.name)
+
+
+def wait_for(probe, container: Container, what: str, timeout: float = 120):
+    """Call `probe()` until it returns true; fails with the container's log if it stops or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if probe():
+                return
+        except OSError:  # requests' ConnectionError, refused connections
+            pass
+        if not container.running():
+            raise AssertionError(f"{container.name} exited before {what}:\n{container.logs()[-4000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"no {what} in {timeout}s:\n{container.logs()[-4000:]}")
+
+
+def built_images() -> dict[str, dict]:
+    """The manifest entries of the images `make images` built last."""
+    return read_manifest(MANIFEST)["images"]
