@@ -2,7 +2,7 @@
 
 - Bases: a minimal Debian made with mmdebstrap from the Debian mirror (python3 on bookworm for the
   Python images, nodejs on trixie for the proxy), imported into a containers-storage under the
-  cache; remade only when their recipe changes. `--base NAME=IMAGE` builds on a registry image instead.
+  cache; remade only when their recipe changes. `--base FOLDER=IMAGE` builds on a registry image instead.
 - Images: `buildah bud` with chroot isolation on the host network, with its layer cache, from a
   context staged with the image's folder and the ScienceLab wheel built from this checkout.
 - Each image's tag is the hash of everything that goes into it (base image, staged context, build
@@ -192,6 +192,10 @@ def read_manifest(path: Path = MANIFEST) -> dict:
         return {"images": {}}
 
 
+class MissingBase(LookupError):
+    """A local base image is not in the storage, and this builder may not make it."""
+
+
 class Builder:
     """Builds images into the storage under `images_dir`, and their archives and manifest beside it."""
 
@@ -201,6 +205,7 @@ class Builder:
         self.base_overrides = bases or {}
         self.references: dict[str, str] = {}
         self.manifest_path = images_dir / "images.json"
+        self.make_bases = True
 
     def podman(self, *args: str, capture: bool = False) -> str:
         result = subprocess.run(
@@ -222,6 +227,8 @@ class Builder:
         reference = base_reference(recipe)
         if self.exists(reference):
             return reference
+        if not self.make_bases:
+            raise MissingBase(f"the {recipe.name} base {reference} is not built: run `make images`")
         print(f"images: making the {recipe.name} base ({recipe.suite}, about a minute) ...", flush=True)
         started = time.monotonic()
         with tempfile.TemporaryDirectory(dir=self.images_dir) as scratch:
@@ -232,8 +239,8 @@ class Builder:
         return reference
 
     def base_for(self, recipe: ImageRecipe) -> str:
-        if recipe.name in self.base_overrides:
-            return self.base_overrides[recipe.name]
+        if recipe.folder in self.base_overrides:
+            return self.base_overrides[recipe.folder]
         if recipe.base in self.references:
             return self.references[recipe.base]
         if recipe.base in IMAGES:
@@ -314,7 +321,9 @@ class Builder:
             raise SystemExit(f"{tail}\nimages: building {recipe.name} failed; the whole log: {log}")
 
     def current_references(self, names: list[str]) -> dict[str, str]:
-        """What `make images` would tag `names` (and the images they build on) now, without building."""
+        """What `make images` would tag `names` (and the images they build on) now, without building
+        anything; raises MissingBase when a local base is not there."""
+        self.make_bases = False
         with tempfile.TemporaryDirectory(dir=self.images_dir) as scratch:
             wheel, version = build_wheel(Path(scratch))
             for name in resolve_build_order(names):
@@ -361,13 +370,15 @@ def main(argv: list[str] | None = None):
         "--base",
         action="append",
         default=[],
-        metavar="IMAGE=BASE",
-        help="build IMAGE on the registry image BASE instead of the local Debian base (repeatable)",
+        metavar="FOLDER=BASE",
+        help="build the Dockerfile of images/FOLDER on the registry image BASE instead of the local Debian base"
+        " (repeatable; `lab` is the base of both lab and dask-worker)",
     )
     args = parser.parse_args(argv)
+    folders = sorted({recipe.folder for recipe in IMAGES.values()})
     overrides = dict(item.split("=", 1) for item in args.base if "=" in item)
-    if len(overrides) != len(args.base) or set(overrides) - set(IMAGES):
-        parser.error(f"--base takes IMAGE=BASE with IMAGE one of: {', '.join(IMAGES)}; got {args.base}")
+    if len(overrides) != len(args.base) or set(overrides) - set(folders):
+        parser.error(f"--base takes FOLDER=BASE with FOLDER one of: {', '.join(folders)}; got {args.base}")
     missing = missing_tools()
     if missing:
         raise SystemExit(f"images.build: {', '.join(missing)} not found; `make images` installs them with apt")
