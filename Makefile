@@ -162,11 +162,12 @@ images-lock: install ## Recompile images/*/requirements.txt from requirements.in
 	cd images/lab-gpu && UV_NATIVE_TLS=1 $(UV_COMPILE)
 	cd images/proxy && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
 
-# buildah builds, podman runs the tests' containers (with runc), mmdebstrap makes the bases.
+# buildah builds, podman runs the tests' containers (with runc), mmdebstrap makes the bases, and
+# the tests import an archive into a containerd of their own, as the cluster's node does.
 $(STAMPS)/image-tools:
-	command -v buildah && command -v podman && command -v mmdebstrap && command -v runc || \
+	command -v buildah && command -v podman && command -v mmdebstrap && command -v runc && command -v containerd || \
 		{ $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) \
-		apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends buildah podman mmdebstrap runc; }
+		apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends buildah podman mmdebstrap runc containerd; }
 	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository

@@ -108,6 +108,53 @@ def wait_for(probe, container: Container, what: str, timeout: float = 120):
     raise AssertionError(f"no {what} in {timeout}s:\n{container.logs()[-4000:]}")
 
 
+class PrivateContainerd:
+    """A containerd of its own under `state_dir` (its socket, content and snapshots there; no CRI
+    plugin), as the cluster's kubelet uses, for `ctr` to import archives into. Stop it with `stop`."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.socket = state_dir / "containerd.sock"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "PrivateContainerd":
+        config = self.state_dir / "config.toml"
+        config.write_text(
+            "version = 2\n"
+            f'root = "{self.state_dir / "root"}"\n'
+            f'state = "{self.state_dir / "state"}"\n'
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{self.socket}"\n'
+            f'[ttrpc]\n  address = "{self.socket}.ttrpc"\n'
+        )
+        with open(self.state_dir / "containerd.log", "wb") as log:
+            self.process = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while subprocess.run(self.ctr_command("version"), capture_output=True).returncode:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"containerd did not start:\n{(self.state_dir / 'containerd.log').read_text()}")
+            time.sleep(0.2)
+        return self
+
+    def ctr_command(self, *args: str) -> list[str]:
+        return ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", *args]
+
+    def ctr(self, *args: str, timeout: float = 300) -> str:
+        result = subprocess.run(self.ctr_command(*args), capture_output=True, text=True, timeout=timeout)
+        if result.returncode:
+            raise AssertionError(f"ctr {' '.join(args)} exited with {result.returncode}:\n{result.stderr}")
+        return result.stdout
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 def built_images() -> dict[str, dict]:
     """The manifest entries of the images `make images` built last."""
     return read_manifest(MANIFEST)["images"]

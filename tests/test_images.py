@@ -7,6 +7,7 @@ The containers share the host's network and bind to 127.0.0.1 on free ports.
 
 import json
 import secrets
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,7 +21,7 @@ from images.build import MANIFEST, Builder, MissingBase, storage_options
 from sciencelab import __version__
 from sciencelab_spawner.demo import free_port
 
-from .container_images import Podman, built_images, missing_tools, read_lock, wait_for
+from .container_images import Podman, PrivateContainerd, built_images, missing_tools, read_lock, wait_for
 from .demo_hub import REPO
 from .prerequisites import require
 from .service_process import TRACEBACK
@@ -102,6 +103,21 @@ def test_archive_loads_into_an_empty_storage(images, tmp_path):
         assert fresh.inspect(images["proxy"]["reference"])["Id"] == images["proxy"]["id"]
     finally:
         fresh("rmi", "--all", "--force")
+
+
+def test_archive_imports_into_containerd(images, tmp_path):
+    """What the test cluster's node does with an archive: `ctr -n k8s.io images import`, then a
+    container of it runs as uid 1000 (the proxy's archive: the smallest)."""
+    require(None if shutil.which("containerd") else "containerd not installed: `make images` installs it")
+    containerd = PrivateContainerd(tmp_path).start()
+    try:
+        reference = images["proxy"]["reference"]
+        containerd.ctr("images", "import", images["proxy"]["archive"])
+        assert containerd.ctr("images", "list", "--quiet").split() == [reference]
+        # `ctr run` replaces the image's whole command line (tini included), unlike a kubelet.
+        assert containerd.ctr("run", "--rm", "--net-host", reference, "probe", "id", "-u").strip() == "1000"
+    finally:
+        containerd.stop()
 
 
 def test_image_sizes(images):
