@@ -4,7 +4,8 @@
   Python images, nodejs on trixie for the proxy), imported into a containers-storage under the
   cache; remade only when their recipe changes. `--base FOLDER=IMAGE` builds on a registry image instead.
 - Images: `buildah bud` with chroot isolation on the host network, with its layer cache, from a
-  context staged with the image's folder and the ScienceLab wheel built from this checkout.
+  context staged like images/ (the image's folder, common/, and the ScienceLab wheel built from this
+  checkout in dist/), with the OCI labels of version, license and base.
 - Each image's tag is the hash of everything that goes into it (base image, staged context, build
   arguments), so an unchanged image is not built again: `make images` with nothing changed takes
   the seconds the wheel takes to build.
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,7 @@ DEBIAN_MIRROR = os.environ.get("SCIENCELAB_DEBIAN_MIRROR", "http://deb.debian.or
 # The CA bundle of this machine, bind-mounted over the image's own while `RUN` steps download from
 # PyPI and npm (a TLS-intercepting proxy's CA lives here); it never lands in a layer.
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+LICENSE = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"]
 REPOSITORY = "localhost/sciencelab"
 BASE_REPOSITORY = "localhost/sciencelab-base"
 # Flags of every build; part of each image's hash, so changing them rebuilds.
@@ -139,9 +142,13 @@ def make_build_command(
     storage: list[str],
     ca_bundle: Path | None,
 ) -> list[str]:
-    """The `buildah bud` command that builds `recipe` from the staged `context` on `base` as `reference`."""
-    command = ["buildah", *storage, "bud", *BUILD_FLAGS]
-    command += ["--build-arg", f"BASE={base}", "--build-arg", f"VERSION={version}"]
+    """The `buildah bud` command that builds `recipe` from the staged `context` on `base` as `reference`.
+    The labels every image has come from here, as a CI's metadata step would give them; the
+    Dockerfiles set their title and description."""
+    command = ["buildah", *storage, "bud", *BUILD_FLAGS, "--file", str(context / recipe.folder / "Dockerfile")]
+    command += ["--build-arg", f"BASE={base}"]
+    for name, value in (("version", version), ("licenses", LICENSE), ("base.name", base)):
+        command += ["--label", f"org.opencontainers.image.{name}={value}"]
     if recipe.target:
         command += ["--target", recipe.target]
     if ca_bundle is not None:
@@ -248,8 +255,10 @@ class Builder:
         return self.ensure_base(BASES[recipe.base])
 
     def stage_context(self, recipe: ImageRecipe, wheel: Path | None, context: Path) -> dict[str, str]:
-        """Copy the image's folder (and the wheel, into dist/) to `context`; the sha256 of each file."""
-        shutil.copytree(IMAGES_SOURCE / recipe.folder, context, ignore=shutil.ignore_patterns("dist", "README.md"))
+        """Copy what the image's Dockerfile uses to `context`, laid out as images/ (its folder,
+        common/, the wheel in dist/); the sha256 of each file."""
+        for folder in (recipe.folder, "common"):
+            shutil.copytree(IMAGES_SOURCE / folder, context / folder)
         if recipe.wheel:
             (context / "dist").mkdir()
             shutil.copy2(wheel, context / "dist" / wheel.name)
