@@ -377,6 +377,18 @@ def test_lab_gpu_lock_resolves_on_the_lab_image(images, podman):
     assert "torch" in would_install
 
 
+def test_lab_gpu_image_loads_cuda_pytorch(images, podman):
+    """Where `make images-gpu` built lab-gpu for this checkout: PyTorch and its CUDA libraries load
+    (no GPU here: CUDA is not available, and says so without an error)."""
+    entry = built_images().get("lab-gpu")
+    if entry is None or entry["reference"] != Builder().current_references(["lab-gpu"])["lab-gpu"]:
+        pytest.skip("lab-gpu is built by `make images-gpu`, not by `make test`")
+    script = "import torch; print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version() > 0)"
+    torch_version, cuda, cudnn = podman.run(entry["reference"], "python", "-c", script).split()
+    assert torch_version.startswith(read_version("torch", "lab-gpu")) and cuda and cudnn == "True"
+    assert podman.run(entry["reference"], "sh", "-c", "id -u; cat /proc/1/comm").split() == ["1000", "tini"]
+
+
 def test_build_reuses_everything_when_nothing_changed(images):
     """`make images` again: every image up to date, nothing built."""
     result = subprocess.run(
