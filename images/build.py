@@ -42,13 +42,15 @@ BASE_REPOSITORY = "localhost/sciencelab-base"
 # Flags of every build; part of each image's hash, so changing them rebuilds.
 BUILD_FLAGS = ("--format", "docker", "--isolation", "chroot", "--network", "host", "--layers")
 PODMAN_RUN_FLAGS = ("--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file")
-TOOLS = {"mmdebstrap": "mmdebstrap", "buildah": "buildah", "podman": "podman", "runc": "runc"}
+# How long the layers of earlier builds stay, for a rebuild to reuse.
+LAYER_CACHE_HOURS = 7 * 24
+TOOLS = ("mmdebstrap", "buildah", "podman", "runc")
 
 
 @dataclass(frozen=True)
 class BaseRecipe:
-    """A minimal Debian for the images to build on: `suite` with `packages` (tini and CA certificates
-    included, so the Dockerfiles' apt-get step has nothing to do)."""
+    """A minimal Debian for the images to build on: `suite` with `packages` (tini included, so
+    common/setup-runtime.sh has nothing to install)."""
 
     name: str
     suite: str
@@ -86,7 +88,7 @@ IMAGES = {
         ImageRecipe("lab-gpu", "lab-gpu", "lab"),
     )
 }
-# What `make images` builds. lab-gpu adds PyTorch with CUDA (about 3 GB of wheels, 7 GB unpacked):
+# What `make images` builds. lab-gpu adds PyTorch with CUDA to lab (3 GB of wheels, 5.6 GB unpacked):
 # `make images-gpu` builds it.
 DEFAULT_IMAGES = ("hub", "proxy", "dask-worker", "lab")
 
@@ -340,7 +342,7 @@ class Builder:
         return {name: self.references[name] for name in names}
 
     def forget_older(self, name: str, keep: str):
-        """Untag this image's earlier builds; their layers stay in the layer cache."""
+        """Untag this image's earlier builds; their layers stay in the layer cache for a week."""
         listed = self.podman("images", "--format", "{{.Repository}}:{{.Tag}}", f"{REPOSITORY}/{name}", capture=True)
         older = [reference for reference in listed.split() if reference != keep]
         if older:
@@ -365,7 +367,8 @@ def build_wheel(into: Path) -> tuple[Path, str]:
 
 
 def missing_tools() -> list[str]:
-    return [tool for tool, command in TOOLS.items() if shutil.which(command) is None]
+    """The build tools not installed (`make images` installs them)."""
+    return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
 def format_size(size: int) -> str:
@@ -400,6 +403,9 @@ def main(argv: list[str] | None = None):
         for name in resolve_build_order(args.names):
             entries[name] = builder.build(IMAGES[name], wheel, version)
             builder.write_manifest({name: entries[name]})
+    if any(entry["built"] for entry in entries.values()):
+        # Layers no tagged image uses: earlier builds and buildah's cache of their steps.
+        builder.podman("image", "prune", "--force", "--filter", f"until={LAYER_CACHE_HOURS}h", capture=True)
     for name, entry in entries.items():
         state = f"built in {entry['seconds']:.0f} s" if entry["built"] else "up to date"
         print(f"images: {name:<12} {format_size(entry['size_bytes']):>8}  {entry['reference']}  ({state})")

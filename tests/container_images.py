@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -11,7 +10,8 @@ from pathlib import Path
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
-from images.build import MANIFEST, PODMAN_RUN_FLAGS, TOOLS, read_manifest, storage_options
+from images.build import MANIFEST, PODMAN_RUN_FLAGS, read_manifest, storage_options
+from images.build import missing_tools as missing_build_tools
 
 # A requirement of a lock: `name==version ; marker \` then `--hash=sha256:...` lines.
 LOCKED = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>\S+)(?: ; (?P<marker>[^\\]+?))?\s*(?:\\|$)")
@@ -45,7 +45,7 @@ def read_lock(path: Path) -> list[Locked]:
 
 def missing_tools() -> str | None:
     """What is missing to run the images; None when nothing is."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing = missing_build_tools()
     return f"{', '.join(missing)} not installed: `make images` installs them" if missing else None
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+from pathlib import Path
 
 import pytest
 import requests
@@ -381,7 +382,11 @@ def test_lab_gpu_image_loads_cuda_pytorch(images, podman):
     """Where `make images-gpu` built lab-gpu for this checkout: PyTorch and its CUDA libraries load
     (no GPU here: CUDA is not available, and says so without an error)."""
     entry = built_images().get("lab-gpu")
-    if entry is None or entry["reference"] != Builder().current_references(["lab-gpu"])["lab-gpu"]:
+    if (
+        entry is None
+        or not Path(entry["archive"]).exists()
+        or entry["reference"] != Builder().current_references(["lab-gpu"])["lab-gpu"]
+    ):
         pytest.skip("lab-gpu is built by `make images-gpu`, not by `make test`")
     script = "import torch; print(torch.__version__, torch.version.cuda, torch.backends.cudnn.version() > 0)"
     torch_version, cuda, cudnn = podman.run(entry["reference"], "python", "-c", script).split()
