@@ -344,9 +344,10 @@ class Builder:
     def forget_older(self, name: str, keep: str):
         """Untag this image's earlier builds; their layers stay in the layer cache for a week."""
         listed = self.podman("images", "--format", "{{.Repository}}:{{.Tag}}", f"{REPOSITORY}/{name}", capture=True)
-        older = [reference for reference in listed.split() if reference != keep]
-        if older:
-            self.podman("untag", *older, capture=True)
+        for reference in set(listed.split()) - {keep}:
+            # `untag IMAGE NAME` removes that one name; without NAME, every name of the image, which
+            # may be `keep`'s too (a build whose every step was cached gives the same image).
+            self.podman("untag", reference, reference, capture=True)
 
     def write_manifest(self, entries: dict[str, dict]):
         manifest = read_manifest(self.manifest_path)
