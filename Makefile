@@ -29,7 +29,7 @@ BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask clean
+.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -39,17 +39,18 @@ lint: install ## ruff (lint and format) for Python, ESLint and Prettier for Type
 	$(VENV)/bin/ruff format --check .
 	npx eslint --max-warnings 0 .
 	npx prettier --check .
+	$(VENV)/bin/hadolint images/*/Dockerfile
 
 format: install ## Apply ruff's and Prettier's fixes and layout
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 	npx prettier --write .
 
-test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver $(STAMPS)/helm $(BENCH_PEERS) ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, the Helm chart, TypeScript, and every benchmark's smoke mode
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kube-apiserver $(STAMPS)/helm $(BENCH_PEERS) images ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s, the Helm chart, images, TypeScript, and every benchmark's smoke mode
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Inner loop: Python tests without the browser and the benchmarks' smoke runs (k8s tests skip until `make test` built kube-apiserver)
+test-fast: install ## Inner loop: Python tests without the browser and the benchmarks' smoke runs (k8s and images tests skip until `make test` built kube-apiserver and the images)
 	$(VENV)/bin/python -m pytest -m "not browser and not bench" $(PYTEST_ARGS)
 
 install: $(STAMPS)/python $(STAMPS)/labextension
@@ -151,6 +152,35 @@ $(STAMPS)/helm: tests/helm/install-helm.sh $(KUBE_TOOLS_READY)
 
 $(KUBE_TOOLS_READY): | $(STAMPS)/python
 	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
+
+# Container images (images/README.md): built with buildah on Debian bases made with mmdebstrap, into
+# a containers-storage under the cache, each also saved as $(SCIENCELAB_CACHE_DIR)/images/<name>.tar
+# (docker-archive: `ctr -n k8s.io images import`, `podman load`) and listed in images.json. An image
+# whose inputs did not change is not built again. lab-gpu (PyTorch with CUDA, about 3 GB of wheels)
+# only with `make images-gpu`; the tests resolve its lock instead.
+images: install $(STAMPS)/image-tools ## Build the hub, proxy, lab and dask-worker images (IMAGES_ARGS="--base hub=python:3.12-slim" builds on a registry image)
+	$(VENV)/bin/python -m images.build $(IMAGES_ARGS)
+
+images-gpu: install $(STAMPS)/image-tools ## Build the lab-gpu image too: PyTorch with CUDA on top of lab
+	$(VENV)/bin/python -m images.build lab-gpu $(IMAGES_ARGS)
+
+# The locks of the images: hub and lab-gpu follow the lab lock's versions (-c in their requirements.in).
+# uv keeps the versions already locked unless UV_ARGS=--upgrade.
+UV_COMPILE := $(CURDIR)/$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--no-emit-package sciencelab $(UV_ARGS) requirements.in -o requirements.txt
+images-lock: install ## Recompile images/*/requirements.txt from requirements.in and images/proxy/package-lock.json (UV_ARGS=--upgrade for the newest versions)
+	cd images/lab && UV_NATIVE_TLS=1 $(UV_COMPILE)
+	cd images/hub && UV_NATIVE_TLS=1 $(UV_COMPILE)
+	cd images/lab-gpu && UV_NATIVE_TLS=1 $(UV_COMPILE)
+	cd images/proxy && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
+
+# buildah builds, podman runs the tests' containers (with runc), mmdebstrap makes the bases, and
+# the tests import an archive into a containerd of their own, as the cluster's node does.
+$(STAMPS)/image-tools:
+	command -v buildah && command -v podman && command -v mmdebstrap && command -v runc && command -v containerd || \
+		{ $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) \
+		apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends buildah podman mmdebstrap runc containerd; }
+	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository
 	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \
