@@ -378,6 +378,7 @@ def test_lab_gpu_lock_resolves_on_the_lab_image(images, podman):
     assert "torch" in would_install
 
 
+@pytest.mark.gpu  # the GPU image's own check: only where `make images-gpu` built it
 def test_lab_gpu_image_loads_cuda_pytorch(images, podman):
     """Where `make images-gpu` built lab-gpu for this checkout: PyTorch and its CUDA libraries load
     (no GPU here: CUDA is not available, and says so without an error)."""
