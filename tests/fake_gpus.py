@@ -7,6 +7,7 @@ them from the JSON file named in $FAKE_PYNVML_STATE (see tests/fake_nvml/pynvml.
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -57,6 +58,14 @@ def load_stub_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("pynvml", FAKE_NVML_DIR / "pynvml.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def use_stub_in_this_process(monkeypatch, fake: FakeNvml) -> ModuleType:
+    """A fresh stub reading `fake`'s state, as `pynvml` of this process until the test ends."""
+    monkeypatch.setenv("FAKE_PYNVML_STATE", str(fake.path))
+    module = load_stub_module()
+    monkeypatch.setitem(sys.modules, "pynvml", module)
     return module
 
 

@@ -45,10 +45,17 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
     section = page.locator(".sciencelab-DaskSection")
     expect(section).to_be_visible()
 
-    # The form comes from the template's JSON Schema, bounds included.
+    # The form comes from the template's JSON Schema, bounds included; a blank count is an error
+    # at its field, not the template's default.
     section.get_by_role("button", name="New cluster").click()
     workers = section.locator("input#root_workers")
     expect(workers).to_have_attribute("max", "2")
+    workers.fill("")
+    section.get_by_role("button", name="Create", exact=True).click()
+    expect(section.locator(".form-group:has(#root_workers)").last).to_contain_text(
+        "workers: enter a whole number; choose 0 to 2 workers"
+    )
+    expect(section.locator(".sciencelab-DaskCluster")).to_have_count(0)
     workers.fill("2")
     section.get_by_role("button", name="Create", exact=True).click()
 
@@ -56,8 +63,10 @@ def test_create_cluster_from_the_panel_and_compute_in_a_notebook(lab, page, scre
     expect(card).to_have_count(1, timeout=60_000)
     expect(card.locator(".sciencelab-DaskWorkers")).to_have_text("2 of 2 workers connected", timeout=WORKERS_TIMEOUT_MS)
 
-    # Insert the connect code into the notebook, run it, then compute on the cluster.
+    # Insert the connect code into the notebook (into its empty first cell, leaving no empty
+    # cell above), run it, then compute on the cluster.
     run_connect_code(page, card)
+    expect(page.locator(".jp-NotebookPanel .jp-Cell").first).to_contain_text("Client(")
 
     page.keyboard.type("print(sum(client.gather(client.map(lambda x: x * x, range(10)))))")
     page.keyboard.press("Shift+Enter")

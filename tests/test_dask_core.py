@@ -352,6 +352,9 @@ def test_valid_options_become_numbers_and_admin_choices():
         ({"workers": 11}, "workers", "workers: 11 is out of bounds; choose 1 to 10 workers"),
         ({"workers": "3"}, "workers", "workers: '3' is not a whole number; choose 1 to 10 workers"),
         ({"workers": 2.5}, "workers", "workers: 2.5 is not a whole number; choose 1 to 10 workers"),
+        # Present but blank: never the template's default (the panel's form refuses these itself).
+        ({"workers": ""}, "workers", "workers: '' is not a whole number; choose 1 to 10 workers"),
+        ({"workers": None}, "workers", "workers: None is not a whole number; choose 1 to 10 workers"),
         ({"memory": 0.5}, "memory", "memory: 0.5 is out of bounds; choose 1 to 16 GiB"),
         (
             {"gpus": 1},

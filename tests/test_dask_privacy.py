@@ -85,11 +85,16 @@ def test_another_users_cluster_is_out_of_reach_at_every_step(demo_hub, alice, bo
         assert set(results) == {"plain tcp", "tls without credentials", "another cluster's certificate"}
         assert all(result.startswith("refused: ") for result in results.values()), results
 
-        # 3. Bob's own notebook connects with the inserted code, which reads his cluster's files.
+        # 3. Bob's own notebook connects with the inserted code, which reads his cluster's files; the
+        # client's repr links the dashboard through the hub, and that link works for him.
         with demo_hub.kernel(bob) as kernel:
             kernel.run(cluster["connect_code"])
             assert kernel.run("print(sum(client.gather(client.map(lambda x: x + 1, range(10)))))").strip() == "55"
+            link = kernel.run("print(client.dashboard_link)").strip()
             kernel.run("client.close()")
+        assert link == f"/user/bob/proxy/127.0.0.1:{port}/status"
+        dashboard = demo_hub.request("GET", link, bob)
+        assert dashboard.status_code == 200 and "bokeh" in dashboard.text.lower()
     finally:
         assert dask_api(demo_hub, "DELETE", bob, f"clusters/{cluster['id']}").status_code == 204
 

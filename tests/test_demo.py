@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from sciencelab_spawner.cli import main
-from sciencelab_spawner.demo import DEMO_PROFILES_FILE, DemoSettings, make_demo_config
+from sciencelab_spawner.demo import DEMO_PROFILES_FILE, DemoSettings, make_demo_banner, make_demo_config
 from sciencelab_spawner.profile_config import load_profiles_yaml
 
 SETTINGS = DemoSettings(
@@ -38,6 +38,16 @@ def test_demo_config_is_loopback_only_with_state_in_one_place():
     (service,) = c.JupyterHub.services
     assert service["url"] == "http://127.0.0.1:8002"
     assert service["environment"]["SCIENCELAB_PROFILES_FILE"] == "/srv/state/profiles.yaml"
+
+
+def test_demo_banner_says_where_and_how_to_log_in():
+    assert make_demo_banner(SETTINGS) == (
+        "\nScienceLab demo hub: http://127.0.0.1:8000\n"
+        "  users alice, bob: password user-password (alice is in gpu-users)\n"
+        f"  admin user admin: password {'a' * 32}\n"
+        "  profiles in /srv/state/profiles.yaml (edit it while the hub runs)\n"
+        "  state in /srv/state; Ctrl-C stops the hub and every server.\n"
+    )
 
 
 def test_demo_config_users_groups_and_spawner():

@@ -92,12 +92,22 @@ def test_bob_cannot_craft_the_form_either(demo_hub, bob):
     assert lines and "Traceback" not in demo_hub.log_text().split(lines[-1], 1)[1].split("\n[", 1)[0]
 
 
-def test_no_gpu_on_this_machine_is_a_clean_refusal(demo_hub, alice):
+def test_no_gpu_on_this_machine_is_a_disabled_profile_and_a_clean_refusal(demo_hub, alice):
     session = demo_hub.browser_session(alice)
-    assert "No GPU on this machine" in demo_hub.spawn_form(session, alice)
+    form = demo_hub.spawn_form(session, alice)
+    assert 'id="profile-gpu" value="gpu" disabled>' in form
+    assert "Not available on this hub: no GPU on this machine (NVML: " in form
     response = demo_hub.spawn(alice, {"profile": "gpu"})
-    assert response.status_code == 409
+    assert response.status_code == 400
     assert response.json()["message"].startswith("gpu_model: 'any' is not available; no GPU on this machine")
+
+    # The form shows the message alone, with its status, not JupyterHub's "409 SpawnException(...)".
+    refused = demo_hub.submit_spawn_form(session, alice, {"profile": "cpu", "cpu.image": "evil"})
+    assert refused.status_code == 400
+    assert (
+        '<p class="spawn-error-msg alert alert-danger">Error: image: &#39;evil&#39; is not allowed; '
+        "choose one of: python, root</p>" in refused.text
+    )
 
 
 def test_profiles_api_answers_each_user_with_their_profiles(demo_hub):
@@ -115,6 +125,11 @@ def test_profiles_api_answers_each_user_with_their_profiles(demo_hub):
     assert alice["gpu_quota"] == {"max_gpus": 2, "held": 0}
     assert bob["gpu_quota"] == {"max_gpus": 1, "held": 0}
     assert alice["gpu_problem"].startswith("no GPU on this machine (NVML: ")
+    assert [(p["slug"], bool(p["unavailable"])) for p in alice["profiles"]] == [
+        ("cpu", False),
+        ("gpu", True),
+        ("collab", False),
+    ]
     schema = demo_hub.request("GET", "/services/sciencelab/api/profiles/schema", "bob").json()
     assert schema["title"] == "ScienceLab profiles"
 

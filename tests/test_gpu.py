@@ -9,7 +9,6 @@ import base64
 import itertools
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +30,15 @@ from sciencelab.gpu.samples import (
     validate_settings,
 )
 
-from .fake_gpus import GIB, HOST_PID_OFFSET, FakeNvml, load_stub_module, make_gpu, write_host_status
+from .fake_gpus import (
+    GIB,
+    HOST_PID_OFFSET,
+    FakeNvml,
+    load_stub_module,
+    make_gpu,
+    use_stub_in_this_process,
+    write_host_status,
+)
 
 INTERVAL = 0.2  # the fastest allowed, so the tests wait little
 LINGER = 0.5
@@ -204,9 +211,7 @@ def fake_nvml(tmp_path, monkeypatch) -> FakeNvml:
     """
     fake = FakeNvml(tmp_path / "fake-nvml.json")
     fake.set([make_gpu(0), MIG_GPU])
-    monkeypatch.setenv("FAKE_PYNVML_STATE", str(fake.path))
-    fake.module = load_stub_module()
-    monkeypatch.setitem(sys.modules, "pynvml", fake.module)
+    fake.module = use_stub_in_this_process(monkeypatch, fake)
     return fake
 
 
@@ -351,24 +356,44 @@ async def test_a_kernel_holding_gpu_memory_is_named_by_its_notebook(fake_nvml, h
     assert idle["held"] is True
 
 
-async def test_stream_sends_the_current_sample_then_each_tick_at_one_nvml_cost(fake_nvml, jp_ws_fetch, sampler):
-    first = await jp_ws_fetch("sciencelab", "api", "gpu", "stream")
-    sample = await next_sample(first)
-    assert sample["available"] is True and len(sample["gpus"]) == 2
-    await next_sample(first, lambda later: later["time"] > sample["time"])
-    calls, ticks = fake_nvml.module.calls, sampler.ticks
-    await next_sample(first, lambda later: sampler.ticks > ticks + 1)
-    calls_per_tick = (fake_nvml.module.calls - calls) / (sampler.ticks - ticks)
+async def read_sample(ws) -> dict:
+    message = await asyncio.wait_for(ws.read_message(), MESSAGE_TIMEOUT)
+    assert message is not None, "the server closed the GPU stream"
+    return json.loads(message)
 
-    # Nine more clients: each gets the current sample at once, and a tick costs the same NVML calls.
+
+async def sample_now(jp_fetch):
+    """Make the sampler tick now: a changed setting ends its wait at once, as when the panel sets one."""
+    await jp_fetch("sciencelab", "api", "gpu", method="PATCH", body=json.dumps({"idle_threshold": 5}))
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    # The longest interval: the sampler ticks only when the test says so, however slow the machine.
+    [{"ServerApp": {"jpserver_extensions": {"sciencelab": True}}, "SciencelabApp": {"gpu_interval": 60}}],
+)
+async def test_stream_sends_the_current_sample_then_each_tick_at_one_nvml_cost(fake_nvml, jp_fetch, jp_ws_fetch):
+    first = await jp_ws_fetch("sciencelab", "api", "gpu", "stream")
+    sample = await read_sample(first)  # the first listener starts the sampler
+    assert sample["available"] is True and len(sample["gpus"]) == 2
+    calls = fake_nvml.module.calls
+    await sample_now(jp_fetch)
+    current = await read_sample(first)
+    assert current["time"] > sample["time"]
+    calls_per_tick = fake_nvml.module.calls - calls
+    assert calls_per_tick > 0
+
+    # Nine more clients: each gets the current sample at once, without an NVML call of its own...
     others = [await jp_ws_fetch("sciencelab", "api", "gpu", "stream") for _ in range(9)]
     for client in others:
-        assert (await next_sample(client))["available"] is True
-    calls, ticks = fake_nvml.module.calls, sampler.ticks
-    for _ in range(3):
-        times = {(await next_sample(client))["time"] for client in [first, *others]}
-    assert len(times) == 1, "every client gets the same sample"
-    assert (fake_nvml.module.calls - calls) == calls_per_tick * (sampler.ticks - ticks)
+        assert await read_sample(client) == current
+    assert fake_nvml.module.calls == calls + calls_per_tick
+    # ...and a tick for ten clients costs the NVML calls of a tick for one: every client gets the same sample.
+    await sample_now(jp_fetch)
+    received = [await read_sample(client) for client in [first, *others]]
+    assert received[0]["time"] > current["time"]
+    assert all(later == received[0] for later in received)
+    assert fake_nvml.module.calls == calls + 2 * calls_per_tick
     for client in [first, *others]:
         client.close()
 
@@ -413,8 +438,9 @@ async def read_all(ws, samples: list):
 async def test_pings_ride_on_the_samples_and_a_client_that_never_pongs_is_closed(
     fake_nvml, jp_ws_fetch, jp_serverapp, jp_http_port, jp_base_url
 ):
-    # jupyter_server's WebSocket settings, in milliseconds, shortened so the test waits little.
-    jp_serverapp.web_app.settings.update(ws_ping_interval=400, ws_ping_timeout=1000)
+    # jupyter_server's WebSocket settings, in milliseconds, shortened so the test waits little; the
+    # timeout is ten samples long, so a busy machine does not drop the client that answers.
+    jp_serverapp.web_app.settings.update(ws_ping_interval=400, ws_ping_timeout=2000)
     answering = await jp_ws_fetch("sciencelab", "api", "gpu", "stream")
     # Tornado's client reads the next frame, and so answers a ping, only once the last message was read.
     samples = []
@@ -426,7 +452,7 @@ async def test_pings_ride_on_the_samples_and_a_client_that_never_pongs_is_closed
     opcodes = await asyncio.wait_for(read_opcodes_until_closed(silent), MESSAGE_TIMEOUT)
     writer.close()
     assert opcodes[0] == TEXT_OPCODE and PING_OPCODE in opcodes and opcodes[-1] == CLOSE_OPCODE
-    # A ping goes out with a sample, in the same write, never on a timer of its own.
+    # A ping goes out right after a sample, never on a timer of its own.
     assert all(opcode == TEXT_OPCODE for opcode, after in itertools.pairwise(opcodes) if after == PING_OPCODE)
 
     # The client that answers the pings is still fed after the silent one was dropped.

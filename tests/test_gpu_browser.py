@@ -85,7 +85,7 @@ def test_gpu_panel_names_the_notebook_charts_history_and_warns_when_idle(gpu_lab
 
     page.set_viewport_size({"width": 1280, "height": 1000})
     page.locator('.jp-SideBar [data-id="sciencelab-panel"]').click()
-    page.locator(".lm-AccordionPanel-title", has_text="Profile").click()  # fold it: room for the GPUs
+    page.locator(".sciencelab-Panel .jp-Collapse-header", has_text="Profile").click()  # fold it: room for the GPUs
     panel = page.locator(".sciencelab-GpuPanel")
     expect(panel).to_be_visible()
     first = panel.locator(".sciencelab-Gpu").first

@@ -84,3 +84,15 @@ def test_server_services_it_cannot_apply_are_refused_with_what_to_do(server_serv
     with pytest.raises(ValueError) as error:
         configure_sciencelab(c, profiles=[{"slug": "cpu", "display_name": "CPU"}], server_services=server_services)
     assert str(error.value) == message
+
+
+def test_the_service_listens_where_the_proxy_reaches_it():
+    beside_the_proxy = Config()
+    configure_sciencelab(beside_the_proxy, profiles=[{"slug": "cpu", "display_name": "CPU"}], service_port=10101)
+    assert beside_the_proxy.JupyterHub.services[-1]["url"] == "http://127.0.0.1:10101"
+    # The Helm chart: the proxy is a pod of its own and reaches the hub pod's IP.
+    in_a_pod = Config()
+    configure_sciencelab(
+        in_a_pod, profiles=[{"slug": "cpu", "display_name": "CPU"}], service_port=10101, service_host="10.1.2.3"
+    )
+    assert in_a_pod.JupyterHub.services[-1]["url"] == "http://10.1.2.3:10101"

@@ -23,5 +23,5 @@ def test_rest_spawns_agree_with_the_oracle(demo_hub, spawn):
     user, options = spawn
     expected = expected_status(options, GROUPS[user], DEMO_RAW)
     if expected == 200 and "gpu" in chosen_profile(options, GROUPS[user], DEMO_RAW):
-        expected = 409  # this machine has no GPU: a clean refusal, not an error
+        expected = 400  # this machine has no GPU: a clean refusal, not an error
     check_rest_spawn(demo_hub, user, options, expected)

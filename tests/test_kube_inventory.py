@@ -139,7 +139,8 @@ def test_an_inventory_not_read_yet_says_so_in_the_form_rather_than_no_gpu():
         {},
         "the cluster's GPUs cannot be counted right now (the GPU inventory is still loading)",
     )
+    # The profile is disabled for now, with the reason: not "No GPU on this machine".
     assert (
-        '<p class="sciencelab-gpu-free small text-danger mb-1">The cluster&#x27;s GPUs cannot be counted right now '
-        "(the GPU inventory is still loading)</p>"
+        '<p class="sciencelab-unavailable small text-danger mb-1">Not available on this hub: the cluster&#x27;s GPUs '
+        "cannot be counted right now (the GPU inventory is still loading)</p>"
     ) in make_options_form(config, frozenset(), {}, free, problem)

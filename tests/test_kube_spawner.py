@@ -173,15 +173,36 @@ async def test_a_privileged_configuration_is_refused_before_the_pod_is_sent(offl
         extra_containers=[{"name": "sidecar", "image": "busybox", "securityContext": {"privileged": True}}],
     )
     await pod_for(spawner, {"profile": "cpu"})
+    # KubeSpawner calls the hook last, on the pod it is about to send.
     pod = await spawner.get_pod_manifest()
     with pytest.raises(SpawnException) as error:
-        await spawner._make_create_pod_request(pod, 3)
+        await spawner.modify_pod_hook(spawner, pod)
     assert error.value.message == (
         "This hub's settings would give the server privileges, so it is not started; tell your hub admin: "
         "spec.hostNetwork is true; spec.containers[1] (sidecar) is privileged; "
         "spec.containers[1] (sidecar) may escalate privileges; "
         "spec.containers[1] (sidecar) does not drop all capabilities"
     )
+
+
+async def test_the_admins_pod_hook_runs_first_and_the_pod_it_returns_is_checked(offline_kube_client):
+    def label_site(spawner, pod):
+        pod.metadata.labels["site"] = "cern"
+        return pod
+
+    async def share_the_host_network(spawner, pod):
+        pod.spec.host_network = True
+        return pod
+
+    spawner = make_spawner(modify_pod_hook=label_site)
+    await pod_for(spawner, {"profile": "cpu"})
+    pod = await spawner.modify_pod_hook(spawner, await spawner.get_pod_manifest())
+    assert pod.metadata.labels["site"] == "cern"
+
+    spawner.modify_pod_hook = share_the_host_network
+    with pytest.raises(SpawnException) as error:
+        await spawner.modify_pod_hook(spawner, await spawner.get_pod_manifest())
+    assert error.value.message.endswith("tell your hub admin: spec.hostNetwork is true")
 
 
 async def test_s3_credentials_from_the_login(offline_kube_client):

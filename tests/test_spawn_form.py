@@ -3,6 +3,7 @@
 import pytest
 
 from sciencelab_spawner.profile_config import make_profile_config
+from sciencelab_spawner.profile_record import NotApplied
 from sciencelab_spawner.spawn_form import FORM_SCRIPT, FORM_STYLE, make_options_form, options_from_form
 from sciencelab_spawner.user_options import UserOptionsError
 
@@ -76,14 +77,45 @@ def test_form_ignores_remembered_choices_no_longer_offered():
     assert "Secret" in make_options_form(CONFIG, frozenset({"gpu-users"}), {}, {})
 
 
-def test_form_says_when_there_is_no_gpu_and_when_nothing_is_allowed():
+def test_a_gpu_profile_this_hub_cannot_place_is_disabled_with_the_reason():
     form = make_options_form(
-        CONFIG, frozenset(), {}, {}, gpu_problem="no GPU on this machine (NVML: Driver Not Loaded)"
+        CONFIG, frozenset(), {"profile": "gpu"}, {}, gpu_problem="no GPU on this machine (NVML: Driver Not Loaded)"
     )
     assert (
-        '<p class="sciencelab-gpu-free small text-danger mb-1">No GPU on this machine (NVML: Driver Not Loaded)</p>'
-        in form
+        '<div class="card mb-3 sciencelab-profile" data-profile="gpu"><div class="card-body">'
+        '<div class="form-check"><input class="form-check-input" type="radio" name="profile" id="profile-gpu" '
+        'value="gpu" disabled><label class="form-check-label" for="profile-gpu"><strong>GPU</strong></label></div>'
+        '<ul class="sciencelab-resources small"><li><span class="text-muted">Image:</span> Py &lt;3</li>'
+        '<li><span class="text-muted">GPU:</span> A100 &amp; co</li></ul>'
+        '<p class="sciencelab-unavailable small text-danger mb-1">Not available on this hub: no GPU on this machine '
+        "(NVML: Driver Not Loaded)</p></div></div>"
+    ) in form
+    # The remembered profile cannot start: the default one is selected instead.
+    assert 'id="profile-cpu" value="cpu" checked="checked"' in form
+
+    no_a100 = make_options_form(CONFIG, frozenset(), {}, {"a100": (0, 0)})
+    assert "Not available on this hub: this hub has no A100 &amp; co</p>" in no_a100
+    all_taken = make_options_form(CONFIG, frozenset(), {}, {"a100": (0, 1)})
+    assert 'value="gpu">' in all_taken and "0 of 1 A100 &amp; co free" in all_taken
+
+
+def test_settings_the_spawner_does_not_apply_are_marked_with_its_reason():
+    not_applied = NotApplied(("image", "cvmfs"), "only <on> Kubernetes", "No containers & no mounts here.")
+    form = make_options_form(CONFIG, frozenset(), {}, {"a100": (1, 1)}, not_applied=not_applied)
+    marker = ' <span class="badge text-bg-secondary fw-normal sciencelab-not-applied-marker">only &lt;on&gt; Kubernetes</span>'
+    assert form.startswith(
+        FORM_STYLE
+        + '<div class="alert alert-info small sciencelab-not-applied">No containers &amp; no mounts here.</div>'
     )
+    assert f'<label class="form-label" for="cpu-image">Image{marker}</label>' in form
+    assert f'<legend class="form-label fs-6">CVMFS repositories{marker}</legend>' in form
+    assert '<label class="form-check-label" for="cpu-collaborative">Real-time collaboration</label>' in form
+    assert f'<li><span class="text-muted">Image:</span> Py &lt;3{marker}</li>' in form
+    assert '<li><span class="text-muted">GPU:</span> A100 &amp; co</li>' in form
+    assert form.count(marker) == 3
+
+
+def test_form_says_when_nothing_is_allowed():
     only_secret = make_profile_config([{"slug": "s", "display_name": "S", "allowed_groups": ["x"]}], "test")
     assert "No server profile is available to your groups" in make_options_form(only_secret, frozenset(), {}, {})
 

@@ -63,6 +63,11 @@ export interface ISciencelabSidebar {
   addSection(widget: Widget, options?: ISciencelabSidebar.ISectionOptions): void;
 
   /**
+   * Expand the section of `widget` (the user may have collapsed it) and scroll it into view.
+   */
+  expandSection(widget: Widget): void;
+
+  /**
    * The server information, fetched once when the panel is created. Rejects with a
    * `SciencelabRequestError` when the server extension cannot be reached.
    */
@@ -137,6 +142,13 @@ export interface ISciencelabProfile {
    * What the user should know, e.g. that a remembered choice is no longer offered.
    */
   notices: string[];
+
+  /**
+   * The settings (by option: `image`, `size`, `cvmfs`, `s3`, `collaborative`) that the spawner
+   * which started this server does not apply, a marker to show next to each ("only on
+   * Kubernetes") and why; `null`, or absent from older hubs, when every setting applies.
+   */
+  not_applied?: { settings: string[]; marker: string; reason: string } | null;
 }
 
 /**

@@ -1,6 +1,7 @@
 """The `sciencelab` Jupyter server extension application."""
 
 import os
+import signal
 from typing import ClassVar
 
 from jupyter_server.extension.application import ExtensionApp
@@ -59,9 +60,29 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
             self.handlers.extend(gpu.make_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp):
+        stop_cleanly_on_sigint(serverapp)
         await self.settings["sciencelab_dask"].start()
 
     async def stop_extension(self):
         await self.settings["sciencelab_dask"].stop()
         if gpu.SAMPLER_SETTING in self.settings:
             await self.settings[gpu.SAMPLER_SETTING].stop()
+
+
+def stop_cleanly_on_sigint(serverapp):
+    """Make SIGINT stop `serverapp` as SIGTERM does: extensions (Dask clusters), kernels, then exit.
+
+    jupyter_server takes SIGINT only when its stdin is a terminal; otherwise Python's
+    KeyboardInterrupt ends the event loop without stopping extensions or kernels, and the process
+    then hangs on its open clusters until it is killed, leaving their workers' scratch space behind.
+    JupyterHub's local spawners stop a server with SIGINT first, and a hub run by a script, a
+    service manager or a test has no terminal. A second SIGINT is ignored while the first stops.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return  # a terminal: jupyter_server (and JupyterHub's single-user app) already stop on it
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        serverapp.stop(from_signal=True)
+
+    signal.signal(signal.SIGINT, stop)

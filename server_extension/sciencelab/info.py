@@ -44,6 +44,7 @@ def read_profile_record(environ: Mapping[str, str]) -> dict | None:
                 f"The hub sent a profile record this ScienceLab {__version__} cannot read; "
                 "update ScienceLab in the server image."
             ],
+            "not_applied": None,
         }
     return record
 

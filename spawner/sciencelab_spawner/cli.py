@@ -43,4 +43,8 @@ def main(argv: list[str] | None = None):
         settings = make_demo_settings(args.state_dir, args.port, args.password, args.admin_password)
     except DemoError as error:
         sys.exit(f"sciencelab demo: {error}")
-    run_demo(settings)
+    try:
+        run_demo(settings)
+    except KeyboardInterrupt:
+        # Ctrl-C before the hub took over SIGINT: nothing runs yet. 130: interrupted, as shells say.
+        sys.exit(130)

@@ -4,8 +4,10 @@
 `make_demo_config` is pure (plain values in, a traitlets `Config` out); `run_demo` does the I/O.
 """
 
+import asyncio
 import secrets
 import shutil
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -130,6 +132,66 @@ def make_demo_settings(
     )
 
 
+def make_demo_banner(settings: DemoSettings) -> str:
+    """What the demo prints once its hub answers: where it is and how to log in."""
+    return (
+        f"\nScienceLab demo hub: http://127.0.0.1:{settings.port}\n"
+        f"  users {', '.join(DEMO_USERS)}: password {settings.user_password} (alice is in gpu-users)\n"
+        f"  admin user {DEMO_ADMIN}: password {settings.admin_password}\n"
+        f"  profiles in {settings.state_dir / 'profiles.yaml'} (edit it while the hub runs)\n"
+        f"  state in {settings.state_dir}; Ctrl-C stops the hub and every server.\n"
+    )
+
+
+class DemoJupyterHub(JupyterHub):
+    """JupyterHub as the demo runs it: the banner once the hub answers, one clean stop on Ctrl-C.
+
+    JupyterHub handles SIGINT and SIGTERM only once it has started (Ctrl-C while it starts leaves
+    the proxy and the service running), runs its whole cleanup again on a second signal, and leaves
+    its periodic service health check running through the cleanup, where it fails on the service
+    just removed (`'NoneType' object has no attribute 'proto'`). The demo takes both signals from
+    the start, stops once, through JupyterHub's `stop()` (periodic callbacks first, then cleanup).
+    """
+
+    banner = ""  # make_demo_banner's
+    _started = False
+    _stop_requested = False
+
+    async def initialize(self, *args, **kwargs):
+        self.handle_stop_signals()
+        await super().initialize(*args, **kwargs)
+
+    async def start(self):
+        await super().start()
+        # JupyterHub's start returns once the proxy routes to the hub: from now on /hub/login answers.
+        self._started = True
+        if self._stop_requested:
+            self.stop()
+        else:
+            print(self.banner, flush=True)
+
+    def init_signal(self):
+        # Called at the end of JupyterHub's start: ours replace its SIGINT and SIGTERM handlers.
+        super().init_signal()
+        self.handle_stop_signals()
+
+    def handle_stop_signals(self):
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop_once, sig)
+
+    def stop_once(self, sig: signal.Signals):
+        if self._stop_requested:
+            self.log.warning("Received %s again: still stopping", sig.name)
+        elif not self._started:
+            self._stop_requested = True
+            self.log.info("Received %s while starting: stopping as soon as the hub has started", sig.name)
+        else:
+            self._stop_requested = True
+            self.log.info("Received %s: stopping every server, the sciencelab service and the proxy", sig.name)
+            self.stop()
+
+
 def run_demo(settings: DemoSettings):
     """Run the demo hub until Ctrl-C (SIGINT) or SIGTERM; JupyterHub stops servers and proxy."""
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -140,14 +202,6 @@ def run_demo(settings: DemoSettings):
     if not profiles.exists():
         profiles.write_text(DEMO_PROFILES_FILE.read_text())
     check_profiles(str(profiles), None)
-    url = f"http://127.0.0.1:{settings.port}"
-    print(
-        f"\nScienceLab demo hub: {url}\n"
-        f"  users {', '.join(DEMO_USERS)}: password {settings.user_password} (alice is in gpu-users)\n"
-        f"  admin user {DEMO_ADMIN}: password {settings.admin_password}\n"
-        f"  profiles in {profiles} (edit it while the hub runs)\n"
-        f"  state in {settings.state_dir}; Ctrl-C stops the hub and every server.\n",
-        flush=True,
-    )
-    JupyterHub.instance(config=make_demo_config(settings))
-    JupyterHub.launch_instance(argv=[])
+    hub = DemoJupyterHub.instance(config=make_demo_config(settings))
+    hub.banner = make_demo_banner(settings)
+    DemoJupyterHub.launch_instance(argv=[])

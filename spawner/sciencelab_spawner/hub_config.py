@@ -41,13 +41,14 @@ KUBE_CLIENT_ENV = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_
 def make_service(
     port: int,
     *,
+    host: str = "127.0.0.1",
     profiles_file: str | None = None,
     profiles: object = None,
     gpu_inventory: str = "local",
     python: str = sys.executable,
     environment: dict[str, str] | None = None,
 ) -> dict:
-    """The hub-managed `sciencelab` service on 127.0.0.1:`port`, reading the spawner's profiles;
+    """The hub-managed `sciencelab` service on `host`:`port`, reading the spawner's profiles;
     `environment` is added to the service's (the Kubernetes client's settings)."""
     environment = {**(environment or {}), GPU_INVENTORY_ENV: gpu_inventory}
     if profiles_file:
@@ -56,7 +57,7 @@ def make_service(
         environment[PROFILES_JSON_ENV] = json.dumps(profiles)
     return {
         "name": SERVICE_NAME,
-        "url": f"http://127.0.0.1:{port}",
+        "url": f"http://{host}:{port}",
         "command": [python, "-m", "sciencelab_spawner.service"],
         "environment": environment,
         "oauth_no_confirm": True,
@@ -124,14 +125,19 @@ def configure_sciencelab(
     profiles_file: str | None = None,
     profiles: object = None,
     service_port: int = 10101,
+    service_host: str = "127.0.0.1",
     namespace: str | None = None,
     server_services: Sequence[str] = (),
     check: bool = True,
 ):
     """Configure hub `c` for ScienceLab: the spawner ("local" or "kubernetes") with its profiles (a
-    file, or `profiles`), the `sciencelab` service on `service_port`, and its roles. Services and
+    file, or `profiles`), the `sciencelab` service on `service_host`:`service_port`, and its roles. Services and
     roles the admin declared before the call are kept. With `check`, broken profiles stop the hub
     right here.
+
+    `service_host` is the address the service listens on and the proxy sends its requests to: the
+    default, 127.0.0.1, where the proxy runs beside the hub; the hub pod's IP where the proxy is a
+    pod of its own (the Helm chart).
 
     `namespace` is the Kubernetes namespace of the servers (default: KubeSpawner's, the hub pod's
     own namespace); the service watches the same one for its GPU inventory.
@@ -172,6 +178,7 @@ def configure_sciencelab(
     services.append(
         make_service(
             service_port,
+            host=service_host,
             profiles_file=profiles_file,
             profiles=profiles,
             gpu_inventory=gpu_inventory,

@@ -16,8 +16,9 @@ from kubernetes_asyncio.client import V1Volume, V1VolumeMount
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.utils import get_k8s_model
-from traitlets import Dict, Enum, List, Unicode, default
+from traitlets import Callable, Dict, Enum, List, Unicode, default, validate
 
+from .compat.kubespawner import expand_name_template
 from .kube_inventory import gpu_status, shared_gpu_inventory
 from .kube_objects import (
     NAMESPACE_LABEL,
@@ -36,10 +37,10 @@ from .kube_objects import (
     s3_credentials_from_secret,
     unprivileged_problems,
 )
-from .local_gpus import GpuUnavailableError
+from .local_gpus import GpuInventoryError, GpuUnavailableError
 from .profile_config import GpuModel, ProfileConfig
-from .profile_spawner import PROFILE_TRAITS, ProfileSpawnerMixin
-from .user_options import ResolvedProfile
+from .profile_spawner import ProfileSpawnerMixin, SpawnRefusal
+from .user_options import ResolvedProfile, UserOptionsError
 
 # The client method suffix of each kind the spawner creates besides the pod (`create_` + suffix, ...);
 # cluster-scoped kinds take no namespace.
@@ -49,6 +50,19 @@ NAMESPACED = {
 }
 CLUSTER_SCOPED = {"PersistentVolume": "persistent_volume"}
 TERMINATING_WAIT = 60  # seconds to wait for a claim or volume of the same name to finish deleting
+
+
+class CheckedPodHook:
+    """`KubeProfileSpawner.modify_pod_hook`: the admin's hook, if any, then `check_pod`."""
+
+    def __init__(self, admin_hook=None):
+        self.admin_hook = admin_hook
+
+    async def __call__(self, spawner: "KubeProfileSpawner", pod):
+        if self.admin_hook is not None:
+            pod = await maybe_future(self.admin_hook(spawner, pod))
+        spawner.check_pod(pod)
+        return pod
 
 
 class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
@@ -247,6 +261,17 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         """,
     )
 
+    modify_pod_hook = Callable(
+        config=True,
+        help="""
+        KubeSpawner's hook: a callable `(spawner, pod)`, possibly async, that changes the pod
+        object before it is sent and returns it. Here the pod it returns is then checked: a pod
+        the hook (or any setting) would make privileged is not started, and the spawn fails
+        naming each problem. Default: no hook of the admin's, only the check. Example:
+        `lambda spawner, pod: pod` (it must return the pod).
+        """,
+    )
+
     # ScienceLab's defaults for KubeSpawner settings: the Jupyter images' user, and a home on a
     # claim of its own (KubeSpawner's storage settings; `storage_pvc_ensure = False` turns it off).
     @default("uid")
@@ -284,10 +309,6 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         self._s3_credentials: S3Credentials | None = None
         self._profile_pod_settings: PodSettings | None = None
         self.gpu_inventory = shared_gpu_inventory(self.namespace)
-
-    @property
-    def profile_traits(self) -> tuple[str, ...]:
-        return PROFILE_TRAITS + POD_SETTING_TRAITS
 
     @property
     def kube_site(self) -> KubeSite:
@@ -329,7 +350,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         if model is None:
             return ()
         if self.gpu_inventory.problem:
-            raise GpuUnavailableError(
+            raise GpuInventoryError(
                 "gpu_model",
                 model.name,
                 f"{self.gpu_inventory.problem}; try again in a minute or choose a profile without GPUs",
@@ -337,6 +358,13 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             )
         available = self.gpu_inventory.ledger.availability(model, self._pending_gpu_claims())
         count = resolved.gpu_count
+        if count > available.total:
+            raise UserOptionsError(
+                "gpu_count",
+                count,
+                f"the cluster has {available.total} {model.display_name}; ask for at most {available.total}",
+                problem="is more than the cluster has",
+            )
         if count > available.free:
             raise GpuUnavailableError(
                 "gpu_count",
@@ -394,8 +422,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         current = {name: getattr(self, name) for name in POD_SETTING_TRAITS}
         settings = make_pod_settings(resolved, self.kube_site, self.server_identity, self.user_groups, current)
         for name, value in settings.traits.items():
-            if value != current[name]:
-                setattr(self, name, value)
+            self.set_for_profile(name, value)
         self._literal_environment.update(settings.environment)
         self._profile_pod_settings = settings
 
@@ -422,15 +449,29 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         return pod
 
     async def load_user_options(self):
-        """Nothing to do: the profile was resolved and applied in `run_pre_spawn_hook`, and
-        KubeSpawner's own `profile_list` is not used."""
+        """KubeSpawner's first step of `start()`: here, creating what the pod refers to.
+
+        The profile was resolved and applied in `run_pre_spawn_hook` (KubeSpawner's own
+        `profile_list` is not used); its shared claims and the server's Secrets, volumes and claims
+        must exist before the pod is created.
+        """
+        resolved = self.sciencelab_profile
+        for manifest in make_shared_objects(resolved, self.kube_site, self.user_groups):
+            await self._ensure_exists(manifest)
+        for manifest in make_server_objects(
+            resolved, self.kube_site, self.server_identity, self.api_token, self._s3_credentials
+        ):
+            if manifest["kind"] == "Secret":
+                await self._create_or_replace(manifest)
+            else:
+                await self._ensure_exists(manifest)
 
     async def _read_s3_credentials(self) -> S3Credentials:
         buckets = [bucket.name for bucket in self.sciencelab_profile.s3]
         try:
             if self.s3_credentials_source == "auth_state":
                 return s3_credentials_from_auth_state(self._auth_state, self.s3_auth_state_key)
-            name = self._expand_user_properties(self.s3_credentials_secret_template)
+            name = expand_name_template(self, self.s3_credentials_secret_template)
             try:
                 secret = await self.api.read_namespaced_secret(name, self.namespace)
             except ApiException as error:
@@ -442,24 +483,11 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             data = {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
             return s3_credentials_from_secret(data, name)
         except S3CredentialsError as error:
-            raise SpawnException(f"s3: {buckets!r} cannot be attached: {error}", reason="s3", status_code=403) from None
+            raise SpawnRefusal(f"s3: {buckets!r} cannot be attached: {error}", reason="s3", status_code=403) from None
 
-    async def _start(self):
-        # KubeSpawner's start, after the objects the pod refers to (run_pre_spawn_hook resolved the profile).
-        resolved = self.sciencelab_profile
-        for manifest in make_shared_objects(resolved, self.kube_site, self.user_groups):
-            await self._ensure_exists(manifest)
-        for manifest in make_server_objects(
-            resolved, self.kube_site, self.server_identity, self.api_token, self._s3_credentials
-        ):
-            if manifest["kind"] == "Secret":
-                await self._create_or_replace(manifest)
-            else:
-                await self._ensure_exists(manifest)
-        return await super()._start()
-
-    async def _make_create_pod_request(self, pod, request_timeout):
-        # The last look at the pod before it is sent, after the admin's modify_pod_hook.
+    def check_pod(self, pod) -> None:
+        """The last look at the pod before it is sent, after the admin's `modify_pod_hook`:
+        a SpawnException naming every privilege the hub's settings would give it."""
         manifest = self.api.api_client.sanitize_for_serialization(pod)
         allowed = [self.cvmfs_host_path] if self.cvmfs_mode == "hostpath" else []
         problems = unprivileged_problems(manifest, allowed)
@@ -470,7 +498,16 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
                 reason="privileged",
                 status_code=500,
             )
-        return await super()._make_create_pod_request(pod, request_timeout)
+
+    @default("modify_pod_hook")
+    def _default_modify_pod_hook(self):
+        return CheckedPodHook()
+
+    @validate("modify_pod_hook")
+    def _validate_modify_pod_hook(self, proposal):
+        # The admin's hook runs first, then the check: KubeSpawner calls this hook last.
+        hook = proposal.value
+        return hook if isinstance(hook, CheckedPodHook) else CheckedPodHook(hook)
 
     async def stop(self, now=False):
         await super().stop(now)
@@ -496,12 +533,12 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         try:
             await self._verb("create", kind)(body=manifest)
-            self.log.info("Created %s %s for %s", kind, name, self._log_name)
+            self.log.info("Created %s %s for %s", kind, name, self.server_log_name)
         except ApiException as error:
             if error.status != 409:
                 raise
             await self._verb("replace", kind)(name=name, body=manifest)
-            self.log.info("Updated %s %s for %s", kind, name, self._log_name)
+            self.log.info("Updated %s %s for %s", kind, name, self.server_log_name)
 
     async def _ensure_exists(self, manifest: dict):
         """Create `manifest` unless it exists; wait out one of the same name that is being deleted."""
@@ -510,7 +547,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
         while True:
             try:
                 await self._verb("create", kind)(body=manifest)
-                self.log.info("Created %s %s for %s", kind, name, self._log_name)
+                self.log.info("Created %s %s for %s", kind, name, self.server_log_name)
                 return
             except ApiException as error:
                 if error.status != 409:
@@ -531,7 +568,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             await asyncio.sleep(1)
 
     async def _delete_server_objects(self):
-        """Delete what `_start` created for this server alone, found by its label."""
+        """Delete what `load_user_options` created for this server alone, found by its label."""
         selector = f"{SERVER_LABEL}={self.pod_name}"
         for kind, extra in (
             ("Secret", ""),
@@ -542,7 +579,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
             for item in listing.items:
                 try:
                     await self._verb("delete", kind)(name=item.metadata.name)
-                    self.log.info("Deleted %s %s of %s", kind, item.metadata.name, self._log_name)
+                    self.log.info("Deleted %s %s of %s", kind, item.metadata.name, self.server_log_name)
                 except ApiException as error:
                     if error.status != 404:
                         raise

@@ -1,14 +1,20 @@
 """Local-process spawner with profiles: the embedded (laptop) mode and the demo hub."""
 
 import os
+import shutil
 
 from jupyterhub.spawner import LocalProcessSpawner
+from jupyterhub.utils import maybe_future
 from traitlets import Bool, Unicode
 
-from .local_gpus import local_gpu_status, pick_gpus, read_gpu_inventory
-from .profile_config import ProfileConfig
+from .local_gpus import LocalGpuInventory, local_gpu_status, pick_gpus, shared_local_inventory
+from .profile_config import ProfileConfig, ProfileConfigError
+from .profile_record import NotApplied
 from .profile_spawner import ProfileSpawnerMixin
 from .user_options import ResolvedProfile
+
+# Dask's `temporary-directory` setting, where its workers and schedulers keep `dask-scratch-space`.
+DASK_TEMP_DIR_ENV = "DASK_TEMPORARY_DIRECTORY"
 
 
 class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
@@ -17,7 +23,21 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     With `run_as_hub_user` (the embedded mode) every server runs as the hub's own OS account, so
     hub users such as `alice` need no system account; otherwise it switches to the system user of
     the same name, as JupyterHub's `LocalProcessSpawner` does.
+
+    In the embedded mode each server also has its own Dask temporary directory, as a pod has its
+    own `/tmp`: the `dask-scratch-space` of its clusters' workers (and of clusters its kernels
+    start) is removed when the server stops, even one that was killed, instead of piling up in the
+    machine's shared `/tmp/dask-scratch-space`. Only Dask's: a `TMPDIR` this deep would break
+    multiprocessing's fork server, whose socket path must stay under 108 bytes.
     """
+
+    not_applied = NotApplied(
+        ("image", "size", "cvmfs", "s3", "collaborative"),
+        "only on Kubernetes",
+        "This hub runs each server as a local process, without a container: the image, CVMFS "
+        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory "
+        "limits are not enforced.",
+    )
 
     run_as_hub_user = Bool(
         False,
@@ -46,13 +66,20 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     def user_home(self) -> str:
         return os.path.expanduser(self.home_dir_template.format(username=self.user.name))
 
+    @property
+    def dask_temp_dir(self) -> str:
+        """With `run_as_hub_user`: this server's Dask `temporary-directory`, in the user's home (one
+        per named server)."""
+        return os.path.join(self.user_home, f".dask-tmp-{self.name}" if self.name else ".dask-tmp")
+
     def make_preexec_fn(self, name):
         if not self.run_as_hub_user:
             return super().make_preexec_fn(name)
-        home = self.user_home
+        home, dask_temp_dir = self.user_home, self.dask_temp_dir
 
         def preexec():
             os.makedirs(home, 0o700, exist_ok=True)
+            os.makedirs(dask_temp_dir, 0o700, exist_ok=True)
             os.chdir(home)
 
         return preexec
@@ -62,7 +89,18 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
             return super().user_env(env)
         env["USER"] = self.user.name
         env["HOME"] = self.user_home
+        env.setdefault(DASK_TEMP_DIR_ENV, self.dask_temp_dir)  # unless the admin's `environment` sets it
         return env
+
+    async def start(self):
+        if self.run_as_hub_user:
+            shutil.rmtree(self.dask_temp_dir, ignore_errors=True)  # left by a server killed with the hub
+        return await super().start()
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.run_as_hub_user:
+            shutil.rmtree(self.dask_temp_dir, ignore_errors=True)
 
     def get_args(self):
         args = super().get_args()
@@ -72,15 +110,39 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
             args = [*args, "--ServerApp.allow_root=True"]
         return args
 
+    @property
+    def gpu_inventory(self) -> LocalGpuInventory:
+        return shared_local_inventory()
+
+    # --- the form and the GPU check: NVML read off the event loop first, then answered from it ---
+
+    def offers_gpus(self) -> bool:
+        try:
+            return any(profile.gpu_model for profile in self.profile_config.profiles)
+        except ProfileConfigError:
+            return False  # the spawn is refused saying why, without GPUs to count
+
+    async def render_options_form(self):
+        if self.offers_gpus():
+            await self.gpu_inventory.current()
+        return super().render_options_form()
+
+    async def run_pre_spawn_hook(self):
+        if self.offers_gpus():
+            await self.gpu_inventory.current()
+        # Resolution, quota and GPU claim run without a pause, so racing spawns see each other.
+        return await maybe_future(super().run_pre_spawn_hook())
+
     def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
         if resolved.gpu_model is None:
             return ()
-        return pick_gpus(read_gpu_inventory(), resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
+        inventory = self.gpu_inventory.latest
+        return pick_gpus(inventory, resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
 
     def gpu_status(self, config: ProfileConfig) -> tuple[dict[str, tuple[int, int]], str | None]:
         if not any(profile.gpu_model for profile in config.profiles):
             return {}, None
-        return local_gpu_status(config, read_gpu_inventory(), self.claimed_gpu_devices())
+        return local_gpu_status(config, self.gpu_inventory.latest, self.claimed_gpu_devices())
 
     def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
         super().apply_profile(resolved, devices)
@@ -89,4 +151,4 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         if resolved.image is not None:
             # What KubeSpawner sets in the container; here only a record of the admin's image.
             extra["JUPYTER_IMAGE"] = extra["JUPYTER_IMAGE_SPEC"] = resolved.image.image
-        self.environment = {**self.environment, **extra}
+        self.set_for_profile("environment", {**self.environment, **extra})

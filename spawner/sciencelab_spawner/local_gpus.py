@@ -1,23 +1,40 @@
 """The GPUs of the machine the hub runs on, for the local spawner: NVML inventory and allocation.
 
-`read_gpu_inventory` is the only I/O (NVML through `pynvml`, from nvidia-ml-py); matching devices to
-the admin's GPU models and picking free ones are pure.
+`read_gpu_inventory` is the only I/O (NVML through `pynvml`, from nvidia-ml-py), run on a worker
+thread by `LocalGpuInventory`; matching devices to the admin's GPU models and picking free ones are
+pure.
 """
 
+import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
+from .brief_cache import BriefCache
 from .profile_config import GpuModel, ProfileConfig
 from .user_options import UserOptionsError
 
 log = logging.getLogger(__name__)
 
+# Seconds an NVML inventory is reused. Which GPUs and MIG slices a machine has changes only when an
+# admin reconfigures it; which are free is the hub's own bookkeeping, never read from NVML.
+INVENTORY_MAX_AGE = 10.0
+
 
 class GpuUnavailableError(UserOptionsError):
-    """The GPUs asked for exist in the profile but are not free (or not on this machine): 409."""
+    """The hub has the GPUs asked for, but not free now: 409, worth trying again later.
+
+    GPUs the hub does not have at all are a plain `UserOptionsError` (400).
+    """
 
     status_code = 409
+
+
+class GpuInventoryError(UserOptionsError):
+    """The hub cannot tell now which GPUs are free (the cluster does not answer): 503."""
+
+    status_code = 503
 
 
 @dataclass(frozen=True)
@@ -68,17 +85,35 @@ def local_gpu_status(
 
 
 def pick_gpus(inventory: GpuInventory, model: GpuModel, count: int, claimed: Collection[str]) -> tuple[str, ...]:
-    """The UUIDs of `count` free devices of `model`, in NVML order; raises `GpuUnavailableError`."""
+    """The UUIDs of `count` free devices of `model`, in NVML order.
+
+    Raises `UserOptionsError` (400) when this machine does not have them, `GpuUnavailableError`
+    (409) when they are taken.
+    """
     if not inventory.devices:
-        raise GpuUnavailableError(
+        raise UserOptionsError(
             "gpu_model",
             model.name,
             f"{no_gpu_reason(inventory)}; choose a profile without GPUs",
             problem="is not available",
         )
     free = [d.uuid for d in inventory.devices if device_matches(d, model) and d.uuid not in claimed]
+    _, total = gpu_availability(inventory, model, claimed)
+    if total == 0:
+        raise UserOptionsError(
+            "gpu_model",
+            model.name,
+            f"this machine has no {model.display_name}; choose another profile",
+            problem="is not available",
+        )
+    if count > total:
+        raise UserOptionsError(
+            "gpu_count",
+            count,
+            f"this machine has {total} {model.display_name}; ask for at most {total}",
+            problem="is more than this machine has",
+        )
     if len(free) < count:
-        _, total = gpu_availability(inventory, model, claimed)
         raise GpuUnavailableError(
             "gpu_count",
             count,
@@ -90,13 +125,21 @@ def pick_gpus(inventory: GpuInventory, model: GpuModel, count: int, claimed: Col
 
 
 def read_gpu_inventory() -> GpuInventory:
-    """The NVIDIA GPUs and MIG slices NVML sees; an empty inventory with the reason without one."""
+    """The NVIDIA GPUs and MIG slices NVML sees; an empty inventory with the reason without one.
+
+    Blocking: NVML answers in milliseconds, or seconds on a busy driver. NVML is shut down again
+    after the read, so the hub holds no NVML handle between reads.
+    """
     try:
         import pynvml
     except ImportError:
         return GpuInventory(problem="nvidia-ml-py is not installed")
     try:
         pynvml.nvmlInit()
+    except pynvml.NVMLError as error:
+        log.info("No GPU inventory: NVML: %s", error)
+        return GpuInventory(problem=f"NVML: {error}")
+    try:
         devices = []
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
@@ -108,6 +151,32 @@ def read_gpu_inventory() -> GpuInventory:
     except pynvml.NVMLError as error:
         log.info("No GPU inventory: NVML: %s", error)
         return GpuInventory(problem=f"NVML: {error}")
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError as error:
+            log.debug("nvmlShutdown failed: %s", error)
+
+
+class LocalGpuInventory(BriefCache[GpuInventory]):
+    """This machine's GPUs for the hub's event loop: NVML read on a worker thread, at most every
+    `max_age` seconds, one read at a time however many forms and spawns ask."""
+
+    def __init__(self, read: Callable[[], GpuInventory] = read_gpu_inventory, max_age: float = INVENTORY_MAX_AGE):
+        super().__init__(
+            lambda: asyncio.to_thread(read), max_age, GpuInventory(problem="the GPUs of this machine were not read yet")
+        )
+
+
+_inventories: WeakKeyDictionary[asyncio.AbstractEventLoop, LocalGpuInventory] = WeakKeyDictionary()
+
+
+def shared_local_inventory() -> LocalGpuInventory:
+    """The one inventory of this machine for every spawner on the running event loop."""
+    loop = asyncio.get_running_loop()
+    if loop not in _inventories:
+        _inventories[loop] = LocalGpuInventory()
+    return _inventories[loop]
 
 
 def _mig_slices(pynvml, handle, name: str) -> list[GpuDevice] | None:

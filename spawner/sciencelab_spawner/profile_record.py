@@ -16,17 +16,24 @@ declared nothing)::
       "s3": [{"name": "cms-opendata", "display_name": "...", "endpoint": "https://s3.cern.ch",
               "bucket": "cms-opendata", "read_only": true}],
       "collaborative": false,
-      "notices": ["Your last choice of size ('large') is no longer offered; using the default instead."]
+      "notices": ["Your last choice of size ('large') is no longer offered; using the default instead."],
+      "not_applied": {"settings": ["image", "size", "cvmfs", "s3", "collaborative"],
+                      "marker": "only on Kubernetes",
+                      "reason": "This hub runs each server as a local process, ..."} | null
     }
 
 `devices` lists the GPU UUIDs the local spawner assigned; it is empty where the scheduler assigns
-them (Kubernetes).
+them (Kubernetes). `not_applied` names the settings of the profile (by option: `image`, `size` for
+CPU and memory, `cvmfs`, `s3`, `collaborative`) that the spawner which started the server does not
+apply, a short `marker` to show next to each and the `reason` in a sentence; null (or absent, from
+older hubs) when every setting applies.
 
 A profile with `dask_config` also gets `SCIENCELAB_DASK_CONFIG_FILE`, the path of a Dask
 configuration YAML whose `sciencelab.clusters` templates the server's Dask cluster manager offers.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .user_options import ResolvedProfile
 
@@ -35,7 +42,19 @@ DASK_CONFIG_FILE_ENV = "SCIENCELAB_DASK_CONFIG_FILE"
 PROFILE_RECORD_VERSION = 1
 
 
-def make_profile_record(resolved: ResolvedProfile, gpu_devices: Sequence[str] = ()) -> dict:
+@dataclass(frozen=True)
+class NotApplied:
+    """Profile settings a spawner does not apply (option names), a marker to show next to each
+    ("only on Kubernetes") and the reason, in a sentence for people."""
+
+    settings: tuple[str, ...]
+    marker: str
+    reason: str
+
+
+def make_profile_record(
+    resolved: ResolvedProfile, gpu_devices: Sequence[str] = (), not_applied: NotApplied | None = None
+) -> dict:
     """The record of `resolved` (see the module docstring), ready for `json.dumps`."""
     size = resolved.size
     return {
@@ -78,4 +97,7 @@ def make_profile_record(resolved: ResolvedProfile, gpu_devices: Sequence[str] = 
         ],
         "collaborative": resolved.collaborative,
         "notices": list(resolved.notices),
+        "not_applied": None
+        if not_applied is None
+        else {"settings": list(not_applied.settings), "marker": not_applied.marker, "reason": not_applied.reason},
     }

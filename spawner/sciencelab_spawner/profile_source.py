@@ -54,8 +54,13 @@ _files: dict[Path, ProfileFile] = {}
 
 
 def profile_file(path: str | os.PathLike, log: logging.Logger) -> ProfileFile:
-    """The one `ProfileFile` of this process for `path`, shared by all spawners."""
-    key = Path(path).resolve()
+    """The one `ProfileFile` of this process for `path`, shared by all spawners.
+
+    The path is kept as given, symbolic links unresolved: a Kubernetes ConfigMap volume replaces a
+    file by pointing its `..data` link at a new folder and deleting the old one, so a resolved path
+    would go on naming the deleted file.
+    """
+    key = Path(os.path.abspath(path))
     if key not in _files:
         _files[key] = ProfileFile(key, log)
     return _files[key]

@@ -4,22 +4,19 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary, WeakSet
 
 from jupyterhub.spawner import SpawnException
-from sqlalchemy.orm import object_session
 from traitlets import Dict, List, Unicode, Union, default, validate
 from traitlets.config import Configurable
 
 from .gpu_quota import GpuHolding, check_gpu_quota
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config
-from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, make_profile_record
+from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, NotApplied, make_profile_record
 from .profile_source import profile_file
 from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
 
-# What a profile may set on a spawner; restored to the admin's values before every spawn, so one
-# spawn's profile never leaks into the next.
-PROFILE_TRAITS = ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "environment")
 STATE_KEY = "sciencelab"
 
 
@@ -51,9 +48,21 @@ def _reading_json_body(error: BaseException | None) -> bool:
     return any(frame.f_code.co_name == "get_json_body" for frame, _ in frames)
 
 
-def spawn_refusal(error: UserOptionsError) -> SpawnException:
-    """The `SpawnException` JupyterHub answers a refused option with: one log line, no traceback."""
-    return SpawnException(str(error), reason=error.field, status_code=error.status_code)
+class SpawnRefusal(SpawnException):
+    """A spawn refused on purpose, shown to the user as its message alone.
+
+    JupyterHub's form and spawn page show `str(exception)` unless the exception has a
+    `jupyterhub_message`, and a `SpawnException`'s str is "409 SpawnException(reason=...): ...".
+    """
+
+    @property
+    def jupyterhub_message(self) -> str:
+        return self.message
+
+
+def spawn_refusal(error: UserOptionsError) -> SpawnRefusal:
+    """The `SpawnRefusal` JupyterHub answers a refused option with: one log line, no traceback."""
+    return SpawnRefusal(str(error), reason=error.field, status_code=error.status_code)
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,11 @@ class GpuClaim:
 
     count: int
     devices: tuple[str, ...] = ()
+
+
+# The spawners that hold GPUs, per hub: JupyterHub gives every spawner of a hub the same `hub`
+# object, and keeps the spawner of every running server (restored with `load_state` at start-up).
+_claiming_spawners: WeakKeyDictionary[object, WeakSet] = WeakKeyDictionary()
 
 
 class ProfileSpawnerMixin(Configurable):
@@ -75,6 +89,10 @@ class ProfileSpawnerMixin(Configurable):
     Precedence, lowest first: the admin's `Spawner` settings, JupyterHub's `group_overrides`, then
     what the chosen profile declares (a profile without a size keeps the first two's limits).
     """
+
+    # The profile settings this spawner does not apply, and why: the form and the server's panel
+    # say so rather than claim them. None: every setting applies.
+    not_applied: NotApplied | None = None
 
     profiles = Union(
         [List(Dict()), Dict()],
@@ -119,18 +137,35 @@ class ProfileSpawnerMixin(Configurable):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         RefusalTracebackFilter.install(self.log)
-        self._admin_settings = {name: getattr(self, name) for name in self.profile_traits}
+        # The value each trait the profile of this spawn set had before; clear_state puts it back.
+        self._before_profile: dict[str, object] = {}
         orm_spawner = getattr(self, "orm_spawner", None)
         # What the last accepted spawn sent: JupyterHub reuses it when a spawn sends no options.
         self._accepted_options = dict(orm_spawner.user_options or {}) if orm_spawner is not None else {}
         self._profiles_setting: tuple[object, ProfileConfig] | None = None
         self.sciencelab_profile: ResolvedProfile | None = None
-        self.sciencelab_gpu_claim: GpuClaim | None = None
+        self._gpu_claim: GpuClaim | None = None
 
     @property
-    def profile_traits(self) -> tuple[str, ...]:
-        """The traits `apply_profile` may change; subclasses that change more extend this."""
-        return PROFILE_TRAITS
+    def server_log_name(self) -> str:
+        """The server in log lines: "alice", or "alice:gpu" for her server named gpu."""
+        return f"{self.user.name}:{self.name}" if self.name else self.user.name
+
+    @property
+    def sciencelab_gpu_claim(self) -> GpuClaim | None:
+        """The GPUs this server holds, None when it holds none."""
+        return self._gpu_claim
+
+    @sciencelab_gpu_claim.setter
+    def sciencelab_gpu_claim(self, claim: GpuClaim | None):
+        self._gpu_claim = claim
+        if self.hub is None:
+            return  # a spawner without a hub (tests) counts only its own user's servers
+        claiming = _claiming_spawners.setdefault(self.hub, WeakSet())
+        if claim is None:
+            claiming.discard(self)
+        else:
+            claiming.add(self)
 
     @property
     def profile_config(self) -> ProfileConfig:
@@ -156,7 +191,9 @@ class ProfileSpawnerMixin(Configurable):
 
     def render_options_form(self) -> str:
         gpu_free, gpu_problem = self.gpu_status(self.profile_config)
-        return make_options_form(self.profile_config, self.user_groups, self._accepted_options, gpu_free, gpu_problem)
+        return make_options_form(
+            self.profile_config, self.user_groups, self._accepted_options, gpu_free, gpu_problem, self.not_applied
+        )
 
     @default("options_from_form")
     def _default_options_from_form(self):
@@ -191,7 +228,7 @@ class ProfileSpawnerMixin(Configurable):
         try:
             config = self.profile_config
         except ProfileConfigError as error:
-            raise SpawnException(
+            raise SpawnRefusal(
                 f"The hub's server profiles are broken; tell your hub admin: {error}",
                 reason="profiles",
                 status_code=503,
@@ -210,9 +247,9 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_gpu_claim = GpuClaim(resolved.gpu_count, devices)
         self.sciencelab_profile = resolved
         for notice in resolved.notices:
-            self.log.info("%s: %s", self._log_name, notice)
+            self.log.info("%s: %s", self.server_log_name, notice)
         self._remember_options(dict(resolved.options))
-        self.log.info("Starting %s with profile %s", self._log_name, resolved.slug)
+        self.log.info("Starting %s with profile %s", self.server_log_name, resolved.slug)
         self.apply_profile(resolved, devices)
         return super().run_pre_spawn_hook()
 
@@ -229,13 +266,14 @@ class ProfileSpawnerMixin(Configurable):
         return {}, None
 
     def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
-        """Set this spawner's resources from `resolved`; subclasses extend it for their own."""
+        """Set this spawner's resources from `resolved`; subclasses extend it for their own, each
+        trait through `set_for_profile`."""
         size = resolved.size
         if size is not None:
             for name in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
                 if getattr(size, name) is not None:
-                    setattr(self, name, getattr(size, name))
-        handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices))}
+                    self.set_for_profile(name, getattr(size, name))
+        handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices, self.not_applied))}
         if resolved.dask_config:
             handover[DASK_CONFIG_FILE_ENV] = resolved.dask_config
         self.set_profile_environment({**resolved.environment, **handover})
@@ -245,7 +283,19 @@ class ProfileSpawnerMixin(Configurable):
 
         Subclasses whose base class rewrites `environment` (KubeSpawner formats it) override this.
         """
-        self.environment = {**self.environment, **environment}
+        self.set_for_profile("environment", {**self.environment, **environment})
+
+    def set_for_profile(self, name: str, value):
+        """Set trait `name` for this spawn's profile; `clear_state` puts back the value it had before.
+
+        Only what a profile changes is put back, so what an admin set on the spawner after it was
+        made (a subclass, `auth_state_hook`, `group_overrides`, `pre_spawn_hook`) stays.
+        """
+        current = getattr(self, name)
+        if value == current:
+            return  # setting a trait validates it, which is not free
+        self._before_profile.setdefault(name, current)
+        setattr(self, name, value)
 
     async def progress(self):
         if self.sciencelab_profile is not None:
@@ -275,14 +325,10 @@ class ProfileSpawnerMixin(Configurable):
         }
 
     def _other_claiming_spawners(self):
-        # JupyterHub keeps every user it has loaded in settings["users"]; a spawner without a hub
-        # (tests) sees only its own user.
-        settings = getattr(self.user, "settings", None) or {}
-        users = settings.get("users")
-        for user in users.values() if users is not None else [self.user]:
-            for spawner in user.spawners.values():
-                if spawner is not self and getattr(spawner, "sciencelab_gpu_claim", None):
-                    yield spawner
+        claiming = _claiming_spawners.get(self.hub, ()) if self.hub is not None else self.user.spawners.values()
+        for spawner in list(claiming):
+            if spawner is not self and spawner.sciencelab_gpu_claim:
+                yield spawner
 
     # --- state: claims survive a hub restart; one spawn's profile never leaks into the next ---
 
@@ -304,10 +350,9 @@ class ProfileSpawnerMixin(Configurable):
         super().clear_state()
         self.sciencelab_gpu_claim = None
         self.sciencelab_profile = None
-        for name, value in self._admin_settings.items():
-            # Only what changed: setting a trait validates it, which is not free.
-            if getattr(self, name) != value:
-                setattr(self, name, value)
+        before, self._before_profile = self._before_profile, {}
+        for name, value in before.items():
+            setattr(self, name, value)
 
     def _remember_options(self, options: dict):
         self._accepted_options = options
@@ -317,10 +362,6 @@ class ProfileSpawnerMixin(Configurable):
     def _forget_refused_options(self):
         # JupyterHub saved the refused options as "last options" before asking us: put back the
         # last accepted ones, or every later spawn without options would fail the same way.
-        orm_spawner = getattr(self, "orm_spawner", None)
-        if orm_spawner is None:
-            return
-        orm_spawner.user_options = dict(self._accepted_options)
-        session = object_session(orm_spawner)
-        if session is not None:
-            session.commit()
+        # JupyterHub's own clean-up of the failed spawn (`User.stop`) commits it to the database.
+        if getattr(self, "orm_spawner", None) is not None:
+            self.orm_spawner.user_options = dict(self._accepted_options)

@@ -11,8 +11,9 @@ import json
 import logging
 import os
 import sys
+from http.client import responses
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -21,9 +22,11 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
 
+from .brief_cache import BriefCache
+from .gpu_placement import gpu_placement_problem
 from .gpu_quota import user_gpu_limit
 from .kube_inventory import gpu_status, shared_gpu_inventory
-from .local_gpus import local_gpu_status, read_gpu_inventory
+from .local_gpus import LocalGpuInventory, local_gpu_status
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config, profiles_schema
 from .profile_source import profile_file
 from .profile_spawner import STATE_KEY
@@ -44,6 +47,11 @@ GPU_INVENTORY_ENV = "SCIENCELAB_GPU_INVENTORY"
 KUBE_NAMESPACE_ENV = "SCIENCELAB_KUBE_NAMESPACE"  # the servers' namespace, with "kubernetes"
 # Where a pod finds its own namespace; KubeSpawner's default namespace, when none is configured.
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+# Seconds the GPU claims of every active server are reused. Listing them costs a hub request per
+# page of active users; the answer is advice (each spawn checks again), so it may lag a little.
+GPU_CLAIMS_MAX_AGE = 2.0
+# Users per page of the hub's user list: JupyterHub's largest page by default (`api_page_max_limit`).
+USERS_PAGE_SIZE = 200
 
 log = logging.getLogger("sciencelab.service")
 
@@ -57,7 +65,8 @@ def make_profiles_document(
 ) -> dict:
     """What `GET /services/sciencelab/api/profiles` answers a member of `groups`."""
     profiles = visible_profiles(config, groups)
-    default = default_profile(profiles)
+    unavailable = {profile.slug: gpu_placement_problem(config, profile, gpu_free, gpu_problem) for profile in profiles}
+    default = default_profile(tuple(profile for profile in profiles if unavailable[profile.slug] is None))
     documents = []
     for profile in profiles:
         models = [choice.value for choice in profile.gpu_model.choices] if profile.gpu_model else []
@@ -67,6 +76,8 @@ def make_profiles_document(
                 "display_name": profile.display_name,
                 "description": profile.description,
                 "default": profile is default,
+                # Why this hub can never start it (no GPU of its model); null when it can.
+                "unavailable": unavailable[profile.slug],
                 "fixed": fixed_options(profile),
                 "options_schema": make_options_schema(config, profile, groups),
                 "gpu_availability": {
@@ -99,6 +110,15 @@ class ProfileSource:
         return profile_file(self.path, log).current() if self.path else self._fixed
 
 
+def server_claims(user: dict) -> list[dict]:
+    """The ScienceLab state (GPU claims) of each server in a hub API user model that has one."""
+    return [
+        state
+        for server in (user.get("servers") or {}).values()
+        if (state := (server.get("state") or {}).get(STATE_KEY))
+    ]
+
+
 class HubClient:
     """The few hub REST calls the service makes, with its own token."""
 
@@ -106,6 +126,7 @@ class HubClient:
         self.api_url = api_url
         self.token = token
         self.http = AsyncHTTPClient()
+        self._claimed = BriefCache(self._read_claimed_devices, GPU_CLAIMS_MAX_AGE, frozenset())
 
     async def get(self, path: str) -> dict | list:
         request = HTTPRequest(
@@ -119,22 +140,24 @@ class HubClient:
         response = await self.http.fetch(request)
         return json.loads(response.body)
 
-    async def user_groups(self, name: str) -> frozenset[str]:
-        return frozenset((await self.get(f"users/{name}"))["groups"])
+    async def user(self, name: str) -> dict:
+        """The hub's model of user `name`: groups, and active servers with their state."""
+        return await self.get(f"users/{quote(name, safe='')}")
 
-    async def gpu_claims(self) -> list[tuple[str, dict]]:
-        """(user name, ScienceLab state) of every active server, from the spawners' saved state."""
-        claims, offset = [], 0
+    async def claimed_gpu_devices(self) -> frozenset[str]:
+        """The GPU devices every active server holds, at most `GPU_CLAIMS_MAX_AGE` seconds old: the
+        cost of a listing grows with the active users, that of a request that finds one does not."""
+        return await self._claimed.current()
+
+    async def _read_claimed_devices(self) -> frozenset[str]:
+        claimed, offset = set(), 0
         while True:
-            page = await self.get(f"users?state=active&offset={offset}")
+            page = await self.get(f"users?state=active&limit={USERS_PAGE_SIZE}&offset={offset}")
             for user in page["items"]:
-                for server in user.get("servers", {}).values():
-                    state = (server.get("state") or {}).get(STATE_KEY)
-                    if state:
-                        claims.append((user["name"], state))
+                claimed.update(device for state in server_claims(user) for device in state.get("gpu_devices", ()))
             following = page["_pagination"].get("next")
             if not following:
-                return claims
+                return frozenset(claimed)
             offset = following["offset"]
 
 
@@ -143,7 +166,12 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code, **kwargs):
         exception = kwargs.get("exc_info", (None, None))[1]
-        message = getattr(exception, "log_message", None) or self._reason
+        # An HTTPError's message, else its reason, else the status's phrase (as tornado's own page).
+        message = (
+            getattr(exception, "log_message", None)
+            or getattr(exception, "reason", None)
+            or responses.get(status_code, "Unknown")
+        )
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))
 
@@ -155,19 +183,20 @@ class ProfilesHandler(APIHandler):
         hub: HubClient = self.settings["hub_client"]
         name = self.current_user["name"]
         config = source.current()
-        groups = await hub.user_groups(name)
-        claims = await hub.gpu_claims()
+        user = await hub.user(name)
         gpu_free, gpu_problem = {}, None
-        if self.settings["gpu_inventory"] == "local":
-            claimed = {device for _, state in claims for device in state.get("gpu_devices", ())}
-            gpu_free, gpu_problem = local_gpu_status(config, read_gpu_inventory(), claimed)
-        elif self.settings["gpu_inventory"] == "kubernetes":
-            inventory = shared_gpu_inventory(self.settings["kube_namespace"])
-            await inventory.ready()
-            gpu_free, gpu_problem = gpu_status(config, inventory)
-        held = sum(state.get("gpu_count", 0) for user, state in claims if user == name)
+        if any(profile.gpu_model for profile in config.profiles):
+            if self.settings["gpu_inventory"] == "local":
+                inventory = await self.settings["local_gpu_inventory"].current()
+                gpu_free, gpu_problem = local_gpu_status(config, inventory, await hub.claimed_gpu_devices())
+            elif self.settings["gpu_inventory"] == "kubernetes":
+                inventory = shared_gpu_inventory(self.settings["kube_namespace"])
+                await inventory.ready()
+                gpu_free, gpu_problem = gpu_status(config, inventory)
+        held = sum(state.get("gpu_count", 0) for state in server_claims(user))
+        document = make_profiles_document(config, frozenset(user["groups"]), gpu_free, gpu_problem, held)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(make_profiles_document(config, groups, gpu_free, gpu_problem, held)))
+        self.finish(json.dumps(document))
 
 
 class ProfilesSchemaHandler(APIHandler):
@@ -200,6 +229,7 @@ def make_app(environ: dict[str, str]) -> web.Application:
         profile_source=ProfileSource(environ),
         hub_client=HubClient(environ["JUPYTERHUB_API_URL"], environ["JUPYTERHUB_API_TOKEN"]),
         gpu_inventory=environ.get(GPU_INVENTORY_ENV, "none"),
+        local_gpu_inventory=LocalGpuInventory(),
         kube_namespace=kube_namespace(environ),
     )
 

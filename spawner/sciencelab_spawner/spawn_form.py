@@ -4,12 +4,17 @@ One card per profile the user may use (Bootstrap 5 classes, as JupyterHub's own 
 fixed resources and a field per option the user chooses. The options of every profile are in the
 page, named `<slug>.<option>`, so the form works without JavaScript; a few lines of script only fold
 away the options of the profiles not selected. Every admin string is escaped.
+
+A profile whose GPUs this hub cannot place is shown disabled with the reason; settings the spawner
+does not apply are marked ("only on Kubernetes"), with its reason above the profiles.
 """
 
 from collections.abc import Callable, Mapping
 from html import escape
 
+from .gpu_placement import gpu_placement_problem
 from .profile_config import Profile, ProfileConfig
+from .profile_record import NotApplied
 from .user_options import UserOptionsError, fixed_options, make_options_schema, offered_options, visible_profiles
 from .user_options import default_profile as pick_default_profile
 
@@ -36,7 +41,7 @@ FORM_SCRIPT = """<script>
 FORM_STYLE = """<style>
 .sciencelab-profile .sciencelab-resources { margin: 0.25rem 0 0.5rem 1.75rem; padding: 0; list-style: none; }
 .sciencelab-profile .sciencelab-options { margin-left: 1.75rem; }
-.sciencelab-profile .sciencelab-gpu-free { margin-left: 1.75rem; }
+.sciencelab-profile .sciencelab-gpu-free, .sciencelab-profile .sciencelab-unavailable { margin-left: 1.75rem; }
 </style>"""
 
 
@@ -46,12 +51,14 @@ def make_options_form(
     remembered: Mapping[str, object],
     gpu_free: Mapping[str, tuple[int, int]],
     gpu_problem: str | None = None,
+    not_applied: NotApplied | None = None,
 ) -> str:
     """The form's HTML for a member of `groups`.
 
     `remembered` (the options of the last accepted spawn) pre-selects the user's last choices where
     they are still offered; `gpu_free` maps GPU model names to (free, total), and `gpu_problem`
     says why there are no GPUs at all, in the words of where the GPUs come from (NVML or the cluster).
+    `not_applied` are the settings the spawner does not apply.
     """
     profiles = visible_profiles(config, groups)
     if not profiles:
@@ -59,10 +66,17 @@ def make_options_form(
             '<div class="alert alert-warning sciencelab-no-profiles">No server profile is available to '
             "your groups. Ask your hub admin for access.</div>"
         )
-    selected = next((p for p in profiles if p.slug == remembered.get("profile")), None)
+    unavailable = {
+        profile.slug: problem
+        for profile in profiles
+        if (problem := gpu_placement_problem(config, profile, gpu_free, gpu_problem)) is not None
+    }
+    available = tuple(profile for profile in profiles if profile.slug not in unavailable)
+    selected = next((p for p in available if p.slug == remembered.get("profile")), None)
     if selected is None:
-        selected = pick_default_profile(profiles)
+        selected = pick_default_profile(available)
         remembered = {}
+    marked = _NotAppliedMarker(not_applied)
     cards = [
         _profile_card(
             config,
@@ -71,14 +85,36 @@ def make_options_form(
             remembered if profile is selected else {},
             profile is selected,
             gpu_free,
-            gpu_problem,
+            unavailable.get(profile.slug),
+            marked,
         )
         for profile in profiles
     ]
+    notice = (
+        f'<div class="alert alert-info small sciencelab-not-applied">{escape(not_applied.reason)}</div>'
+        if not_applied
+        else ""
+    )
     return (
-        f'{FORM_STYLE}<fieldset class="sciencelab-profiles"><legend>Profile</legend>{"".join(cards)}'
+        f'{FORM_STYLE}{notice}<fieldset class="sciencelab-profiles"><legend>Profile</legend>{"".join(cards)}'
         f"</fieldset>{FORM_SCRIPT}"
     )
+
+
+class _NotAppliedMarker:
+    """Marks a label of a setting the spawner does not apply ("Image only on Kubernetes")."""
+
+    def __init__(self, not_applied: NotApplied | None):
+        self.settings = frozenset(not_applied.settings) if not_applied else frozenset()
+        self.html = (
+            f' <span class="badge text-bg-secondary fw-normal sciencelab-not-applied-marker">'
+            f"{escape(not_applied.marker)}</span>"
+            if not_applied
+            else ""
+        )
+
+    def __call__(self, key: str) -> str:
+        return self.html if key in self.settings else ""
 
 
 def options_from_form(formdata: Mapping[str, list], config: ProfileConfig) -> dict:
@@ -159,61 +195,65 @@ def _profile_card(
     remembered: Mapping,
     selected: bool,
     gpu_free: Mapping[str, tuple[int, int]],
-    gpu_problem: str | None,
+    unavailable: str | None,
+    marked: _NotAppliedMarker,
 ) -> str:
+    """The card of `profile`; `unavailable` says why its GPUs cannot be placed (then it is disabled
+    and offers no options)."""
     slug = escape(profile.slug, quote=True)
     description = (
         f'<p class="card-text text-muted mb-1 ms-4">{escape(profile.description)}</p>' if profile.description else ""
     )
-    schema = make_options_schema(config, profile, groups)
-    fields = "".join(
-        _option_field(profile.slug, key, prop, remembered.get(key)) for key, prop in schema["properties"].items()
-    )
-    options = f'<div class="sciencelab-options">{fields}</div>' if fields else ""
+    if unavailable is None:
+        schema = make_options_schema(config, profile, groups)
+        fields = "".join(
+            _option_field(profile.slug, key, prop, remembered.get(key), marked(key))
+            for key, prop in schema["properties"].items()
+        )
+        options = f'<div class="sciencelab-options">{fields}</div>' if fields else ""
+        state, extra = _checked(selected), f"{_gpu_free_line(config, profile, gpu_free)}{options}"
+    else:
+        sentence = f"Not available on this hub: {unavailable}"
+        state, extra = " disabled", f'<p class="sciencelab-unavailable small text-danger mb-1">{escape(sentence)}</p>'
     return (
         f'<div class="card mb-3 sciencelab-profile" data-profile="{slug}"><div class="card-body">'
         f'<div class="form-check"><input class="form-check-input" type="radio" name="profile" '
-        f'id="profile-{slug}" value="{slug}"{_checked(selected)}>'
+        f'id="profile-{slug}" value="{slug}"{state}>'
         f'<label class="form-check-label" for="profile-{slug}"><strong>{escape(profile.display_name)}'
-        f"</strong></label></div>{description}{_fixed_resources(config, profile)}"
-        f"{_gpu_free_line(config, profile, gpu_free, gpu_problem)}{options}</div></div>"
+        f"</strong></label></div>{description}{_fixed_resources(config, profile, marked)}{extra}</div></div>"
     )
 
 
-def _fixed_resources(config: ProfileConfig, profile: Profile) -> str:
+def _fixed_resources(config: ProfileConfig, profile: Profile, marked: _NotAppliedMarker) -> str:
     """What the admin fixed for this profile, as a short list."""
     fixed = fixed_options(profile)
     items = []
     if "image" in fixed:
-        items.append(("Image", config.images[fixed["image"]].display_name))
+        items.append(("image", "Image", config.images[fixed["image"]].display_name))
     if "size" in fixed:
-        items.append(("Size", config.sizes[fixed["size"]].display_name))
+        items.append(("size", "Size", config.sizes[fixed["size"]].display_name))
     if "gpu_model" in fixed:
         count = f"{fixed['gpu_count']} x " if "gpu_count" in fixed else ""
-        items.append(("GPU", count + config.gpu_models[fixed["gpu_model"]].display_name))
+        items.append(("gpu_model", "GPU", count + config.gpu_models[fixed["gpu_model"]].display_name))
     if fixed.get("cvmfs"):
-        items.append(("CVMFS", ", ".join(fixed["cvmfs"])))
+        items.append(("cvmfs", "CVMFS", ", ".join(fixed["cvmfs"])))
     if fixed.get("s3"):
-        items.append(("S3", ", ".join(config.s3_buckets[name].display_name for name in fixed["s3"])))
+        items.append(("s3", "S3", ", ".join(config.s3_buckets[name].display_name for name in fixed["s3"])))
     if "collaborative" in fixed:
-        items.append(("Collaboration", "on" if fixed["collaborative"] else "off"))
+        items.append(("collaborative", "Collaboration", "on" if fixed["collaborative"] else "off"))
     if not items:
         return ""
     lines = "".join(
-        f'<li><span class="text-muted">{escape(label)}:</span> {escape(value)}</li>' for label, value in items
+        f'<li><span class="text-muted">{escape(label)}:</span> {escape(value)}{marked(key)}</li>'
+        for key, label, value in items
     )
     return f'<ul class="sciencelab-resources small">{lines}</ul>'
 
 
-def _gpu_free_line(
-    config: ProfileConfig, profile: Profile, gpu_free: Mapping[str, tuple[int, int]], gpu_problem: str | None
-) -> str:
+def _gpu_free_line(config: ProfileConfig, profile: Profile, gpu_free: Mapping[str, tuple[int, int]]) -> str:
     """'2 of 4 NVIDIA A100 80 GB free' for each GPU model of the profile."""
     if profile.gpu_model is None:
         return ""
-    if gpu_problem is not None:
-        sentence = gpu_problem[:1].upper() + gpu_problem[1:]
-        return f'<p class="sciencelab-gpu-free small text-danger mb-1">{escape(sentence)}</p>'
     parts = []
     for choice in profile.gpu_model.choices:
         model = config.gpu_models[choice.value]
@@ -225,11 +265,11 @@ def _gpu_free_line(
     return f'<p class="sciencelab-gpu-free small text-muted mb-1">{escape("; ".join(parts))}</p>'
 
 
-def _option_field(slug: str, key: str, prop: dict, remembered: object) -> str:
-    """One form field for option `key`, from its JSON Schema `prop`."""
+def _option_field(slug: str, key: str, prop: dict, remembered: object, marker: str) -> str:
+    """One form field for option `key`, from its JSON Schema `prop`; `marker` follows its label."""
     name = escape(f"{slug}.{key}", quote=True)
     field_id = escape(f"{slug}-{key}", quote=True)
-    label = escape(prop["title"])
+    label = escape(prop["title"]) + marker
     if prop["type"] == "integer":
         value = (
             remembered

@@ -95,7 +95,7 @@ def save_panel_picture(page, path):
     news_toast = page.get_by_role("button", name="No", exact=True)
     if news_toast.is_visible():
         news_toast.click()
-    page.locator(".sciencelab-Panel .jp-AccordionPanel-title").filter(has_text="Profile").click()
+    page.locator(".sciencelab-Panel .jp-Collapse-header").filter(has_text="Profile").click()
     handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first.bounding_box()
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()

@@ -276,13 +276,12 @@ export function summarizeStates(cluster: ICluster): ISummaryPart[] {
   const adapt = cluster.adapt
     ? ` (adaptive ${cluster.adapt.minimum}–${cluster.adapt.maximum})`
     : '';
-  const parts: ISummaryPart[] = [
-    {
-      text: `${workers.running} of ${workers.requested} workers connected${adapt}`,
-      state: 'connected',
-      tooltip: ''
-    }
-  ];
+  // While a cluster scales down, workers still connected outnumber those asked for.
+  const connected =
+    workers.running > workers.requested
+      ? `${workers.running} workers connected, scaling down to ${workers.requested}`
+      : `${workers.running} of ${workers.requested} workers connected`;
+  const parts: ISummaryPart[] = [{ text: `${connected}${adapt}`, state: 'connected', tooltip: '' }];
   const reasons = new Map<WorkerState, Map<string, IReasonCount>>();
   for (const worker of cluster.worker_list ?? []) {
     if (worker.state === 'connected' || !worker.reason) {
@@ -389,6 +388,46 @@ export const DASHBOARD_PLOTS: ReadonlyArray<{ plot: string; label: string }> = [
  */
 export function dashboardPlotUrl(dashboardUrl: string, plot: string): string {
   return dashboardUrl.replace(/\/status\/?$/, '') + `/individual-${plot}`;
+}
+
+/**
+ * A log record starts with its time, as Dask's log format writes it: `2026-11-02 14:03:07,123 - ...`.
+ * Other lines (a traceback) belong to the record above them.
+ */
+const LOG_RECORD_START = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}/;
+
+/**
+ * `text` with its newest record first. Schedulers' and workers' logs come newest first already;
+ * a batch job's log file comes oldest first: its records are reversed, each record (with its
+ * traceback) kept whole. Text without times is left as it is.
+ */
+export function newestFirst(text: string): string {
+  const records: string[][] = [];
+  for (const line of text.split('\n')) {
+    if (records.length === 0 || LOG_RECORD_START.test(line)) {
+      records.push([line]);
+    } else {
+      records[records.length - 1].push(line);
+    }
+  }
+  const times = records
+    .map(record => LOG_RECORD_START.exec(record[0])?.[0])
+    .filter((time): time is string => time !== undefined);
+  if (times.length < 2 || times[0] >= times[times.length - 1]) {
+    return text;
+  }
+  return records
+    .reverse()
+    .map(record => record.join('\n'))
+    .join('\n');
+}
+
+/**
+ * Whether "Insert code" adds a cell below the active one: yes, unless that one is an empty code
+ * cell (a new notebook's first cell), which the code then fills instead of leaving it empty.
+ */
+export function connectCodeGoesBelow(activeCell: { type: string; source: string } | null): boolean {
+  return !(activeCell?.type === 'code' && activeCell.source.trim() === '');
 }
 
 /**

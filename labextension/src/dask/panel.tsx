@@ -24,7 +24,13 @@ import {
   summarizeStates,
   summarizeWorkers
 } from './model';
-import { fieldError, serverSideValidator } from './validator';
+import {
+  fieldError,
+  numberFieldErrors,
+  numberFieldMessage,
+  serverSideValidator,
+  wholeNumber
+} from './validator';
 
 /**
  * Rows of the per-worker table: the busiest first; a cluster may have thousands of workers.
@@ -203,9 +209,13 @@ function NewClusterForm(
   };
 
   const create = async (): Promise<void> => {
-    setBusy(true);
     setError(null);
-    setFieldErrors({});
+    const blank = template ? numberFieldErrors(template.schema, formData) : {};
+    setFieldErrors(blank);
+    if (Object.keys(blank).length > 0) {
+      return;
+    }
+    setBusy(true);
     try {
       await props.commands.execute(CommandIDs.createCluster, { template: name, options: formData });
       props.onDone();
@@ -402,30 +412,51 @@ function ScaleControls(props: {
   const { cluster, template, run } = props;
   const bounds = (template?.schema.properties as Record<string, JSONObject> | undefined)?.workers;
   const adaptive = Boolean((template?.schema.properties as JSONObject | undefined)?.adapt_maximum);
-  const [workers, setWorkers] = useState(cluster.workers?.requested ?? 0);
-  const [minimum, setMinimum] = useState(cluster.adapt?.minimum ?? Number(bounds?.minimum ?? 0));
-  const [maximum, setMaximum] = useState(cluster.adapt?.maximum ?? Number(bounds?.maximum ?? 1));
+  // What the user typed, read when a button is pressed: a blank field is no number, not 0.
+  const [workers, setWorkers] = useState(String(cluster.workers?.requested ?? 0));
+  const [minimum, setMinimum] = useState(
+    String(cluster.adapt?.minimum ?? Number(bounds?.minimum ?? 0))
+  );
+  const [maximum, setMaximum] = useState(
+    String(cluster.adapt?.maximum ?? Number(bounds?.maximum ?? 1))
+  );
+  const [problem, setProblem] = useState<string | null>(null);
   const limits = {
     min: Number(bounds?.minimum ?? 0),
     max: bounds ? Number(bounds.maximum) : undefined
   };
-  const input = (label: string, value: number, set: (value: number) => void): JSX.Element => (
+  const input = (label: string, value: string, set: (value: string) => void): JSX.Element => (
     <input
       type="number"
       className="jp-mod-styled"
       aria-label={`${label} of ${cluster.name}`}
       value={value}
       {...limits}
-      onChange={event => set(Number(event.target.value))}
+      onChange={event => set(event.target.value)}
     />
   );
+  // Sends `fields` once each is a whole number; otherwise says which one is not.
+  const send = (fields: Record<string, string>): void => {
+    const values: JSONObject = {};
+    for (const [field, text] of Object.entries(fields)) {
+      const value = wholeNumber(text);
+      if (value === null) {
+        const description = bounds?.description;
+        setProblem(numberFieldMessage(field, true, description ? String(description) : undefined));
+        return;
+      }
+      values[field] = value;
+    }
+    setProblem(null);
+    run(CommandIDs.scaleCluster, values);
+  };
   return (
     <div className="sciencelab-DaskScale">
       <label>
         Workers
         {input('Workers', workers, setWorkers)}
       </label>
-      <button className="jp-mod-styled" onClick={() => run(CommandIDs.scaleCluster, { workers })}>
+      <button className="jp-mod-styled" onClick={() => send({ workers })}>
         Scale
       </button>
       {adaptive && (
@@ -435,13 +466,15 @@ function ScaleControls(props: {
             {input('Adaptive minimum', minimum, setMinimum)}–
             {input('Adaptive maximum', maximum, setMaximum)}
           </label>
-          <button
-            className="jp-mod-styled"
-            onClick={() => run(CommandIDs.scaleCluster, { minimum, maximum })}
-          >
+          <button className="jp-mod-styled" onClick={() => send({ minimum, maximum })}>
             Adapt
           </button>
         </>
+      )}
+      {problem && (
+        <p className="sciencelab-error sciencelab-DaskScaleError" role="alert">
+          {problem}
+        </p>
       )}
     </div>
   );

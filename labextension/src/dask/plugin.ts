@@ -16,7 +16,12 @@ import { Widget } from '@lumino/widgets';
 
 import { CommandIDs, ISciencelabSidebar } from '../tokens';
 import { ICluster } from './api';
-import { DASHBOARD_PLOTS, dashboardPlotUrl, DaskClustersModel } from './model';
+import {
+  connectCodeGoesBelow,
+  DASHBOARD_PLOTS,
+  dashboardPlotUrl,
+  DaskClustersModel
+} from './model';
 import { DaskSection } from './panel';
 import { makeDashboardWidget, makeLogsWidget } from './widgets';
 
@@ -96,7 +101,7 @@ export const daskPlugin: JupyterFrontEndPlugin<void> = {
     }
     void model.start(settings.updateInterval);
 
-    addCommands(app, labShell, model, section, settings);
+    addCommands(app, labShell, model, section, sidebar, settings);
     if (palette) {
       for (const command of [CommandIDs.createCluster]) {
         palette.addItem({ command, category: 'Dask' });
@@ -113,6 +118,7 @@ function addCommands(
   labShell: ILabShell,
   model: DaskClustersModel,
   section: DaskSection,
+  sidebar: ISciencelabSidebar,
   settings: IDaskSettings
 ): void {
   const { commands } = app;
@@ -134,7 +140,8 @@ function addCommands(
         return model.create(args.template, (args.options ?? {}) as ReadonlyJSONObject);
       }
       section.openForm();
-      labShell.activateById(section.parent?.id ?? section.id);
+      void commands.execute(CommandIDs.openPanel);
+      sidebar.expandSection(section);
       return null;
     }
   });
@@ -188,7 +195,9 @@ function addCommands(
       }
       labShell.activateById(target.id);
       if (target.hasClass('jp-NotebookPanel')) {
-        await commands.execute('notebook:insert-cell-below');
+        if (connectCodeGoesBelow(activeCellOf(target))) {
+          await commands.execute('notebook:insert-cell-below');
+        }
         await commands.execute('notebook:replace-selection', { text: cluster.connect_code });
       } else if (target.hasClass('jp-ConsolePanel')) {
         await commands.execute('console:replace-selection', { text: cluster.connect_code });
@@ -245,6 +254,22 @@ function addCommands(
       labShell.activateById(widget.id);
     }
   });
+}
+
+/**
+ * What "Insert code" reads of a notebook panel: its active cell's type and source. JupyterLab's
+ * `NotebookPanel` has them (`content.activeCell.model`); they are read structurally, so this
+ * extension does not depend on `@jupyterlab/notebook` for two properties.
+ */
+interface INotebookPanelCells {
+  content?: {
+    activeCell?: { model: { type: string; sharedModel: { getSource(): string } } } | null;
+  };
+}
+
+function activeCellOf(panel: Widget): { type: string; source: string } | null {
+  const cell = (panel as Widget & INotebookPanelCells).content?.activeCell;
+  return cell ? { type: cell.model.type, source: cell.model.sharedModel.getSource() } : null;
 }
 
 /**

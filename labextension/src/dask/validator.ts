@@ -6,6 +6,10 @@
  * The browser needs no schema validator of its own, so none (such as ajv, which JupyterLab does
  * not share) is bundled: this one reports no errors and matches `oneOf`/`enum` choices by value,
  * which is all rjsf asks of a validator to render our schemas.
+ *
+ * One thing only the browser can see: a number field left blank or holding no number, which rjsf
+ * drops from the form data, so the server would silently use the template's default
+ * (`numberFieldErrors`).
  */
 import type {
   ErrorSchema,
@@ -66,4 +70,48 @@ export const serverSideValidator: ValidatorType<ReadonlyJSONObject> = {
  */
 export function fieldError(field: string | null, message: string): ErrorSchema<ReadonlyJSONObject> {
   return field ? ({ [field]: { __errors: [message] } } as ErrorSchema<ReadonlyJSONObject>) : {};
+}
+
+/**
+ * Field errors for the number fields of `schema` that `formData` lacks or holds as no number: a
+ * cleared or mistyped field (rjsf drops it), which must not become the template's default.
+ */
+export function numberFieldErrors(
+  schema: RJSFSchema,
+  formData: ReadonlyJSONObject
+): ErrorSchema<ReadonlyJSONObject> {
+  const errors: Record<string, { __errors: string[] }> = {};
+  for (const [field, spec] of Object.entries(schema.properties ?? {})) {
+    if (typeof spec !== 'object' || (spec.type !== 'integer' && spec.type !== 'number')) {
+      continue;
+    }
+    const value = formData[field];
+    const integer = spec.type === 'integer';
+    if (
+      typeof value !== 'number' ||
+      !Number.isFinite(value) ||
+      (integer && !Number.isInteger(value))
+    ) {
+      errors[field] = { __errors: [numberFieldMessage(field, integer, spec.description)] };
+    }
+  }
+  return errors as ErrorSchema<ReadonlyJSONObject>;
+}
+
+/**
+ * `workers: enter a whole number; choose 0 to 4 workers`: what a blank or mistyped number field
+ * says, worded as the server's refusals.
+ */
+export function numberFieldMessage(field: string, integer: boolean, bounds?: string): string {
+  const kind = integer ? 'a whole number' : 'a number';
+  return bounds ? `${field}: enter ${kind}; choose ${bounds}` : `${field}: enter ${kind}`;
+}
+
+/**
+ * The whole number typed in an `<input type="number">`, or null for a blank or mistyped one
+ * (`Number('')` would be 0).
+ */
+export function wholeNumber(text: string): number | null {
+  const trimmed = text.trim();
+  return /^-?\d+$/.test(trimmed) ? Number(trimmed) : null;
 }

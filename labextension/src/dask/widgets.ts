@@ -5,6 +5,8 @@ import { MainAreaWidget } from '@jupyterlab/apputils';
 import { IFrame } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
+import { newestFirst } from './model';
+
 /**
  * The dashboard (or one Bokeh plot of it) in a lab tab.
  *
@@ -27,7 +29,7 @@ export function makeDashboardWidget(
 }
 
 /**
- * The scheduler's and every worker's recent log lines, one titled block per source.
+ * The scheduler's and every worker's recent log lines, one titled block per source, newest first.
  */
 export function makeLogsWidget(
   clusterName: string,
@@ -35,11 +37,15 @@ export function makeLogsWidget(
 ): MainAreaWidget<Widget> {
   const content = new Widget();
   content.addClass('sciencelab-DaskLogs');
+  const order = document.createElement('p');
+  order.className = 'sciencelab-status';
+  order.textContent = 'Newest lines first.';
+  content.node.append(order);
   for (const [source, text] of Object.entries(logs)) {
     const heading = document.createElement('h3');
     heading.textContent = source;
     const lines = document.createElement('pre');
-    lines.textContent = text || '(no log lines)';
+    lines.textContent = newestFirst(text) || '(no log lines)';
     content.node.append(heading, lines);
   }
   const widget = new MainAreaWidget({ content });

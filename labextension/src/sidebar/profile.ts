@@ -4,7 +4,9 @@ import { ISciencelabProfile } from '../tokens';
 
 /**
  * The sidebar section that shows the profile this server was spawned with: its resources,
- * image, GPUs, CVMFS repositories and S3 buckets, and any notice from the hub.
+ * image, GPUs, CVMFS repositories and S3 buckets, and any notice from the hub. Settings the
+ * spawner did not apply (a local process has no image or mounts) are folded apart under the
+ * hub's marker ("Only on Kubernetes: Image, CVMFS"), with the hub's reason.
  */
 export class ProfileSection extends Widget {
   constructor() {
@@ -42,17 +44,28 @@ export class ProfileSection extends Widget {
     if (profile.description) {
       nodes.push(paragraph('sciencelab-profile-description', profile.description));
     }
-    const list = document.createElement('dl');
-    list.className = 'sciencelab-profile-details';
-    for (const [term, value] of profileDetails(profile)) {
-      const dt = document.createElement('dt');
-      dt.textContent = term;
-      const dd = document.createElement('dd');
-      dd.textContent = value;
-      dd.dataset.detail = term;
-      list.append(dt, dd);
+    const notApplied = profile.not_applied ?? null;
+    const details = profileDetails(profile);
+    const applied = details.filter(detail => !notApplied?.settings.includes(detail.setting));
+    const unapplied = details.filter(detail => notApplied?.settings.includes(detail.setting));
+    nodes.push(detailList(applied));
+    if (notApplied && unapplied.length > 0) {
+      // What this server does not get: one line under the hub's marker, the values and the
+      // hub's reason a click away, so the profile does not push the Dask clusters out of view.
+      const group = document.createElement('details');
+      group.className = 'sciencelab-not-applied';
+      const summary = document.createElement('summary');
+      const marker = notApplied.marker;
+      summary.textContent = `${marker.charAt(0).toUpperCase()}${marker.slice(1)}: ${unapplied
+        .map(detail => detail.term)
+        .join(', ')}`;
+      group.append(
+        summary,
+        paragraph('sciencelab-not-applied-reason', notApplied.reason),
+        detailList(unapplied)
+      );
+      nodes.push(group);
     }
-    nodes.push(list);
     this.node.replaceChildren(...nodes);
   }
 
@@ -67,36 +80,55 @@ export class ProfileSection extends Widget {
 }
 
 /**
- * The profile's details as (term, text) pairs, in display order; absent ones are left out.
+ * One line of the profile section.
  */
-export function profileDetails(profile: ISciencelabProfile): Array<[string, string]> {
-  const details: Array<[string, string]> = [];
+export interface IProfileDetail {
+  term: string;
+  value: string;
+  /**
+   * The profile option it comes from, as `not_applied` names it: `size`, `image`, `gpu_model`...
+   */
+  setting: string;
+}
+
+/**
+ * The profile's details in display order; absent ones are left out.
+ */
+export function profileDetails(profile: ISciencelabProfile): IProfileDetail[] {
+  const details: IProfileDetail[] = [];
   const { cpu_guarantee, cpu_limit, mem_guarantee, mem_limit } = profile.resources;
   const cpu = range(cpu_guarantee, cpu_limit, formatCores);
   if (cpu) {
-    details.push(['CPU', cpu]);
+    details.push({ term: 'CPU', value: cpu, setting: 'size' });
   }
   const memory = range(mem_guarantee, mem_limit, formatBytes);
   if (memory) {
-    details.push(['Memory', memory]);
+    details.push({ term: 'Memory', value: memory, setting: 'size' });
   }
   if (profile.image) {
-    details.push(['Image', `${profile.image.display_name} (${profile.image.image})`]);
+    const value = `${profile.image.display_name} (${profile.image.image})`;
+    details.push({ term: 'Image', value, setting: 'image' });
   }
   if (profile.gpu) {
-    details.push(['GPU', `${profile.gpu.count} × ${profile.gpu.display_name}`]);
+    const value = `${profile.gpu.count} × ${profile.gpu.display_name}`;
+    details.push({ term: 'GPU', value, setting: 'gpu_model' });
   }
   if (profile.cvmfs.length > 0) {
-    details.push(['CVMFS', profile.cvmfs.map(repository => repository.path).join(', ')]);
+    const value = profile.cvmfs.map(repository => repository.path).join(', ');
+    details.push({ term: 'CVMFS', value, setting: 'cvmfs' });
   }
   if (profile.s3.length > 0) {
     const buckets = profile.s3.map(
       bucket =>
         `${bucket.display_name} (${bucket.endpoint}/${bucket.bucket}${bucket.read_only ? ', read-only' : ''})`
     );
-    details.push(['S3', buckets.join(', ')]);
+    details.push({ term: 'S3', value: buckets.join(', '), setting: 's3' });
   }
-  details.push(['Collaboration', profile.collaborative ? 'on' : 'off']);
+  details.push({
+    term: 'Collaboration',
+    value: profile.collaborative ? 'on' : 'off',
+    setting: 'collaborative'
+  });
   return details;
 }
 
@@ -134,6 +166,23 @@ function range(
     return `up to ${format(limit)}`;
   }
   return guarantee !== null ? `${format(guarantee)} guaranteed` : null;
+}
+
+/**
+ * `details` as a term/value list; each value carries its term in `data-detail`.
+ */
+function detailList(details: IProfileDetail[]): HTMLDListElement {
+  const list = document.createElement('dl');
+  list.className = 'sciencelab-profile-details';
+  for (const { term, value } of details) {
+    const dt = document.createElement('dt');
+    dt.textContent = term;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    dd.dataset.detail = term;
+    list.append(dt, dd);
+  }
+  return list;
 }
 
 function paragraph(className: string, text: string): HTMLParagraphElement {

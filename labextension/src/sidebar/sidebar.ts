@@ -1,5 +1,5 @@
-import { SidePanel } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
+import { Collapser, SidePanel } from '@jupyterlab/ui-components';
+import { Panel, Widget } from '@lumino/widgets';
 
 import { requestAPI } from '../request';
 import { ISciencelabInfo, ISciencelabSidebar } from '../tokens';
@@ -14,6 +14,10 @@ const DEFAULT_SECTION_RANK = 500;
  * The ScienceLab panel of the left sidebar: a header with the version, then one collapsible
  * section per capability, the spawn profile first.
  *
+ * The sections are JupyterLab `Collapser`s in one scrolling column, each as tall as its content:
+ * an `AccordionPanel` (the `SidePanel` default) would give each an equal share of the height, cut
+ * off the profile and squeeze a cluster card into a small scrolling box.
+ *
  * Server values are set with `textContent` only, so they are never parsed as HTML.
  */
 export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
@@ -22,10 +26,11 @@ export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
    *   default. Tests pass a stub.
    */
   constructor(options: SciencelabSidebar.IOptions = {}) {
-    super();
+    super({ content: new Panel() });
     this.id = 'sciencelab-panel';
     this.title.caption = 'ScienceLab';
     this.addClass('sciencelab-Panel');
+    this.content.addClass('sciencelab-Sections');
 
     this._heading = document.createElement('h2');
     this._heading.className = 'sciencelab-version';
@@ -54,6 +59,13 @@ export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
    */
   readonly ready: Promise<void>;
 
+  /**
+   * The section widgets, top to bottom (without their collapsible frames).
+   */
+  get sections(): Widget[] {
+    return this.widgets.map(frame => (frame as Collapser).widget);
+  }
+
   addSection(widget: Widget, options: ISciencelabSidebar.ISectionOptions = {}): void {
     const rank = options.rank ?? DEFAULT_SECTION_RANK;
     // Insert after every section of lower or equal rank, so equal ranks keep their order.
@@ -63,11 +75,41 @@ export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
     }
     this._ranks.splice(index, 0, rank);
     widget.addClass('sciencelab-Section');
-    this.insertWidget(index, widget);
+    const frame = new Collapser({ widget, collapsed: false });
+    frame.addClass('sciencelab-SectionFrame');
+    makeHeaderAccessible(frame);
+    this.insertWidget(index, frame);
+  }
+
+  expandSection(widget: Widget): void {
+    const frame = this.widgets.find(candidate => (candidate as Collapser).widget === widget);
+    if (frame instanceof Collapser) {
+      frame.collapsed = false;
+      frame.node.scrollIntoView?.({ block: 'nearest' });
+    }
   }
 
   private readonly _heading: HTMLHeadingElement;
   private readonly _ranks: number[] = [];
+}
+
+/**
+ * A `Collapser` header takes clicks only: make it a button for the keyboard and screen readers,
+ * as an `AccordionPanel` title is.
+ */
+function makeHeaderAccessible(frame: Collapser): void {
+  const header = frame.node.querySelector('.jp-Collapse-header') as HTMLElement;
+  header.setAttribute('role', 'button');
+  header.tabIndex = 0;
+  const update = (): void => header.setAttribute('aria-expanded', String(!frame.collapsed));
+  update();
+  frame.collapseChanged.connect(update);
+  header.addEventListener('keydown', event => {
+    if (event.key === 'Enter' || event.key === ' ') {
+      event.preventDefault();
+      frame.toggle();
+    }
+  });
 }
 
 /**

@@ -1,10 +1,12 @@
 import { SciencelabRequestError } from '../../request';
 import { ICluster } from '../api';
 import {
+  connectCodeGoesBelow,
   dashboardPlotUrl,
   DaskClustersModel,
   defaultEnvironment,
   describeWorkers,
+  newestFirst,
   summarizeStates,
   summarizeWorkers
 } from '../model';
@@ -15,6 +17,17 @@ describe('describeWorkers', () => {
     expect(describeWorkers(cluster())).toBe('1 of 2 workers connected, 1 pending');
     expect(describeWorkers(cluster({ adapt: { minimum: 1, maximum: 5 } }))).toBe(
       '1 of 2 workers connected (adaptive 1–5), 1 pending'
+    );
+  });
+
+  it('says a cluster scales down rather than "2 of 1 workers connected"', () => {
+    const shrinking = cluster({
+      workers: { requested: 1, pending: 0, running: 2 },
+      worker_states: { connected: 2 }
+    });
+    expect(describeWorkers(shrinking)).toBe('2 workers connected, scaling down to 1');
+    expect(describeWorkers({ ...shrinking, adapt: { minimum: 1, maximum: 5 } })).toBe(
+      '2 workers connected, scaling down to 1 (adaptive 1–5)'
     );
   });
 
@@ -108,6 +121,51 @@ describe('helpers', () => {
     expect(defaultEnvironment(TEMPLATE, 'lcg-kernel')).toBe('lcg');
     expect(defaultEnvironment(TEMPLATE, 'julia')).toBe('python3');
     expect(defaultEnvironment(TEMPLATE, null)).toBe('python3');
+  });
+});
+
+describe('connectCodeGoesBelow', () => {
+  it("fills a new notebook's empty code cell, and adds a cell below anything else", () => {
+    expect(
+      [
+        { type: 'code', source: '' },
+        { type: 'code', source: '  \n' },
+        { type: 'code', source: 'x = 1' },
+        { type: 'markdown', source: '' },
+        null
+      ].map(connectCodeGoesBelow)
+    ).toEqual([false, false, true, true, true]);
+  });
+});
+
+describe('newestFirst', () => {
+  const JOB_LOG = [
+    '2026-11-02 14:03:07,100 - distributed.nanny - INFO - Start Nanny',
+    '2026-11-02 14:03:08,200 - distributed.worker - ERROR - Failed to start',
+    'Traceback (most recent call last):',
+    '  File "worker.py", line 1',
+    'OSError: no space left',
+    '2026-11-02 14:03:09,300 - distributed.nanny - INFO - Closing Nanny'
+  ].join('\n');
+
+  it("turns a job log's oldest-first records around, each with its traceback whole", () => {
+    expect(newestFirst(JOB_LOG)).toBe(
+      [
+        '2026-11-02 14:03:09,300 - distributed.nanny - INFO - Closing Nanny',
+        '2026-11-02 14:03:08,200 - distributed.worker - ERROR - Failed to start',
+        'Traceback (most recent call last):',
+        '  File "worker.py", line 1',
+        'OSError: no space left',
+        '2026-11-02 14:03:07,100 - distributed.nanny - INFO - Start Nanny'
+      ].join('\n')
+    );
+  });
+
+  it('keeps what is newest first already, or has no times', () => {
+    const newest = newestFirst(JOB_LOG);
+    expect(newestFirst(newest)).toBe(newest);
+    expect(newestFirst('starting\nready')).toBe('starting\nready');
+    expect(newestFirst('')).toBe('');
   });
 });
 

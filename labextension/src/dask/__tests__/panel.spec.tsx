@@ -171,6 +171,51 @@ describe('DaskSection', () => {
     expect(environment.selectedOptions[0].textContent).toBe('Python 3');
   });
 
+  it('refuses a blank or mistyped number at its field instead of sending the default', async () => {
+    current = await setup([]);
+    const section = current.section;
+    await click(button(section, 'New cluster'));
+    const workers = section.node.querySelector('input#root_workers') as HTMLInputElement;
+    await act(async () => {
+      // What React sees when the user clears the field (jsdom has no typing).
+      const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+      setValue?.call(workers, '');
+      workers.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await click(button(section, 'Create'));
+
+    expect(current.executed).toEqual([]);
+    const field = workers.closest('.form-group') as HTMLElement;
+    expect(field.textContent).toContain('workers: enter a whole number; choose 0 to 4 workers');
+    expect(section.node.querySelector('form')).not.toBeNull();
+  });
+
+  it('scales only to a whole number of workers', async () => {
+    current = await setup();
+    const section = current.section;
+    const workers = section.node.querySelector(
+      'input[aria-label="Workers of local-1"]'
+    ) as HTMLInputElement;
+    const type = (text: string): Promise<void> =>
+      act(async () => {
+        const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+        setValue?.call(workers, text);
+        workers.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+
+    await type('');
+    await click(button(section, 'Scale'));
+    expect(current.executed).toEqual([]);
+    expect(section.node.querySelector('.sciencelab-DaskScaleError')?.textContent).toBe(
+      'workers: enter a whole number; choose 0 to 4 workers'
+    );
+
+    await type('3');
+    await click(button(section, 'Scale'));
+    expect(current.executed).toEqual([[CommandIDs.scaleCluster, { id: 'c0ffee', workers: 3 }]]);
+    expect(section.node.querySelector('.sciencelab-DaskScaleError')).toBeNull();
+  });
+
   it("shows the server's refusal at the field it names", async () => {
     current = await setup([], true);
     const section = current.section;

@@ -83,7 +83,7 @@ describe('SciencelabSidebar', () => {
     panel.addSection(section('Dask'), { rank: 100 });
     panel.addSection(section('Also later'));
 
-    expect(panel.widgets.map(widget => widget.title.label)).toEqual([
+    expect(panel.sections.map(widget => widget.title.label)).toEqual([
       'Profile',
       'Dask',
       'GPU',
@@ -121,6 +121,72 @@ describe('SciencelabSidebar', () => {
     expect(text(panel, '.sciencelab-profile')).toEqual([`Profile: ${display_name}`]);
   });
 
+  it('folds the settings the spawner did not apply apart, under its marker, with why', async () => {
+    const not_applied = {
+      settings: ['image', 'size', 'cvmfs', 's3', 'collaborative'],
+      marker: 'only on Kubernetes',
+      reason: 'This hub runs each server as a local process.'
+    };
+    panel = new SciencelabSidebar({
+      fetchInfo: () => Promise.resolve({ ...INFO, profile: { ...PROFILE, not_applied } })
+    });
+    await panel.ready;
+
+    const terms = (selector: string): string[] => text(panel, `${selector} dt`);
+    expect(terms('.sciencelab-ProfileSection > .sciencelab-profile-details')).toEqual(['GPU']);
+    const folded = panel.node.querySelector('details.sciencelab-not-applied') as HTMLDetailsElement;
+    expect(folded.open).toBe(false);
+    expect(text(panel, '.sciencelab-not-applied summary')).toEqual([
+      'Only on Kubernetes: CPU, Memory, Image, CVMFS, S3, Collaboration'
+    ]);
+    expect(text(panel, '.sciencelab-not-applied-reason')).toEqual([
+      'This hub runs each server as a local process.'
+    ]);
+    expect(terms('.sciencelab-not-applied')).toEqual([
+      'CPU',
+      'Memory',
+      'Image',
+      'CVMFS',
+      'S3',
+      'Collaboration'
+    ]);
+    expect(text(panel, '[data-detail="Image"]')).toEqual([
+      'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)'
+    ]);
+  });
+
+  it('has no such list when every shown setting applies', async () => {
+    const not_applied = { settings: ['image'], marker: 'only on Kubernetes', reason: 'Why.' };
+    panel = new SciencelabSidebar({
+      fetchInfo: () =>
+        Promise.resolve({ ...INFO, profile: { ...PROFILE, image: null, not_applied } })
+    });
+    await panel.ready;
+
+    expect(panel.node.querySelector('.sciencelab-not-applied')).toBeNull();
+    expect(panel.node.querySelectorAll('.sciencelab-profile-details dt')).toHaveLength(6);
+  });
+
+  it('shows each section whole in one column, and expands a collapsed one on request', async () => {
+    panel = new SciencelabSidebar({ fetchInfo: () => Promise.resolve(INFO) });
+    const dask = section('Dask');
+    panel.addSection(dask, { rank: 100 });
+    Widget.attach(panel, document.body);
+    await panel.ready;
+
+    const headers = Array.from(panel.node.querySelectorAll<HTMLElement>('.jp-Collapse-header'));
+    expect(headers.map(header => header.textContent)).toEqual(['Profile', 'Dask']);
+    expect(headers.map(header => header.getAttribute('aria-expanded'))).toEqual(['true', 'true']);
+
+    headers[1].dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    expect(headers[1].getAttribute('aria-expanded')).toBe('false');
+    expect(dask.isVisible).toBe(false);
+
+    panel.expandSection(dask);
+    expect(headers[1].getAttribute('aria-expanded')).toBe('true');
+    expect(dask.isVisible).toBe(true);
+  });
+
   it('shows the notices of the hub', async () => {
     const notice =
       "Your last choice of size ('large') is no longer offered; using the default instead.";
@@ -136,13 +202,21 @@ describe('SciencelabSidebar', () => {
 describe('profileDetails', () => {
   it('lists resources, image, GPUs, CVMFS and S3 in words', () => {
     expect(profileDetails(PROFILE)).toEqual([
-      ['CPU', '4 cores guaranteed, up to 8 cores'],
-      ['Memory', '16 GiB guaranteed, up to 32 GiB'],
-      ['Image', 'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)'],
-      ['GPU', '2 × NVIDIA A100 80 GB'],
-      ['CVMFS', '/cvmfs/sft.cern.ch'],
-      ['S3', 'CMS open data (https://s3.cern.ch/cms-opendata, read-only)'],
-      ['Collaboration', 'off']
+      { term: 'CPU', value: '4 cores guaranteed, up to 8 cores', setting: 'size' },
+      { term: 'Memory', value: '16 GiB guaranteed, up to 32 GiB', setting: 'size' },
+      {
+        term: 'Image',
+        value: 'ROOT 6.32 (ghcr.io/sciencelab/user-root:2026.11)',
+        setting: 'image'
+      },
+      { term: 'GPU', value: '2 × NVIDIA A100 80 GB', setting: 'gpu_model' },
+      { term: 'CVMFS', value: '/cvmfs/sft.cern.ch', setting: 'cvmfs' },
+      {
+        term: 'S3',
+        value: 'CMS open data (https://s3.cern.ch/cms-opendata, read-only)',
+        setting: 's3'
+      },
+      { term: 'Collaboration', value: 'off', setting: 'collaborative' }
     ]);
   });
 
@@ -157,8 +231,8 @@ describe('profileDetails', () => {
       resources: { cpu_guarantee: null, cpu_limit: 1, mem_guarantee: null, mem_limit: null }
     };
     expect(profileDetails(bare)).toEqual([
-      ['CPU', 'up to 1 core'],
-      ['Collaboration', 'on']
+      { term: 'CPU', value: 'up to 1 core', setting: 'size' },
+      { term: 'Collaboration', value: 'on', setting: 'collaborative' }
     ]);
   });
 

@@ -1,0 +1,1 @@
+"""ScienceLab's container images: one folder per image, and `build.py`, which `make images` runs."""
