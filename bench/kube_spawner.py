@@ -13,8 +13,8 @@ Three measurements, each printed with its goal (run with `make bench-kube`):
    < 50) and Kubernetes API requests per render (goal 0).
 3. spawn: spawn-to-ready of a real pod on the single-node test cluster (tests/k8s/cluster.py,
    root), two hubs side by side (ours with a CPU profile, stock KubeSpawner with the same image,
-   size and home claim), ABBA; ratio of medians. The image is the lab stand-in of
-   tests/k8s/images.py, or the archive SCIENCELAB_LAB_IMAGE_ARCHIVE names.
+   size and home claim), ABBA; ratio of medians. The image is the `lab` image of `make images`
+   (or tests/k8s/images.py's stand-in where it has not been built, see `lab_image_archive`).
 
 `--smoke` (what `make test` runs) checks in under a minute that all three still work: one round of
 5 requests, 20 pods, 5 renders, one spawn each without warm-up; its figures mean nothing.

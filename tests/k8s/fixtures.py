@@ -52,8 +52,8 @@ def kube_cluster(shared_kube_cluster) -> KubeCluster:
     `host-path`), kube-scheduler, containerd, kubelet and kube-proxy. The node `sciencelab-node`
     is the bridge address 10.244.0.1, where the API server listens; pods get 10.244.0.0/24 and
     Services 10.96.0.0/24, both reachable from the host. `import_image(archive)`,
-    `import_lab_image()` (JupyterLab and ScienceLab: the archive SCIENCELAB_LAB_IMAGE_ARCHIVE names,
-    else a stand-in built from this checkout) and `tag_image(reference, *names)` put local images on
+    `import_lab_image()` (JupyterLab and ScienceLab: the `lab` image of `make images`, see
+    `images.lab_image_archive`) and `tag_image(reference, *names)` put local images on
     the node (nothing is pulled), `advertise(labels, resources)` fakes GPUs, `ctr(...)` runs
     containerd's client. Tests delete the objects they create; at the end every pod is deleted and
     the host restored (`host.py`)."""

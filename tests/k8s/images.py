@@ -14,7 +14,8 @@ inputs (paths, sizes, modification times), so an unchanged image is written once
   environment's interpreter with its standard library, the distributions `sciencelab` depends on
   (pip's dependency closure, without the test extra), this checkout's packages at their paths (the
   editable install points there), the shared libraries all of them load, user jovyan (1000:100).
-  A stand-in for the `lab` image from images/ until the tier runs that one.
+  The stand-in for the `lab` image of images/ where `make images` has not built it
+  (`lab_image_archive` chooses).
 """
 
 import hashlib
@@ -32,6 +33,8 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+
+from images.build import read_manifest
 
 from .apiserver import CACHE_DIR, KUBERNETES_DIR
 
@@ -215,9 +218,13 @@ def archive_references(path: Path) -> list[str]:
 
 def lab_image_archive() -> tuple[Path, str]:
     """An archive of an image with JupyterLab and ScienceLab, and the image's reference: the
-    docker-archive SCIENCELAB_LAB_IMAGE_ARCHIVE names (e.g. of images/lab), else `lab_test_image()`'s."""
+    docker-archive SCIENCELAB_LAB_IMAGE_ARCHIVE names; else the `lab` image `make images` built
+    last (`make test` builds it first); else the stand-in `lab_test_image()`."""
     if archive := os.environ.get(LAB_IMAGE_ARCHIVE_ENV):
         return Path(archive), archive_references(Path(archive))[0]
+    lab = read_manifest()["images"].get("lab")
+    if lab and Path(lab["archive"]).exists():
+        return Path(lab["archive"]), lab["reference"]
     image = lab_test_image()
     return image.archive(), image.reference
 

@@ -218,7 +218,7 @@ def test_alice_runs_on_the_node_as_uid_1000_with_her_gpu_home_cvmfs_group_folder
     assert run("cat", "/cvmfs/cms.cern.ch/README", "/cvmfs/sft.cern.ch/README") == (
         "cms.cern.ch stand-in\nsft.cern.ch stand-in\n"
     )
-    assert run("touch", "/cvmfs/cms.cern.ch/mine") == "touch: /cvmfs/cms.cern.ch/mine: Read-only file system\n"
+    assert "Read-only file system" in run("touch", "/cvmfs/cms.cern.ch/mine")
     assert run("sh", "-c", "echo kept > $HOME/notes && echo hello > /srv/groups/gpu-users/from-alice && echo ok") == (
         "ok\n"
     )
