@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -112,10 +113,15 @@ class PrivateContainerd:
     """A containerd of its own under `state_dir` (its socket, content and snapshots there; no CRI
     plugin), as the cluster's kubelet uses, for `ctr` to import archives into. Stop it with `stop`."""
 
+    # Where containerd's runc shim and ctr's fifos go whatever the config says; removed after a
+    # run unless it was there before (a host's own containerd).
+    HOST_RUN_DIR = Path("/run/containerd")
+
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
         self.socket = state_dir / "containerd.sock"
         self.process: subprocess.Popen | None = None
+        self.host_run_dir_existed = self.HOST_RUN_DIR.exists()
 
     def start(self) -> "PrivateContainerd":
         config = self.state_dir / "config.toml"
@@ -153,6 +159,8 @@ class PrivateContainerd:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if not self.host_run_dir_existed:
+            shutil.rmtree(self.HOST_RUN_DIR, ignore_errors=True)
 
 
 def built_images() -> dict[str, dict]:
