@@ -2,16 +2,18 @@
 killed, by the next start (`host.py`)."""
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from ..batch import processes_in_namespace
-from .host import cgroup_processes, host_state, load_record, make_iptables_cleanup
+from .host import cgroup_processes, host_state, load_record, make_iptables_cleanup, restore_host
 
 REPO = Path(__file__).resolve().parents[2]
 # A test run that starts a cluster, runs a pod behind a Service, then is killed before it can stop it.
@@ -49,8 +51,29 @@ CLUSTER_SYSCTLS = {
 }
 
 
+def read_until_line(process: subprocess.Popen, expected: str, timeout: float) -> str:
+    """What `process` printed up to the line `expected`; fails with all of it when the process exits
+    or `timeout` seconds pass first (the process still waits on its stdin, so reading to its end would
+    block). Reads the pipe's descriptor: a buffered reader could hold the line where select misses it."""
+    deadline = time.monotonic() + timeout
+    printed = b""
+    descriptor = process.stdout.fileno()
+    with selectors.DefaultSelector() as selector:
+        selector.register(descriptor, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0 and selector.select(left):
+            if not (chunk := os.read(descriptor, 65536)):
+                break
+            printed += chunk
+            if expected.encode() in printed.splitlines():
+                return printed.decode()
+    raise AssertionError(f"{expected!r} not printed within {timeout}s; printed:\n{printed.decode(errors='replace')}")
+
+
 @pytest.mark.k8s
 def test_the_next_start_cleans_up_after_a_killed_run_and_a_stop_leaves_the_host_as_before(cluster_of_its_own, tmp_path):
+    # A run killed before this one (CI's time limit, say) is cleaned up first, so `before` is the bare host.
+    if (leftover := load_record()) is not None:
+        restore_host(leftover)
     before = host_state()
     killed = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, str(tmp_path / "killed")],
@@ -58,10 +81,9 @@ def test_the_next_start_cleans_up_after_a_killed_run_and_a_stop_leaves_the_host_
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
-        assert killed.stdout.readline() == "running\n", killed.stdout.read()
+        read_until_line(killed, "running", timeout=300)
         during = host_state()
         assert {name: during["sysctls"][name] for name in CLUSTER_SYSCTLS} == CLUSTER_SYSCTLS
         assert {"KUBE-SERVICES", "KUBE-POSTROUTING"} <= set(during["iptables"]["ipv4"]["nat"])
