@@ -47,7 +47,7 @@ format: install ## Apply ruff's and Prettier's fixes and layout
 	$(VENV)/bin/ruff format .
 	npx prettier --write .
 
-test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kubernetes $(STAMPS)/helm $(BENCH_PEERS) images ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s cluster, the Helm chart, images, TypeScript, and every benchmark's smoke mode
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kubernetes $(STAMPS)/helm $(STAMPS)/oidc $(BENCH_PEERS) images ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s cluster, the Helm chart, images, OIDC login, TypeScript, and every benchmark's smoke mode
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -156,6 +156,12 @@ $(STAMPS)/helm: tests/helm/install-helm.sh $(KUBE_TOOLS_READY)
 $(KUBE_TOOLS_READY): | $(STAMPS)/python
 	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
 
+# The OIDC tests' identity provider (tests/oidc/provider): oidc-provider from npm, pinned by its own lock into
+# its own node_modules, outside the workspace, so the lab extension's dependencies never meet it.
+$(STAMPS)/oidc: tests/oidc/provider/package.json tests/oidc/provider/package-lock.json
+	cd tests/oidc/provider && npm ci --no-audit --no-fund
+	@mkdir -p $(STAMPS) && touch $@
+
 # Container images (images/README.md): built with buildah on Debian bases made with mmdebstrap, into
 # a containers-storage under the cache, each also saved as $(SCIENCELAB_CACHE_DIR)/images/<name>.tar
 # (docker-archive: `ctr -n k8s.io images import`, `podman load`) and listed in images.json. An image
@@ -186,5 +192,5 @@ $(STAMPS)/image-tools:
 	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository
-	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \
+	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib tests/oidc/provider/node_modules \
 		server_extension/sciencelab/labextension server_extension/sciencelab/_version.py
