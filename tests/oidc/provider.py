@@ -126,6 +126,9 @@ class OidcProvider:
             self.process.kill()
             self.process.wait()
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def discovery(self) -> dict:
         """The provider's `/.well-known/openid-configuration`."""
         response = requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=5)
