@@ -30,10 +30,13 @@ BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
+.PHONY: demo demo-oidc format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
+
+demo-oidc: install $(STAMPS)/oidc ## The demo with login at a local OpenID Connect provider (docs/admin-login.md)
+	$(VENV)/bin/python -m tests.oidc.demo_login $(DEMO_ARGS)
 
 lint: install ## ruff (lint and format) for Python, ESLint and Prettier for TypeScript; `make format` fixes what it can
 	$(VENV)/bin/ruff check .
@@ -56,8 +59,8 @@ test-fast: install ## Inner loop: Python tests without the browser and the bench
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor ## Refresh the docs/*.png screenshots from the browser tests
-	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py \
+screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/oidc ## Refresh the docs/*.png screenshots from the browser tests
+	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py tests/test_oidc_hub.py \
 		tests/test_dask_browser.py tests/batch/test_dask_batch_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner

@@ -153,10 +153,11 @@ def test_bob_in_no_group_does_not_see_the_gpu_profile_and_a_crafted_spawn_is_ref
     page.context.close()
 
 
-def test_a_user_in_no_allowed_group_reads_why_and_the_log_says_it_once(oidc_hub, provider, browser):
+def test_a_user_in_no_allowed_group_reads_why_and_the_log_says_it_once(oidc_hub, provider, browser, screenshots):
     provider.set_users([*TEST_USERS, CAROL])
     page = log_in(browser, oidc_hub, "carol", CAROL["password"])
     assert make_not_allowed_message(frozenset({"atlas"}), "groups", {"gpu-users"}) in page.content()
+    page.screenshot(path=screenshots / "sciencelab-login-refused.png")
     assert log_lines(oidc_hub, "OIDC login refused for carol") == [
         line for line in log_lines(oidc_hub, "carol") if "OIDC" in line
     ]
