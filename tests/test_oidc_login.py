@@ -9,6 +9,7 @@ from sciencelab_spawner.oidc_login import (
     OidcEndpoints,
     discovery_url,
     groups_from_claim,
+    is_due_for_renewal,
     make_default_scope,
     make_not_allowed_message,
     make_unavailable_message,
@@ -155,3 +156,19 @@ def test_an_incomplete_oidc_login_stops_the_hub_naming_what_is_missing(arguments
 def test_an_unknown_login_is_refused_naming_the_known_ones():
     with pytest.raises(ValueError, match="login 'saml' is not one of: None, 'oidc'"):
         configure_sciencelab(Config(), profiles=PROFILES, login="saml")
+
+
+@pytest.mark.parametrize(
+    ("auth_state", "due"),
+    [
+        ({"refresh_token": "r", "token_response": {"expires_at": 1000 + 61}}, False),
+        ({"refresh_token": "r", "token_response": {"expires_at": 1000 + 59}}, True),
+        ({"refresh_token": "r", "token_response": {"expires_at": 1000 - 5}}, True),  # expired
+        ({"refresh_token": None, "token_response": {"expires_at": 1000 - 5}}, False),  # nothing to renew with
+        ({"refresh_token": "r", "token_response": {}}, False),  # the provider gave no expires_in
+        ({"refresh_token": "r"}, False),
+        (None, False),
+    ],
+)
+def test_an_access_token_is_renewed_within_the_margin_of_its_expiry_when_a_refresh_token_can(auth_state, due):
+    assert is_due_for_renewal(auth_state, now=1000, margin=60) is due

@@ -122,6 +122,16 @@ def make_unavailable_message(issuer: str, cause: str) -> str:
     )
 
 
+def is_due_for_renewal(auth_state: Mapping | None, now: float, margin: float) -> bool:
+    """Whether the access token in `auth_state` expires within `margin` seconds of `now` (or has
+    expired) and a refresh token can renew it. `expires_at` is what `get_token_info` adds to the
+    provider's answer; a provider that gives no `expires_in` leaves renewal to a refused access token."""
+    if not auth_state or not auth_state.get("refresh_token"):
+        return False
+    expires_at = (auth_state.get("token_response") or {}).get("expires_at")
+    return isinstance(expires_at, int | float) and expires_at - now < margin
+
+
 class LoginRefusal(web.HTTPError):
     """A login the hub cannot complete, shown as its message alone on JupyterHub's error page (and
     logged once by the authenticator, so tornado's own warning carries no second copy)."""
@@ -295,14 +305,8 @@ class SciencelabOIDCAuthenticator(GenericOAuthenticator):
         access token that expires within `token_renewal_margin` is renewed with the refresh token first,
         so a spawn never starts on a token about to lapse."""
         auth_state = await user.get_auth_state()
-        token_info = (auth_state or {}).get("token_response") or {}
-        expires_at = token_info.get("expires_at")
-        refresh_token = (auth_state or {}).get("refresh_token")
-        if (
-            refresh_token
-            and isinstance(expires_at, int | float)
-            and expires_at - time.time() < self.token_renewal_margin
-        ):
+        if is_due_for_renewal(auth_state, time.time(), self.token_renewal_margin):
+            refresh_token = auth_state["refresh_token"]
             try:
                 fresh = await self.get_token_info(handler, self.build_refresh_token_request_params(refresh_token))
             except web.HTTPError:
