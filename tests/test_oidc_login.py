@@ -98,6 +98,10 @@ def test_a_user_in_no_allowed_group_reads_which_groups_admit_them_and_what_they_
     )
     assert "and your identity provider lists you in no group." in make_not_allowed_message(frozenset(), "g", allowed)
     assert "lists you in atlas, lhcb." in make_not_allowed_message(frozenset({"lhcb", "atlas"}), "g", allowed)
+    assert make_not_allowed_message(frozenset(), "g", set()).startswith(
+        "You are not allowed on this hub: it admits only the users it lists, and your identity provider lists "
+        "you in no group."
+    )
 
 
 def test_login_unavailable_says_it_is_not_the_users_fault():

@@ -99,7 +99,7 @@ def make_default_scope(groups_claim: str) -> list[str]:
 
 def make_not_allowed_message(groups: frozenset[str] | None, claim: str, allowed: set[str]) -> str:
     """The login page's words for a user the provider knows but who is in none of the allowed groups."""
-    allowed_text = ", ".join(sorted(allowed))
+    admits = f"it admits members of {', '.join(sorted(allowed))}" if allowed else "it admits only the users it lists"
     if groups is None:
         found = f"your identity provider sent no {claim!r} claim, so you are in no group here"
     elif not groups:
@@ -107,7 +107,7 @@ def make_not_allowed_message(groups: frozenset[str] | None, claim: str, allowed:
     else:
         found = f"your identity provider lists you in {', '.join(sorted(groups))}"
     return (
-        f"You are not allowed on this hub: it admits members of {allowed_text}, and {found}. "
+        f"You are not allowed on this hub: {admits}, and {found}. "
         "If you should be, ask your hub admin (or your group's manager) to add you at the identity provider, "
         "then log in again."
     )
@@ -225,6 +225,10 @@ class SciencelabOIDCAuthenticator(GenericOAuthenticator):
     @default("auth_state_groups_key")
     def _auth_state_groups_key_default(self):
         return self.groups_in_auth_state
+
+    @default("refresh_pre_spawn")
+    def _refresh_pre_spawn_default(self):
+        return True
 
     @default("auth_refresh_age")
     def _auth_refresh_age_default(self):
