@@ -30,10 +30,13 @@ BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
+.PHONY: demo demo-oidc format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
+
+demo-oidc: install $(STAMPS)/oidc ## The demo with login at a local OpenID Connect provider (docs/admin-login.md)
+	$(VENV)/bin/python -m tests.oidc.demo_login $(DEMO_ARGS)
 
 lint: install ## ruff (lint and format) for Python, ESLint and Prettier for TypeScript; `make format` fixes what it can
 	$(VENV)/bin/ruff check .
@@ -47,7 +50,7 @@ format: install ## Apply ruff's and Prettier's fixes and layout
 	$(VENV)/bin/ruff format .
 	npx prettier --write .
 
-test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kubernetes $(STAMPS)/helm $(BENCH_PEERS) images ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s cluster, the Helm chart, images, TypeScript, and every benchmark's smoke mode
+test: lint $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/slurm $(STAMPS)/kubernetes $(STAMPS)/helm $(STAMPS)/oidc $(BENCH_PEERS) images ## Lint, then every test tier: unit, real hub, browser, batch pools, k8s cluster, the Helm chart, images, OIDC login, TypeScript, and every benchmark's smoke mode
 	npm test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -56,8 +59,8 @@ test-fast: install ## Inner loop: Python tests without the browser and the bench
 
 install: $(STAMPS)/python $(STAMPS)/labextension
 
-screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor ## Refresh the docs/*.png screenshots from the browser tests
-	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py \
+screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/oidc ## Refresh the docs/*.png screenshots from the browser tests
+	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py tests/test_oidc_hub.py \
 		tests/test_dask_browser.py tests/batch/test_dask_batch_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
@@ -156,6 +159,12 @@ $(STAMPS)/helm: tests/helm/install-helm.sh $(KUBE_TOOLS_READY)
 $(KUBE_TOOLS_READY): | $(STAMPS)/python
 	PYTHON=$(VENV)/bin/python tests/helm/install-helm.sh
 
+# The OIDC tests' identity provider (tests/oidc/provider): oidc-provider from npm, pinned by its own lock into
+# its own node_modules, outside the workspace, so the lab extension's dependencies never meet it.
+$(STAMPS)/oidc: tests/oidc/provider/package.json tests/oidc/provider/package-lock.json
+	cd tests/oidc/provider && npm ci --no-audit --no-fund
+	@mkdir -p $(STAMPS) && touch $@
+
 # Container images (images/README.md): built with buildah on Debian bases made with mmdebstrap, into
 # a containers-storage under the cache, each also saved as $(SCIENCELAB_CACHE_DIR)/images/<name>.tar
 # (docker-archive: `ctr -n k8s.io images import`, `podman load`) and listed in images.json. An image
@@ -186,5 +195,5 @@ $(STAMPS)/image-tools:
 	@mkdir -p $(STAMPS) && touch $@
 
 clean: ## Remove everything the two commands installed or built in the repository
-	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib \
+	rm -rf $(VENV) $(STAMPS) node_modules labextension/node_modules labextension/lib tests/oidc/provider/node_modules \
 		server_extension/sciencelab/labextension server_extension/sciencelab/_version.py

@@ -1,6 +1,7 @@
 // ESLint for the lab extension, as JupyterLab's extension template configures it: typescript-eslint's
 // recommended rules, React and its hooks, interface names starting with I, no `any`, and Prettier
-// owning the layout (eslint-config-prettier switches off what would fight it).
+// owning the layout (eslint-config-prettier switches off what would fight it). The OIDC tests' provider
+// (tests/oidc/provider, plain JavaScript on Node) gets the recommended rules too.
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import react from 'eslint-plugin-react';
@@ -9,7 +10,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/lib/', '**/node_modules/', '**/*.js', '**/*.mjs', '.venv/', 'server_extension/'] },
+  {
+    ignores: [
+      '**/lib/',
+      '**/node_modules/',
+      '**/*.js',
+      '**/*.mjs',
+      '!tests/oidc/provider/*.mjs',
+      '.venv/',
+      'server_extension/'
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -41,6 +52,11 @@ export default tseslint.config(
       'no-console': ['error', { allow: ['warn', 'error'] }],
       'prefer-arrow-callback': 'error'
     }
+  },
+  {
+    files: ['tests/oidc/provider/*.mjs'],
+    languageOptions: { globals: globals.node },
+    rules: { eqeqeq: 'error' }
   },
   prettier
 );

@@ -14,7 +14,7 @@ from .batch.slurm import SlurmCluster
 from .demo_hub import DemoHub
 from .gateway_server import GatewayServer
 
-pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.k8s.fixtures", "tests.oidc.fixtures"]
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +55,10 @@ def bob(demo_hub):
 
 
 def pytest_collection_modifyitems(items):
-    """Tests that use a batch system fixture carry its marker, so `-m "not htcondor"` deselects them."""
+    """Tests that use a batch system fixture or the OIDC provider carry its marker, so `-m "not htcondor"`
+    deselects them."""
     for item in items:
-        for fixture, marker in (("htcondor_pool", "htcondor"), ("slurm_cluster", "slurm")):
+        for fixture, marker in (("htcondor_pool", "htcondor"), ("slurm_cluster", "slurm"), ("oidc_provider", "oidc")):
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
 

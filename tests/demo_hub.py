@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -33,12 +33,18 @@ class DemoHub:
     """One `sciencelab demo` process, its state under `state_dir`, its log in `state_dir/hub.log`.
 
     `extra_config` becomes the state dir's `jupyterhub_config.py` (loaded after the demo's own),
-    `profiles` its `profiles.yaml`, and `env` is added to the hub's environment. Fixtures call
+    `profiles` its `profiles.yaml`, `env` is added to the hub's environment and `args` to the
+    `sciencelab demo` command line (`--oidc-issuer=...`). Fixtures call
     `check_log` after each test and before `stop`, so a test fails when the hub logs a traceback.
     """
 
     def __init__(
-        self, state_dir: Path, extra_config: str = "", profiles: str | None = None, env: dict[str, str] | None = None
+        self,
+        state_dir: Path,
+        extra_config: str = "",
+        profiles: str | None = None,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
     ):
         self.state_dir = state_dir
         self.port = free_port()
@@ -48,6 +54,7 @@ class DemoHub:
         self.log_path = state_dir / "hub.log"
         self.profiles_path = state_dir / "profiles.yaml"
         self.env = env or {}
+        self.args = list(args)
         self._tokens: dict[str, str] = {}
         self._log_watch = TracebackWatch(self.log_path, "the hub")
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -69,6 +76,7 @@ class DemoHub:
             f"--state-dir={self.state_dir}",
             f"--password={self.password}",
             f"--admin-password={self.admin_password}",
+            *self.args,
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -106,6 +114,10 @@ class DemoHub:
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def use_token(self, user: str, token: str):
+        """Call the API as `user` with `token` (where users have no password: OIDC login)."""
+        self._tokens[user] = token
 
     def token(self, user: str) -> str:
         """An API token of `user`, asked for with the user's password as a script would."""

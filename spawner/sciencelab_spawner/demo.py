@@ -5,6 +5,7 @@
 """
 
 import asyncio
+import os
 import secrets
 import shutil
 import signal
@@ -40,6 +41,16 @@ MIN_ADMIN_PASSWORD = 32
 
 
 @dataclass(frozen=True)
+class DemoOidc:
+    """The provider the demo's users log in at, and the hub's client there (docs/admin-login.md)."""
+
+    issuer: str
+    client_id: str
+    client_secret_file: str
+    groups_claim: str = "groups"
+
+
+@dataclass(frozen=True)
 class DemoSettings:
     """What one demo hub needs; every path absolute."""
 
@@ -51,6 +62,8 @@ class DemoSettings:
     proxy_command: str
     user_password: str
     admin_password: str
+    # `sciencelab demo --oidc-issuer`: users log in at this OpenID Connect provider instead.
+    oidc: DemoOidc | None = None
 
 
 def make_demo_config(settings: DemoSettings) -> Config:
@@ -79,7 +92,22 @@ def make_demo_config(settings: DemoSettings) -> Config:
     c.JupyterHub.allow_named_servers = True
 
     # `run_demo` checks the profiles itself, once the file exists.
-    configure_sciencelab(c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port, check=False)
+    login = {}
+    if settings.oidc is not None:
+        # The provider's groups claim decides groups (alice's gpu-users too); alice and bob may log in by
+        # name, members of gpu-users by group.
+        c.JupyterHub.load_groups = {}
+        login = {
+            "login": "oidc",
+            "issuer": settings.oidc.issuer,
+            "client_id": settings.oidc.client_id,
+            "client_secret_file": settings.oidc.client_secret_file,
+            "groups_claim": settings.oidc.groups_claim,
+            "allowed_groups": sorted(DEMO_GROUPS),
+        }
+    configure_sciencelab(
+        c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port, check=False, **login
+    )
     c.LocalProfileSpawner.run_as_hub_user = True
     c.LocalProfileSpawner.home_dir_template = str(state / "home" / "{username}")
     # The interpreter running the hub has our server extension; PATH may not point at it.
@@ -103,7 +131,11 @@ class DemoError(Exception):
 
 
 def make_demo_settings(
-    state_dir: str, port: int, user_password: str | None, admin_password: str | None
+    state_dir: str,
+    port: int,
+    user_password: str | None,
+    admin_password: str | None,
+    oidc: DemoOidc | None = None,
 ) -> DemoSettings:
     """Check the command-line choices and fill in the rest (ports, proxy, generated passwords)."""
     proxy_command = shutil.which("configurable-http-proxy")
@@ -129,15 +161,25 @@ def make_demo_settings(
         proxy_command=proxy_command,
         user_password=user_password,
         admin_password=admin_password,
+        oidc=oidc,
     )
 
 
 def make_demo_banner(settings: DemoSettings) -> str:
     """What the demo prints once its hub answers: where it is and how to log in."""
+    if settings.oidc is None:
+        login = (
+            f"  users {', '.join(DEMO_USERS)}: password {settings.user_password} (alice is in gpu-users)\n"
+            f"  admin user {DEMO_ADMIN}: password {settings.admin_password}\n"
+        )
+    else:
+        login = (
+            f"  users log in at {settings.oidc.issuer}: {', '.join(DEMO_USERS)} and members of "
+            f"{', '.join(DEMO_GROUPS)} (groups from its {settings.oidc.groups_claim!r} claim)\n"
+        )
     return (
         f"\nScienceLab demo hub: http://127.0.0.1:{settings.port}\n"
-        f"  users {', '.join(DEMO_USERS)}: password {settings.user_password} (alice is in gpu-users)\n"
-        f"  admin user {DEMO_ADMIN}: password {settings.admin_password}\n"
+        f"{login}"
         f"  profiles in {settings.state_dir / 'profiles.yaml'} (edit it while the hub runs)\n"
         f"  state in {settings.state_dir}; Ctrl-C stops the hub and every server.\n"
     )
@@ -192,6 +234,14 @@ class DemoJupyterHub(JupyterHub):
             self.stop()
 
 
+def read_or_make_secret(path: Path) -> str:
+    """The hex secret in `path`, made (32 random bytes, owner-only) the first time."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
 def run_demo(settings: DemoSettings):
     """Run the demo hub until Ctrl-C (SIGINT) or SIGTERM; JupyterHub stops servers and proxy."""
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -202,6 +252,9 @@ def run_demo(settings: DemoSettings):
     if not profiles.exists():
         profiles.write_text(DEMO_PROFILES_FILE.read_text())
     check_profiles(str(profiles), None)
+    if settings.oidc is not None:
+        # The users' tokens are kept in the hub's database, encrypted with this key (JupyterHub's auth state).
+        os.environ.setdefault("JUPYTERHUB_CRYPT_KEY", read_or_make_secret(settings.state_dir / "jupyterhub_crypt_key"))
     hub = DemoJupyterHub.instance(config=make_demo_config(settings))
     hub.banner = make_demo_banner(settings)
     DemoJupyterHub.launch_instance(argv=[])

@@ -118,6 +118,37 @@ def check_profiles(profiles_file: str | None, profiles: object):
         raise SystemExit(f"Invalid ScienceLab profiles: {error}") from None
 
 
+# None: the authenticator the admin configured (the demo's own users, say).
+LOGINS = (None, "oidc")
+OIDC_AUTHENTICATOR = "sciencelab_spawner.oidc_login.SciencelabOIDCAuthenticator"
+
+
+def make_oidc_login(
+    issuer: str | None,
+    client_id: str | None,
+    client_secret_file: str | None,
+    groups_claim: str | None = None,
+    allowed_groups: Sequence[str] = (),
+    admin_groups: Sequence[str] = (),
+) -> dict:
+    """The settings of `SciencelabOIDCAuthenticator` for `configure_sciencelab(login="oidc", ...)`.
+    The client secret is a file (or OAUTH_CLIENT_SECRET in the hub's environment), never a literal."""
+    missing = [name for name, value in (("issuer", issuer), ("client_id", client_id)) if not value]
+    if missing:
+        raise ValueError(f"configure_sciencelab: login='oidc' needs {' and '.join(missing)}")
+    settings = {"issuer": issuer, "client_id": client_id}
+    if client_secret_file:
+        settings["client_secret_file"] = client_secret_file
+    if groups_claim:
+        settings["groups_claim"] = groups_claim
+    for name, groups in (("allowed_groups", allowed_groups), ("admin_groups", admin_groups)):
+        if isinstance(groups, str):
+            raise ValueError(f"configure_sciencelab: {name} must be a list of group names, got the string {groups!r}")
+        if groups:
+            settings[name] = set(groups)
+    return settings
+
+
 def configure_sciencelab(
     c: Config,
     *,
@@ -129,6 +160,13 @@ def configure_sciencelab(
     namespace: str | None = None,
     server_services: Sequence[str] = (),
     check: bool = True,
+    login: str | None = None,
+    issuer: str | None = None,
+    client_id: str | None = None,
+    client_secret_file: str | None = None,
+    groups_claim: str | None = None,
+    allowed_groups: Sequence[str] = (),
+    admin_groups: Sequence[str] = (),
 ):
     """Configure hub `c` for ScienceLab: the spawner ("local" or "kubernetes") with its profiles (a
     file, or `profiles`), the `sciencelab` service on `service_host`:`service_port`, and its roles. Services and
@@ -146,9 +184,23 @@ def configure_sciencelab(
     as a dask-gateway with JupyterHub authentication (`["dask-gateway"]`): users, and the
     `JUPYTERHUB_API_TOKEN` of their servers (`Spawner.server_token_scopes`), get
     `access:services!service=<name>` for each.
+
+    `login="oidc"` logs users in through the OpenID Connect provider at `issuer`
+    (`oidc_login.SciencelabOIDCAuthenticator`, docs/admin-login.md) as the OAuth client `client_id`
+    with the secret in `client_secret_file`; the groups in the claim `groups_claim` (default
+    "groups"; "wlcg.groups" for INDIGO-IAM's paths) become hub groups, `allowed_groups` may log in,
+    `admin_groups` are admins. The hub needs JUPYTERHUB_CRYPT_KEY: the tokens are kept encrypted.
+    Without `login`, the authenticator is left as configured.
     """
     if check:
         check_profiles(profiles_file, profiles)
+    if login not in LOGINS:
+        raise ValueError(f"configure_sciencelab: login {login!r} is not one of: {', '.join(map(repr, LOGINS))}")
+    if login == "oidc":
+        c.JupyterHub.authenticator_class = OIDC_AUTHENTICATOR
+        c.SciencelabOIDCAuthenticator.update(
+            make_oidc_login(issuer, client_id, client_secret_file, groups_claim, allowed_groups, admin_groups)
+        )
     if spawner not in SPAWNERS:
         raise ValueError(f"configure_sciencelab: spawner {spawner!r} is not one of: {', '.join(SPAWNERS)}")
     if isinstance(server_services, str):

@@ -20,7 +20,9 @@ from jupyterhub.proxy import ConfigurableHTTPProxy
 from kubernetes_validate.utils import all_versions, major_minor
 from traitlets.config import PyFileConfigLoader
 
+from sciencelab_spawner.hub_config import OIDC_AUTHENTICATOR
 from sciencelab_spawner.kube import KubeProfileSpawner
+from sciencelab_spawner.oidc_login import SciencelabOIDCAuthenticator
 
 from ..k8s.apiserver import HUB_CLUSTER_RULES, HUB_NAMESPACED_RULES
 from ..k8s.schema import validate_strictly
@@ -40,6 +42,16 @@ PRIVATE_RULE = {"to": [{"ipBlock": {"cidr": cidr}} for cidr in PRIVATE_CIDRS]}
 METADATA_RULE = {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}]}
 SCHEMA_ERROR = "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nsciencelab:\n"
 DASK = {"dask": {"kubernetes": {"enabled": True, "namespace": "physics-dask"}}}
+# INDIGO-IAM with groups from `wlcg.groups`, as docs/admin-deploy.md configures it.
+LOGIN = {
+    "enabled": True,
+    "issuer": "https://iam.example.org/",
+    "clientId": "sciencelab-hub",
+    "clientSecret": {"name": "sciencelab-oidc"},
+    "groupsClaim": "wlcg.groups",
+    "allowedGroups": ["cms", "gpu-users"],
+    "adminGroups": ["hub-admins"],
+}
 
 
 def pods_of(component: str) -> dict:
@@ -249,6 +261,32 @@ def schema_refusal(*lines: str) -> str:
                 "  - at '/dask/kubernetes/namespace': minLength: got 0, want 1",
             ),
         ),
+        (
+            {"hub": {"login": {**LOGIN, "issuer": ""}}},
+            schema_refusal("- at '/hub/login': 'allOf' failed", "  - at '/hub/login/issuer': minLength: got 0, want 1"),
+        ),
+        (
+            {"hub": {"login": {**LOGIN, "clientId": ""}}},
+            schema_refusal(
+                "- at '/hub/login': 'allOf' failed", "  - at '/hub/login/clientId': minLength: got 0, want 1"
+            ),
+        ),
+        (
+            {"hub": {"login": {**LOGIN, "clientSecret": {"name": ""}}}},
+            schema_refusal(
+                "- at '/hub/login': 'allOf' failed", "  - at '/hub/login/clientSecret/name': minLength: got 0, want 1"
+            ),
+        ),
+        (
+            {"hub": {"login": {**LOGIN, "issuer": "iam.example.org"}}},
+            schema_refusal(
+                "- at '/hub/login/issuer': 'iam.example.org' does not match pattern '^(https?://[^/ ?#]+[^ ?#]*)?$'"
+            ),
+        ),
+        (
+            {"hub": {"login": {**LOGIN, "authRefreshAge": 0}}},
+            schema_refusal("- at '/hub/login/authRefreshAge': minimum: got 0, want 1"),
+        ),
         # The profile file is checked by its own schema, embedded.
         (
             {"singleuser": {"profiles": {"profiles": [{"slug": "cpu", "display_name": "CPU", "gpuu": 1}]}}},
@@ -276,10 +314,6 @@ def test_bad_values_are_refused_naming_the_key(values, message):
             {"dask": {"kubernetes": {"enabled": True, "namespace": NAMESPACE}}},
             'dask.kubernetes.namespace: "physics" is the release\'s namespace; Dask clusters need a namespace of '
             "their own, where users' servers may manage Secrets",
-        ),
-        (
-            {"hub": {"login": {"enabled": True}}},
-            "hub.login.enabled: OIDC login is not in this chart yet; set an authenticator in hub.config meanwhile",
         ),
         ({"hub": {"sessions": {"enabled": True}}}, "hub.sessions.enabled: session lifetimes are not in this chart yet"),
         (
@@ -632,6 +666,7 @@ async def test_the_hub_configuration_and_the_pods_it_makes_match_the_policies(de
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.JupyterHub.db_url == "sqlite:////srv/jupyterhub/jupyterhub.sqlite"
     assert c.JupyterHub.spawner_class == "sciencelab-kube"
+    assert "authenticator_class" not in c.JupyterHub  # hub.login is off: the admin's, in hub.config
     assert c.KubeProfileSpawner.namespace == NAMESPACE
     assert c.KubeProfileSpawner.profiles_file == str(tmp_path / "profiles" / "profiles.yaml")
     secret = default_rendering.get("Secret", f"{FULLNAME}-hub")["data"]
@@ -660,7 +695,19 @@ async def test_every_value_reaches_the_hub_configuration(all_values_rendering, t
     c = hub_config_of(all_values_rendering, "physics-lab", tmp_path, monkeypatch)
     values = yaml.safe_load(ALL_VALUES.read_text())
     assert c.JupyterHub.base_url == "/lab/"
-    assert c.JupyterHub.authenticator_class == "dummy"
+    assert c.JupyterHub.authenticator_class == OIDC_AUTHENTICATOR
+    assert c.SciencelabOIDCAuthenticator == {
+        "issuer": "https://iam.example.org/",
+        "client_id": "sciencelab",
+        "client_secret_file": str(tmp_path / "oidc" / "client-secret"),
+        "groups_claim": "wlcg.groups",
+        "allowed_groups": {"cms"},
+        "admin_groups": {"cms/admins"},
+        "username_claim": "sub",
+        "scope": ["openid", "profile", "offline_access", "wlcg.groups"],
+        "auth_refresh_age": 600,
+        "token_renewal_margin": 120,  # hub.config
+    }
     assert c.KubeProfileSpawner.http_timeout == 60  # hub.extraConfig
     gateway, sciencelab = c.JupyterHub.services
     assert gateway == {
@@ -729,6 +776,67 @@ def test_an_external_database_url_comes_from_its_secret_as_a_file(tmp_path, monk
     assert c.JupyterHub.db_url == "postgresql://hub:secret@db.example.org/hub"
 
 
+def test_login_mounts_the_client_secret_as_a_file_and_gives_the_hub_its_values(default_rendering):
+    rendering = render({"hub": {"login": LOGIN}})
+    pod = rendering.get("Deployment", f"{FULLNAME}-hub")["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes["oidc-client-secret"] == {
+        "name": "oidc-client-secret",
+        "secret": {
+            "secretName": "sciencelab-oidc",
+            "defaultMode": 0o400,
+            "items": [{"key": "client-secret", "path": "client-secret"}],
+        },
+    }
+    mounts = {mount["name"]: mount for mount in pod["containers"][0]["volumeMounts"]}
+    assert mounts["oidc-client-secret"] == {
+        "name": "oidc-client-secret",
+        "mountPath": "/usr/local/etc/jupyterhub/oidc",
+        "readOnly": True,
+    }
+    secret = rendering.get("Secret", f"{FULLNAME}-hub")["data"]
+    assert yaml.safe_load(base64.b64decode(secret["values.yaml"]))["hub"]["login"] == {
+        **LOGIN,
+        "clientSecret": {"name": "sciencelab-oidc", "key": "client-secret"},
+        "scopes": [],
+        "usernameClaim": "preferred_username",
+        "authRefreshAge": 300,
+    }
+    # Without login, no volume: the Secret need not exist.
+    default_pod = default_rendering.get("Deployment", f"{FULLNAME}-hub")["spec"]["template"]["spec"]
+    assert "oidc-client-secret" not in {volume["name"] for volume in default_pod["volumes"]}
+    assert "oidc-client-secret" not in {mount["name"] for mount in default_pod["containers"][0]["volumeMounts"]}
+
+
+@pytest.mark.usefixtures("offline_kube_client")
+def test_login_makes_the_oidc_authenticator_and_hub_config_overrides_what_configure_sciencelab_does_not_set(
+    tmp_path, monkeypatch
+):
+    hub_config = {"SciencelabOIDCAuthenticator": {"username_claim": "email", "issuer": "https://other.example.org/"}}
+    rendering = render({"hub": {"login": LOGIN, "config": hub_config}})
+    (tmp_path / "oidc").mkdir()
+    (tmp_path / "oidc" / "client-secret").write_text("the-client-secret\n")
+    c = hub_config_of(rendering, FULLNAME, tmp_path, monkeypatch)
+    assert c.JupyterHub.authenticator_class == OIDC_AUTHENTICATOR
+    # The scope is the authenticator's default, which follows the groups claim.
+    assert c.SciencelabOIDCAuthenticator == {
+        "issuer": "https://iam.example.org/",  # configure_sciencelab's, after hub.config
+        "client_id": "sciencelab-hub",
+        "client_secret_file": str(tmp_path / "oidc" / "client-secret"),
+        "groups_claim": "wlcg.groups",
+        "allowed_groups": {"cms", "gpu-users"},
+        "admin_groups": {"hub-admins"},
+        "username_claim": "email",  # hub.config's, after the chart's
+        "auth_refresh_age": 300,
+    }
+    authenticator = SciencelabOIDCAuthenticator(config=c)
+    assert (authenticator.client_secret, authenticator.scope, authenticator.enable_auth_state) == (
+        "the-client-secret",
+        ["openid", "profile", "email", "offline_access", "wlcg.groups"],
+        True,
+    )
+
+
 def test_the_hub_stops_naming_a_service_it_cannot_find(default_rendering, tmp_path, monkeypatch):
     monkeypatch.delenv("LAB_SCIENCELAB_PROXY_API_SERVICE_HOST", raising=False)
     with pytest.raises(SystemExit) as stop:
@@ -769,7 +877,7 @@ def test_the_ingress_sends_the_site_to_the_public_service(all_values_rendering):
 def test_the_values_in_the_deploy_guide_install():
     guide = (REPO / "docs" / "admin-deploy.md").read_text()
     examples = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", guide, re.S)]
-    assert len(examples) == 2
+    assert len(examples) == 3
     for values in examples:
         for item in render(values).objects:
             validate_strictly(item, NEWEST_SCHEMA)

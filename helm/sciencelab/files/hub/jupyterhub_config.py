@@ -2,10 +2,12 @@
 
 Everything it reads sits beside it in the hub pod (/usr/local/etc/jupyterhub/): `secret/`, the hub
 Secret (the chart's values for the hub as `values.yaml`, and the generated secrets), `profiles/`,
-the profile file's ConfigMap (re-read by the spawner when it changes), and `db/url` with an external
-database. Order: the chart's own settings, then `hub.config` (which wins over `singleuser.*`), then
-`configure_sciencelab` (which keeps the services and roles declared before it), then
-`hub.extraConfig`. A misconfiguration stops the hub here, naming the value.
+the profile file's ConfigMap (re-read by the spawner when it changes), `db/url` with an external
+database, and `oidc/client-secret` with `hub.login`. Order: the chart's own settings, then `hub.config`
+(which wins over `singleuser.*` and over `hub.login`'s username claim, scopes and refresh age), then
+`configure_sciencelab` (which keeps the services and roles declared before it, and sets the rest of
+`hub.login` and the authenticator class over `hub.config`), then `hub.extraConfig`. A misconfiguration
+stops the hub here, naming the value.
 """
 
 import os
@@ -21,6 +23,7 @@ HERE = Path(__file__).parent
 SECRET = HERE / "secret"
 PROFILES_FILE = HERE / "profiles" / "profiles.yaml"
 DB_URL_FILE = HERE / "db" / "url"
+OIDC_CLIENT_SECRET_FILE = HERE / "oidc" / "client-secret"
 # The chart's ports: the hub's API, and the `sciencelab` service the proxy reaches at the pod's IP.
 HUB_PORT = 8081
 SERVICE_PORT = 10101
@@ -114,6 +117,15 @@ if dask["kubernetes"]["enabled"]:
     spawner.service_account = names["singleuserServiceAccount"]
     spawner.automount_service_account_token = True
 
+# --- hub.login: what configure_sciencelab does not set, so that hub.config may override it ---
+login = hub["login"]
+if login["enabled"]:
+    authenticator = c.SciencelabOIDCAuthenticator
+    authenticator.username_claim = login["usernameClaim"]
+    if login["scopes"]:  # else the authenticator's own, which follow the groups claim
+        authenticator.scope = login["scopes"]
+    authenticator.auth_refresh_age = login["authRefreshAge"]
+
 # --- hub.config: the admin's traitlets configuration, by class ---
 for section, traits in hub["config"].items():
     c[section].update(traits)
@@ -134,6 +146,13 @@ configure_sciencelab(
     service_port=SERVICE_PORT,
     service_host=os.environ["POD_IP"],
     server_services=[name for name, service in sorted(hub["services"].items()) if service.get("serverAccess")],
+    login="oidc" if login["enabled"] else None,
+    issuer=login["issuer"],
+    client_id=login["clientId"],
+    client_secret_file=str(OIDC_CLIENT_SECRET_FILE),
+    groups_claim=login["groupsClaim"],
+    allowed_groups=login["allowedGroups"],
+    admin_groups=login["adminGroups"],
 )
 
 # --- hub.extraConfig: Python snippets, in the order of their names ---
