@@ -29,6 +29,8 @@ CLIENT_ID = "sciencelab-demo"
 ACCESS_TOKEN_TTL = 24
 RENEWAL_MARGIN = 12
 REFRESH_AGE = 2
+# Seconds between the hub's polls of a running server (JupyterHub's default: 30).
+POLL_INTERVAL = 2
 ADMIN_TOKEN = secrets.token_hex(32)
 PASSWORDS = {user["username"]: user["password"] for user in TEST_USERS}
 CAROL = {"username": "carol", "password": "carol-password", "email": "carol@example.org", "groups": ["atlas"]}
@@ -49,9 +51,10 @@ def oidc_hub(oidc_provider, tmp_path_factory):
         c.SciencelabOIDCAuthenticator.auth_refresh_age = {REFRESH_AGE}
         c.SciencelabOIDCAuthenticator.token_renewal_margin = {RENEWAL_MARGIN}
         c.SciencelabOIDCAuthenticator.discovery_timeout = 3
+        c.Spawner.poll_interval = {POLL_INTERVAL}
         c.JupyterHub.services.append({{"name": "oidc-tests", "api_token": {ADMIN_TOKEN!r}}})
         c.JupyterHub.load_roles.append(
-            {{"name": "oidc-tests", "scopes": ["admin:users", "admin:servers", "admin:auth_state"],
+            {{"name": "oidc-tests", "scopes": ["admin:users", "admin:servers", "admin:server_state", "admin:auth_state"],
               "services": ["oidc-tests"]}}
         )
     """)
@@ -198,6 +201,30 @@ def test_groups_follow_the_provider_at_each_refresh_with_the_access_token_then_t
     assert hub_groups(oidc_hub, "alice") == ["gpu-users"]
     assert token_requests_made(provider) == token_requests + 1  # the refresh token's grant
     page.context.close()
+
+
+def test_a_server_whose_profile_its_user_lost_keeps_running_and_says_why_on_the_admin_page(oidc_hub, provider, browser):
+    page = log_in(browser, oidc_hub, "alice")
+    api_token(page, oidc_hub, "alice")
+    try:
+        assert oidc_hub.spawn("alice", {"profile": "gpu", "gpu_count": 1}).status_code in (201, 202)
+        provider.set_users([{**user, "groups": [], "wlcg.groups": []} if user["username"] == "alice" else user
+                            for user in TEST_USERS])  # fmt: skip
+        time.sleep(REFRESH_AGE + 0.5)
+        assert oidc_hub.request("GET", "/hub/api/user", "alice").status_code == 200
+        assert hub_groups(oidc_hub, "alice") == []
+        # The admin page's Server card lists the server's state: the next poll adds why.
+        deadline = time.monotonic() + 5 * POLL_INTERVAL
+        while "sciencelab_no_longer_allowed" not in (model := oidc_hub.server_model("alice"))["state"]:
+            assert time.monotonic() < deadline, model
+            time.sleep(0.2)
+        reason = "profile: 'gpu' is only for members of gpu-users; choose one of: cpu, collab"
+        assert model["state"]["sciencelab_no_longer_allowed"] == reason
+        assert model["ready"] and not model["stopped"]
+        assert len(log_lines(oidc_hub, f"keeps running, but its options are no longer allowed: {reason}")) == 1
+    finally:
+        oidc_hub.stop_server("alice")
+        page.context.close()
 
 
 def test_a_wrong_client_secret_is_the_hubs_configuration_and_the_page_says_so(oidc_hub, provider, browser):

@@ -18,6 +18,9 @@ from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
 
 STATE_KEY = "sciencelab"
+# In a running server's state (the admin page's Server card shows it): why its options are no
+# longer allowed, after its user lost a group or the admin changed the profiles.
+NO_LONGER_ALLOWED_KEY = "sciencelab_no_longer_allowed"
 
 
 class RefusalTracebackFilter(logging.Filter):
@@ -144,6 +147,7 @@ class ProfileSpawnerMixin(Configurable):
         self._accepted_options = dict(orm_spawner.user_options or {}) if orm_spawner is not None else {}
         self._profiles_setting: tuple[object, ProfileConfig] | None = None
         self.sciencelab_profile: ResolvedProfile | None = None
+        self.sciencelab_no_longer_allowed: str | None = None
         self._gpu_claim: GpuClaim | None = None
 
     @property
@@ -330,6 +334,32 @@ class ProfileSpawnerMixin(Configurable):
             if spawner is not self and spawner.sciencelab_gpu_claim:
                 yield spawner
 
+    # --- a running server whose options its user may no longer choose: flagged, never stopped ---
+
+    def options_no_longer_allowed(self) -> str | None:
+        """Why the options this server runs with would be refused now (its user left a group, the
+        admin changed the profiles), or None while they are still allowed."""
+        if not self._accepted_options:
+            return None
+        try:
+            resolve_user_options(self.profile_config, self._accepted_options, self.user_groups)
+        except ProfileConfigError:
+            return None  # the spawn path reports broken profiles; a running server is not judged by them
+        except UserOptionsError as error:
+            return str(error)
+        return None
+
+    async def poll(self):
+        status = await super().poll()
+        if status is None:
+            reason = self.options_no_longer_allowed()
+            if reason and reason != self.sciencelab_no_longer_allowed:
+                self.log.warning(
+                    "%s keeps running, but its options are no longer allowed: %s", self.server_log_name, reason
+                )
+            self.sciencelab_no_longer_allowed = reason
+        return status
+
     # --- state: claims survive a hub restart; one spawn's profile never leaks into the next ---
 
     def get_state(self):
@@ -337,6 +367,8 @@ class ProfileSpawnerMixin(Configurable):
         if self.sciencelab_gpu_claim is not None:
             claim = self.sciencelab_gpu_claim
             state[STATE_KEY] = {"gpu_count": claim.count, "gpu_devices": list(claim.devices)}
+        if self.sciencelab_no_longer_allowed:
+            state[NO_LONGER_ALLOWED_KEY] = self.sciencelab_no_longer_allowed
         return state
 
     def load_state(self, state):
@@ -350,6 +382,7 @@ class ProfileSpawnerMixin(Configurable):
         super().clear_state()
         self.sciencelab_gpu_claim = None
         self.sciencelab_profile = None
+        self.sciencelab_no_longer_allowed = None
         before, self._before_profile = self._before_profile, {}
         for name, value in before.items():
             setattr(self, name, value)
