@@ -16,6 +16,8 @@ from sciencelab_spawner.kube_objects import (
     ServerIdentity,
     make_pod_settings,
     make_server_objects,
+    make_server_token_mount,
+    make_server_token_secret,
     make_shared_objects,
     s3_credentials_from_auth_state,
     s3_credentials_from_secret,
@@ -376,6 +378,30 @@ def test_server_objects_for_csi_buckets():
     }
     for manifest in (token, secret, bucket_secret, volume, claim):
         validate_strictly(manifest)
+
+
+def test_the_users_identity_token_is_a_secret_of_the_server_mounted_read_only_for_its_group():
+    assert make_server_token_secret(SITE, SERVER, "eyJ-access-token") == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": "jupyter-alice-identity-token",
+            "namespace": "sciencelab",
+            "labels": {
+                "app.kubernetes.io/managed-by": "sciencelab",
+                "app.kubernetes.io/component": "identity-token",
+                "sciencelab.io/server": "jupyter-alice",
+                "hub.jupyter.org/username": "alice",
+            },
+            "annotations": {"hub.jupyter.org/username": "alice"},
+        },
+        "stringData": {"token": "eyJ-access-token"},
+    }
+    assert make_server_token_mount("jupyter-alice") == (
+        {"name": "identity-token", "secret": {"secretName": "jupyter-alice-identity-token", "defaultMode": 0o440}},
+        {"name": "identity-token", "mountPath": "/var/run/secrets/sciencelab/identity", "readOnly": True},
+    )
 
 
 def test_server_objects_for_the_credentials_file_with_a_session_token():

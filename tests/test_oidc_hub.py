@@ -52,6 +52,7 @@ def oidc_hub(oidc_provider, tmp_path_factory):
         c.SciencelabOIDCAuthenticator.token_renewal_margin = {RENEWAL_MARGIN}
         c.SciencelabOIDCAuthenticator.discovery_timeout = 3
         c.Spawner.poll_interval = {POLL_INTERVAL}
+        c.SciencelabOIDCAuthenticator.server_token = "access_token"
         c.JupyterHub.services.append({{"name": "oidc-tests", "api_token": {ADMIN_TOKEN!r}}})
         c.JupyterHub.load_roles.append(
             {{"name": "oidc-tests", "scopes": ["admin:users", "admin:servers", "admin:server_state", "admin:auth_state"],
@@ -111,6 +112,13 @@ def api_token(page, hub: DemoHub, user: str) -> str:
     return token
 
 
+# Run in a kernel of the user's server: the token file's mode and content.
+READ_TOKEN_FILE = (
+    "import os, stat; path = os.environ['SCIENCELAB_TOKEN_FILE']; "
+    "print(oct(stat.S_IMODE(os.stat(path).st_mode)), open(path).read())"
+)
+
+
 def hub_groups(hub: DemoHub, user: str) -> list[str]:
     return hub.request("GET", f"/hub/api/users/{user}", "admin").json()["groups"]
 
@@ -137,7 +145,10 @@ def test_alice_logs_in_at_the_provider_and_starts_the_gpu_profile_of_her_group(o
         tokens = [auth_state[name] for name in ("access_token", "refresh_token", "id_token")]
         with oidc_hub.kernel("alice") as kernel:
             environment = json.loads(kernel.run("import json, os; print(json.dumps(dict(os.environ)))"))
+            # Her server reads her access token from a file only she can read, named in its environment.
+            offered = kernel.run(READ_TOKEN_FILE).split()
         assert not [name for name, value in environment.items() if any(token in value for token in tokens)]
+        assert offered == ["0o600", auth_state["access_token"]]
         assert not [token for token in tokens if token in oidc_hub.log_text()]
     finally:
         oidc_hub.stop_server("alice")
@@ -193,6 +204,10 @@ def test_groups_follow_the_provider_at_each_refresh_with_the_access_token_then_t
     assert refused.json()["message"] == "profile: 'gpu' is only for members of gpu-users; choose one of: cpu, collab"
     assert token_requests_made(provider) == token_requests
 
+    # A server of hers, started before the token expires, gets it as a file.
+    first_access_token = oidc_hub.request("GET", "/hub/api/users/alice", "admin").json()["auth_state"]["access_token"]
+    assert oidc_hub.spawn("alice", {"profile": "cpu"}).status_code in (201, 202)
+
     # Back in the group, and her access token expired: the refresh renews it with the refresh token
     # (as it would within RENEWAL_MARGIN of the expiry), then reads her claims with the new one.
     provider.set_users(TEST_USERS)
@@ -200,6 +215,12 @@ def test_groups_follow_the_provider_at_each_refresh_with_the_access_token_then_t
     assert oidc_hub.request("GET", "/hub/api/user", "alice").status_code == 200
     assert hub_groups(oidc_hub, "alice") == ["gpu-users"]
     assert token_requests_made(provider) == token_requests + 1  # the refresh token's grant
+    # Her running server reads the renewed access token from its file.
+    renewed = oidc_hub.request("GET", "/hub/api/users/alice", "admin").json()["auth_state"]["access_token"]
+    assert renewed != first_access_token
+    with oidc_hub.kernel("alice") as kernel:
+        assert kernel.run(READ_TOKEN_FILE).split() == ["0o600", renewed]
+    oidc_hub.stop_server("alice")
     page.context.close()
 
 

@@ -24,6 +24,7 @@ from .kube_objects import (
     NAMESPACE_LABEL,
     POD_SETTING_TRAITS,
     SERVER_LABEL,
+    SERVER_TOKEN_PATH,
     KubeSite,
     PodSettings,
     S3Credentials,
@@ -32,6 +33,8 @@ from .kube_objects import (
     hub_token_environment,
     make_pod_settings,
     make_server_objects,
+    make_server_token_mount,
+    make_server_token_secret,
     make_shared_objects,
     s3_credentials_from_auth_state,
     s3_credentials_from_secret,
@@ -446,7 +449,18 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
                 get_k8s_model(V1VolumeMount, mount) for mount in settings.volume_mounts
             )
             pod.metadata.labels.update(settings.labels)
+        if self.server_token:
+            volume, mount = make_server_token_mount(self.pod_name)
+            pod.spec.volumes.append(get_k8s_model(V1Volume, volume))
+            pod.spec.containers[0].volume_mounts.append(get_k8s_model(V1VolumeMount, mount))
         return pod
+
+    @property
+    def server_token_path(self) -> str:
+        return SERVER_TOKEN_PATH
+
+    async def write_server_token(self):
+        await self._create_or_replace(make_server_token_secret(self.kube_site, self.server_identity, self.server_token))
 
     async def load_user_options(self):
         """KubeSpawner's first step of `start()`: here, creating what the pod refers to.
@@ -465,6 +479,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
                 await self._create_or_replace(manifest)
             else:
                 await self._ensure_exists(manifest)
+        if self.server_token:
+            await self.write_server_token()
 
     async def _read_s3_credentials(self) -> S3Credentials:
         buckets = [bucket.name for bucket in self.sciencelab_profile.s3]

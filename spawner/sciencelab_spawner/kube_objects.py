@@ -129,6 +129,10 @@ def hub_token_secret_name(pod_name: str) -> str:
     return f"{pod_name}-hub-token"
 
 
+def server_token_secret_name(pod_name: str) -> str:
+    return f"{pod_name}-identity-token"
+
+
 def s3_credentials_secret_name(pod_name: str) -> str:
     return f"{pod_name}-s3"
 
@@ -317,6 +321,26 @@ def make_server_objects(
         hub_token_secret_name(server.pod_name), site, server, "hub-token", dict.fromkeys(HUB_TOKEN_ENV, hub_token)
     )
     return [token, *_s3_objects(resolved, site, server, credentials)]
+
+
+# Where a server reads its user's identity token (server_token.py): the file of a mounted Secret, which
+# the kubelet updates in the running pod when the hub replaces the Secret after a refresh.
+SERVER_TOKEN_DIR = "/var/run/secrets/sciencelab/identity"
+SERVER_TOKEN_PATH = f"{SERVER_TOKEN_DIR}/token"
+
+
+def make_server_token_secret(site: KubeSite, server: ServerIdentity, token: str) -> dict:
+    """The Secret holding the user's identity token for one server (deleted with the server's objects)."""
+    return _secret(server_token_secret_name(server.pod_name), site, server, "identity-token", {"token": token})
+
+
+def make_server_token_mount(pod_name: str) -> tuple[dict, dict]:
+    """The volume and the read-only mount that put the server's token Secret at SERVER_TOKEN_PATH."""
+    volume = {
+        "name": "identity-token",
+        "secret": {"secretName": server_token_secret_name(pod_name), "defaultMode": SECRET_FILE_MODE},
+    }
+    return volume, {"name": "identity-token", "mountPath": SERVER_TOKEN_DIR, "readOnly": True}
 
 
 def hub_token_environment(pod_name: str) -> dict[str, dict]:

@@ -1,7 +1,9 @@
 """Local-process spawner with profiles: the embedded (laptop) mode and the demo hub."""
 
 import os
+import pwd
 import shutil
+from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import maybe_future
@@ -11,6 +13,7 @@ from .local_gpus import LocalGpuInventory, local_gpu_status, pick_gpus, shared_l
 from .profile_config import ProfileConfig, ProfileConfigError
 from .profile_record import NotApplied
 from .profile_spawner import ProfileSpawnerMixin
+from .server_token import write_private_file
 from .user_options import ResolvedProfile
 
 # Dask's `temporary-directory` setting, where its workers and schedulers keep `dask-scratch-space`.
@@ -95,12 +98,27 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
     async def start(self):
         if self.run_as_hub_user:
             shutil.rmtree(self.dask_temp_dir, ignore_errors=True)  # left by a server killed with the hub
+        if self.server_token:
+            await self.write_server_token()
         return await super().start()
 
     async def stop(self, now=False):
         await super().stop(now=now)
         if self.run_as_hub_user:
             shutil.rmtree(self.dask_temp_dir, ignore_errors=True)
+        Path(self.server_token_path).unlink(missing_ok=True)
+
+    @property
+    def server_token_path(self) -> str:
+        home = self.user_home if self.run_as_hub_user else pwd.getpwnam(self.user.name).pw_dir
+        return os.path.join(home, ".sciencelab", f"token-{self.name}" if self.name else "token")
+
+    async def write_server_token(self):
+        if self.run_as_hub_user:
+            write_private_file(Path(self.server_token_path), self.server_token)
+        else:
+            account = pwd.getpwnam(self.user.name)
+            write_private_file(Path(self.server_token_path), self.server_token, account.pw_uid, account.pw_gid)
 
     def get_args(self):
         args = super().get_args()

@@ -22,7 +22,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthLoginHandler
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from traitlets import Float, Unicode, default
+from traitlets import Enum, Float, Unicode, default
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # INDIGO-IAM puts plain names in `groups` (scope `profile`) and "/"-prefixed paths in `wlcg.groups`
@@ -189,6 +189,15 @@ class SciencelabOIDCAuthenticator(GenericOAuthenticator):
         renews the access token with the refresh token rather than using it once more. Default: 60. Example: 300
         for a provider whose tokens live 10 minutes.""",
     )
+    server_token = Enum(
+        ["", "access_token", "id_token"],
+        "",
+        config=True,
+        help="""Which of the user's tokens their servers get, as a file the hub rewrites after each refresh that
+        renewed it (its path in $SCIENCELAB_TOKEN_FILE; the token itself never in the environment): for a server
+        that exchanges it for S3 STS credentials or an HTCondor or SLURM token. Default: "" (none). Example:
+        "access_token".""",
+    )
     discovery_timeout = Float(
         10,
         config=True,
@@ -318,4 +327,21 @@ class SciencelabOIDCAuthenticator(GenericOAuthenticator):
             fresh.setdefault("refresh_token", refresh_token)
             renewed = {"access_token": fresh["access_token"], "refresh_token": fresh["refresh_token"]}
             await user.save_auth_state({**auth_state, **renewed, "token_response": fresh})
-        return await super().refresh_user(user, handler, **kwargs)
+        refreshed = await super().refresh_user(user, handler, **kwargs)
+        if self.server_token and isinstance(refreshed, dict):
+            await self.offer_server_token(user, refreshed.get("auth_state") or {})
+        return refreshed
+
+    async def offer_server_token(self, user, auth_state: Mapping):
+        """Give the user's running servers the renewed `server_token` (a server's failure is logged,
+        the refresh goes on)."""
+        token = auth_state.get(self.server_token)
+        if not token:
+            return
+        for spawner in list(user.spawners.values()):
+            if not spawner.active or getattr(spawner, "server_token", token) == token:
+                continue
+            try:
+                await spawner.refresh_server_token(token)
+            except Exception as error:
+                self.log.warning("Could not renew the token file of %s's server %r: %s", user.name, spawner.name, error)

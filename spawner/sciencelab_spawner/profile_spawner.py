@@ -14,6 +14,7 @@ from .gpu_quota import GpuHolding, check_gpu_quota
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config
 from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, NotApplied, make_profile_record
 from .profile_source import profile_file
+from .server_token import SERVER_TOKEN_ENV
 from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
 
@@ -148,6 +149,8 @@ class ProfileSpawnerMixin(Configurable):
         self._profiles_setting: tuple[object, ProfileConfig] | None = None
         self.sciencelab_profile: ResolvedProfile | None = None
         self.sciencelab_no_longer_allowed: str | None = None
+        # The user's token this server gets as a file (SciencelabOIDCAuthenticator.server_token), or None.
+        self.server_token: str | None = None
         self._gpu_claim: GpuClaim | None = None
 
     @property
@@ -334,6 +337,33 @@ class ProfileSpawnerMixin(Configurable):
             if spawner is not self and spawner.sciencelab_gpu_claim:
                 yield spawner
 
+    # --- the user's identity token, as a file the hub keeps fresh (server_token.py) ---
+
+    async def run_auth_state_hook(self, auth_state):
+        await super().run_auth_state_hook(auth_state)
+        kind = getattr(self.authenticator, "server_token", "")
+        self.server_token = (auth_state or {}).get(kind) or None if kind else None
+
+    def get_env(self):
+        env = super().get_env()
+        if self.server_token:
+            env[SERVER_TOKEN_ENV] = self.server_token_path
+        return env
+
+    @property
+    def server_token_path(self) -> str:
+        """Where the server reads its user's token (SERVER_TOKEN_ENV)."""
+        raise NotImplementedError
+
+    async def write_server_token(self):
+        """Put `server_token` where the server reads it."""
+        raise NotImplementedError
+
+    async def refresh_server_token(self, token: str):
+        """The hub renewed the user's token: the running server reads the new one from now on."""
+        self.server_token = token
+        await self.write_server_token()
+
     # --- a running server whose options its user may no longer choose: flagged, never stopped ---
 
     def options_no_longer_allowed(self) -> str | None:
@@ -383,6 +413,7 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_gpu_claim = None
         self.sciencelab_profile = None
         self.sciencelab_no_longer_allowed = None
+        self.server_token = None
         before, self._before_profile = self._before_profile, {}
         for name, value in before.items():
             setattr(self, name, value)
