@@ -24,6 +24,8 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Enum, Float, Unicode, default
 
+from .server_token import offer_server_token
+
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # INDIGO-IAM puts plain names in `groups` (scope `profile`) and "/"-prefixed paths in `wlcg.groups`
 # (scope `wlcg.groups`, which the provider sends only when asked for).
@@ -329,19 +331,5 @@ class SciencelabOIDCAuthenticator(GenericOAuthenticator):
             await user.save_auth_state({**auth_state, **renewed, "token_response": fresh})
         refreshed = await super().refresh_user(user, handler, **kwargs)
         if self.server_token and isinstance(refreshed, dict):
-            await self.offer_server_token(user, refreshed.get("auth_state") or {})
+            await offer_server_token(user, (refreshed.get("auth_state") or {}).get(self.server_token), self.log)
         return refreshed
-
-    async def offer_server_token(self, user, auth_state: Mapping):
-        """Give the user's running servers the renewed `server_token` (a server's failure is logged,
-        the refresh goes on)."""
-        token = auth_state.get(self.server_token)
-        if not token:
-            return
-        for spawner in list(user.spawners.values()):
-            if not spawner.active or getattr(spawner, "server_token", token) == token:
-                continue
-            try:
-                await spawner.refresh_server_token(token)
-            except Exception as error:
-                self.log.warning("Could not renew the token file of %s's server %r: %s", user.name, spawner.name, error)

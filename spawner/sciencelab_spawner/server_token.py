@@ -6,6 +6,7 @@ SERVER_TOKEN_ENV: written by the spawner before the server starts, rewritten by 
 refresh that renewed it. Only the path is in the server's environment, never the token.
 """
 
+import logging
 import os
 from pathlib import Path
 
@@ -28,3 +29,18 @@ def write_private_file(path: Path, text: str, uid: int | None = None, gid: int |
     finally:
         os.close(descriptor)
     os.replace(partial, path)
+
+
+async def offer_server_token(user, token: str | None, log: logging.Logger):
+    """Give `user`'s running servers their renewed `token`, where it changed (JupyterHub's `User`; a
+    spawner without ScienceLab's `refresh_server_token` is skipped). A server's failure is logged in
+    one line and the others still get it: the refresh that renewed the token goes on."""
+    if not token:
+        return
+    for spawner in list(user.spawners.values()):
+        if not spawner.active or getattr(spawner, "server_token", token) == token:
+            continue
+        try:
+            await spawner.refresh_server_token(token)
+        except Exception as error:
+            log.warning("Could not renew the token file of %s's server %r: %s", user.name, spawner.name, error)

@@ -62,7 +62,7 @@ def kube_hub_config(image: str, namespace: str = NAMESPACE, spawner: str = "Kube
 class KubeHub(DemoHub):
     """`DemoHub` with ScienceLab's Kubernetes spawner on `credentials`' API server (see the module
     docstring); `base_config` (default: `kube_hub_config(image)`) and then `extra_config` become
-    its configuration."""
+    its configuration, `env` is added to its environment."""
 
     def __init__(
         self,
@@ -72,6 +72,7 @@ class KubeHub(DemoHub):
         image: str,
         extra_config: str = "",
         base_config: str | None = None,
+        env: dict[str, str] | None = None,
     ):
         state_dir.mkdir(parents=True, exist_ok=True)
         kubeconfig = credentials.write_kubeconfig(state_dir / "kubeconfig", credentials.hub_token)
@@ -79,7 +80,7 @@ class KubeHub(DemoHub):
             state_dir,
             extra_config=(base_config or kube_hub_config(image)) + extra_config,
             profiles=profiles,
-            env={"KUBECONFIG": str(kubeconfig)},
+            env={"KUBECONFIG": str(kubeconfig), **(env or {})},
         )
         self.credentials = credentials
         self.admin_api = credentials.session(credentials.admin_token)

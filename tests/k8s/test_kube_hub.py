@@ -5,6 +5,9 @@ the hub's proxy."""
 
 import base64
 import json
+import re
+import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -429,3 +432,79 @@ def test_rest_spawns_agree_with_the_oracle(kube_hub, spawn):
         expected = 403  # bob has no S3 credentials
     if check_rest_spawn(kube_hub, user, options, expected) not in (201, 202):
         assert kube_hub.kube(f"{NS}/pods/jupyter-{user}") is None
+
+
+# A stand-in for SciencelabOIDCAuthenticator's tokens without a provider: the demo's password login keeps an
+# access token in the auth state, renews it at every refresh and hands it to the user's running servers
+# with the same function (`server_token.offer_server_token`).
+TOKEN_LOGIN_CONFIG = """
+import itertools
+
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+
+from sciencelab_spawner.server_token import offer_server_token
+
+RENEWALS = itertools.count(1)
+
+
+class TokenKeepingAuthenticator(SharedPasswordAuthenticator):
+    server_token = "access_token"
+
+    async def authenticate(self, handler, data):
+        model = await super().authenticate(handler, data)
+        if model is None:
+            return None
+        name = model if isinstance(model, str) else model["name"]
+        return {"name": name, "auth_state": {"access_token": f"access-token-of-{name}-0"}}
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        token = f"access-token-of-{user.name}-{next(RENEWALS)}"
+        await offer_server_token(user, token, self.log)
+        return {"name": user.name, "auth_state": {"access_token": token}}
+
+
+c.JupyterHub.authenticator_class = TokenKeepingAuthenticator
+c.Authenticator.enable_auth_state = True
+c.Authenticator.auth_refresh_age = 1
+c.Authenticator.refresh_pre_spawn = True
+"""
+
+
+@pytest.fixture
+def token_hub(kube_hub, shared_kube_cluster, tmp_path):
+    """A second hub beside the module's whose login keeps a renewed access token (TOKEN_LOGIN_CONFIG)."""
+    hub = make_hub(shared_kube_cluster.get(), tmp_path / "token-hub", TOKEN_LOGIN_CONFIG)
+    hub.env["JUPYTERHUB_CRYPT_KEY"] = secrets.token_hex(32)
+    try:
+        hub.start()
+        yield hub
+        hub.stop_server("alice")
+        hub.check_log()
+    finally:
+        hub.stop()
+        print(f"token hub log: {hub.log_path}")
+
+
+def test_the_users_token_reaches_her_pod_as_a_file_of_a_secret_the_hub_replaces_when_it_is_renewed(
+    token_hub, kube_apiserver
+):
+    assert token_hub.spawn("alice", {"profile": "cpu"}).status_code in (201, 202)
+    # Her pod reads the token of her login's last refresh from its Secret's file.
+    first = decoded(token_hub.kube(f"{NS}/secrets/jupyter-alice-identity-token"))["token"]
+    assert re.fullmatch(r"access-token-of-alice-\d+", first)
+    pod = token_hub.sent_pod("jupyter-alice")
+    assert {"name": "identity-token", "mountPath": "/var/run/secrets/sciencelab/identity", "readOnly": True} in (
+        pod["spec"]["containers"][0]["volumeMounts"]
+    )
+    environment = {entry["name"]: entry.get("value") for entry in pod["spec"]["containers"][0]["env"]}
+    assert environment["SCIENCELAB_TOKEN_FILE"] == "/var/run/secrets/sciencelab/identity/token"
+    assert not [name for name, value in environment.items() if value and "access-token-of" in value]
+    assert exec_in_pod(kube_apiserver, "jupyter-alice", ["sh", "-c", 'cat "$SCIENCELAB_TOKEN_FILE"']) == first
+    # Her next request after auth_refresh_age renews it: the hub replaces the Secret, which the kubelet
+    # then copies into the running pod.
+    time.sleep(1.5)
+    assert token_hub.request("GET", "/hub/api/user", "alice").status_code == 200
+    renewed = decoded(token_hub.kube(f"{NS}/secrets/jupyter-alice-identity-token"))["token"]
+    assert renewed != first and re.fullmatch(r"access-token-of-alice-\d+", renewed)
+    token_hub.stop_server("alice")
+    assert token_hub.kube(f"{NS}/secrets/jupyter-alice-identity-token") is None
