@@ -9,7 +9,9 @@ of the provider give readable pages and one log line while the hub keeps serving
 import json
 import secrets
 import textwrap
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import requests
@@ -34,6 +36,8 @@ POLL_INTERVAL = 2
 ADMIN_TOKEN = secrets.token_hex(32)
 PASSWORDS = {user["username"]: user["password"] for user in TEST_USERS}
 CAROL = {"username": "carol", "password": "carol-password", "email": "carol@example.org", "groups": ["atlas"]}
+# In no group: the provider leaves the groups claim out, as INDIGO-IAM does.
+DAVE = {"username": "dave", "password": "dave-password", "email": "dave@example.org", "groups": []}
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +182,60 @@ def test_a_user_in_no_allowed_group_reads_why_and_the_log_says_it_once(oidc_hub,
     assert len(log_lines(oidc_hub, "OIDC login refused for carol: groups ['atlas'], allowed groups ['gpu-users']")) == 1
     assert requests.get(f"{oidc_hub.url}/hub/api/", timeout=10).status_code == 200
     page.context.close()
+
+
+def test_a_user_without_the_groups_claim_reads_that_the_provider_sent_none(oidc_hub, provider, browser):
+    provider.set_users([*TEST_USERS, DAVE])
+    page = log_in(browser, oidc_hub, "dave", DAVE["password"])
+    assert make_not_allowed_message(None, "groups", {"gpu-users"}) in page.content()
+    assert (
+        len(log_lines(oidc_hub, "OIDC login refused for dave: groups claim absent, allowed groups ['gpu-users']")) == 1
+    )
+    assert requests.get(f"{oidc_hub.url}/hub/api/", timeout=10).status_code == 200
+    page.context.close()
+
+
+class MisconfiguredDiscovery(BaseHTTPRequestHandler):
+    """A discovery document served for another issuer than the one the hub was given."""
+
+    def do_GET(self):
+        body = json.dumps({"issuer": "https://elsewhere.example.org/", "token_endpoint": "x"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        """Quiet: the test reads the hub's log, not this one's."""
+
+
+def test_an_issuer_whose_discovery_names_another_gives_a_page_saying_it_is_misconfigured(browser, tmp_path):
+    server = HTTPServer(("127.0.0.1", 0), MisconfiguredDiscovery)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer = f"http://127.0.0.1:{server.server_port}"
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text("unused")
+    hub = DemoHub(
+        tmp_path / "hub",
+        env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32)},
+        args=[f"--oidc-issuer={issuer}", f"--oidc-client-secret-file={secret_file}"],
+    )
+    try:
+        hub.start()
+        page = browser.new_context().new_page()
+        assert page.goto(f"{hub.url}/hub/oauth_login").status == 503
+        assert (
+            f"Login is unavailable: the identity provider {issuer} is misconfigured for this hub "
+            f"({issuer}/.well-known/openid-configuration names the issuer 'https://elsewhere.example.org/', "
+            f"not '{issuer}'"
+        ) in page.locator("body").inner_text()
+        assert len(log_lines(hub, "OIDC login unavailable: discovery: ")) == 1
+        assert requests.get(f"{hub.url}/hub/api/", timeout=10).status_code == 200
+        page.context.close()
+        hub.check_log()
+    finally:
+        hub.stop()
+        server.shutdown()
 
 
 def test_groups_follow_the_provider_at_each_refresh_with_the_access_token_then_the_refresh_token(
