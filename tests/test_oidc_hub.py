@@ -21,7 +21,7 @@ from sciencelab_spawner.oidc_login import make_not_allowed_message
 from .conftest import LAB_TIMEOUT_MS
 from .demo_hub import DemoHub
 from .fake_gpus import FakeNvml, make_gpu
-from .oidc.provider import TEST_USERS
+from .oidc.provider import TEST_USERS, users_without_groups
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
@@ -249,8 +249,7 @@ def test_groups_follow_the_provider_at_each_refresh_with_the_access_token_then_t
 
     # Removed from the group at the provider: gone at her next request after REFRESH_AGE, read with her
     # access token, which is not yet due for renewal.
-    provider.set_users([{**user, "groups": [], "wlcg.groups": []} if user["username"] == "alice" else user
-                        for user in TEST_USERS])  # fmt: skip
+    provider.set_users(users_without_groups("alice"))
     time.sleep(REFRESH_AGE + 0.5)
     assert oidc_hub.request("GET", "/hub/api/user", "alice").status_code == 200
     assert time.monotonic() - logged_in < ACCESS_TOKEN_TTL - RENEWAL_MARGIN, "too slow to test the first path"
@@ -287,8 +286,7 @@ def test_a_server_whose_profile_its_user_lost_keeps_running_and_says_why_on_the_
     api_token(page, oidc_hub, "alice")
     try:
         assert oidc_hub.spawn("alice", {"profile": "gpu", "gpu_count": 1}).status_code in (201, 202)
-        provider.set_users([{**user, "groups": [], "wlcg.groups": []} if user["username"] == "alice" else user
-                            for user in TEST_USERS])  # fmt: skip
+        provider.set_users(users_without_groups("alice"))
         time.sleep(REFRESH_AGE + 0.5)
         assert oidc_hub.request("GET", "/hub/api/user", "alice").status_code == 200
         assert hub_groups(oidc_hub, "alice") == []

@@ -106,7 +106,9 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         await super().stop(now=now)
         if self.run_as_hub_user:
             shutil.rmtree(self.dask_temp_dir, ignore_errors=True)
-        Path(self.server_token_path).unlink(missing_ok=True)
+        if self.server_token:
+            # Only then: the path needs the user's system account, which a never-started server may lack.
+            Path(self.server_token_path).unlink(missing_ok=True)
 
     @property
     def server_token_path(self) -> str:

@@ -25,13 +25,12 @@ from tornado.httpclient import HTTPClientError
 from traitlets import Enum, Float, Unicode, default
 
 from .server_token import offer_server_token
+from .user_options import shown
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # INDIGO-IAM puts plain names in `groups` (scope `profile`) and "/"-prefixed paths in `wlcg.groups`
 # (scope `wlcg.groups`, which the provider sends only when asked for).
 WLCG_GROUPS_CLAIM = "wlcg.groups"
-# A value cut to this many characters where a message repeats it.
-SHOWN_CHARACTERS = 80
 
 
 class OidcConfigurationError(ValueError):
@@ -52,28 +51,22 @@ def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + DISCOVERY_PATH
 
 
-def cut(value: object) -> str:
-    """`value` as a message shows it: its repr, cut to SHOWN_CHARACTERS."""
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 3] + "..."
-
-
 def resolve_endpoints(issuer: str, discovery: object) -> OidcEndpoints:
     """The endpoints a discovery document names, checked: it must be the issuer's own (the spec's
     rule against a document served for another issuer), and name each endpoint as an http(s) URL."""
     url = discovery_url(issuer)
     if not isinstance(discovery, Mapping):
-        raise OidcConfigurationError(f"{url} is not a JSON object: got {cut(discovery)}")
+        raise OidcConfigurationError(f"{url} is not a JSON object: got {shown(discovery)}")
     if str(discovery.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
         raise OidcConfigurationError(
-            f"{url} names the issuer {cut(discovery.get('issuer'))}, not {issuer!r}: "
+            f"{url} names the issuer {shown(discovery.get('issuer'))}, not {issuer!r}: "
             "set the issuer to the provider's own URL, exactly as its discovery document gives it"
         )
     endpoints = {}
     for field in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint"):
         value = discovery.get(field)
         if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-            raise OidcConfigurationError(f"{url}: {field} is {cut(value)}, not an http(s) URL")
+            raise OidcConfigurationError(f"{url}: {field} is {shown(value)}, not an http(s) URL")
         endpoints[field] = value
     return OidcEndpoints(
         authorize_url=endpoints["authorization_endpoint"],
@@ -296,16 +289,18 @@ class SciencelabOIDCAuthenticator(GenericOAuthenticator):
             token_info["expires_at"] = time.time() + token_info["expires_in"]
         return token_info
 
+    def claimed_groups(self, auth_state: Mapping | None) -> frozenset[str] | None:
+        """The groups the claims in `auth_state` name (`groups_from_claim`); None without the claim."""
+        return groups_from_claim((auth_state or {}).get(self.user_auth_state_key) or {}, self.groups_claim)
+
     def groups_in_auth_state(self, auth_state: Mapping) -> set[str]:
-        """The user's groups from the claims in `auth_state` (oauthenticator's `auth_state_groups_key`)."""
-        groups = groups_from_claim(auth_state.get(self.user_auth_state_key) or {}, self.groups_claim)
-        return set(groups or ())
+        """The user's hub groups (oauthenticator's `auth_state_groups_key`)."""
+        return set(self.claimed_groups(auth_state) or ())
 
     async def check_allowed(self, username, auth_model):
         if await super().check_allowed(username, auth_model):
             return True
-        claims = (auth_model.get("auth_state") or {}).get(self.user_auth_state_key) or {}
-        groups = groups_from_claim(claims, self.groups_claim)
+        groups = self.claimed_groups(auth_model.get("auth_state"))
         self.log.warning(
             "OIDC login refused for %s: %s %s, allowed groups %s",
             username,

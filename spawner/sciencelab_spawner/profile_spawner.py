@@ -341,8 +341,8 @@ class ProfileSpawnerMixin(Configurable):
 
     async def run_auth_state_hook(self, auth_state):
         await super().run_auth_state_hook(auth_state)
-        kind = getattr(self.authenticator, "server_token", "")
-        self.server_token = (auth_state or {}).get(kind) or None if kind else None
+        kind = getattr(self.authenticator, "server_token", "")  # "" unless the login offers one
+        self.server_token = (auth_state or {}).get(kind) if kind else None
 
     def get_env(self):
         env = super().get_env()

@@ -8,11 +8,12 @@ stops the provider. The provider keeps its state in `<state dir>/oidc-provider`.
 
 import argparse
 import os
-import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from sciencelab_spawner.demo import read_or_make_secret
 
 from .provider import TEST_USERS, OidcProvider
 
@@ -29,9 +30,7 @@ def main():
     state = Path(args.state_dir).resolve()
     (state / "oidc-provider").mkdir(parents=True, exist_ok=True, mode=0o700)
     secret_file = state / "oidc-client-secret"
-    secret_file.touch(mode=0o600)
-    secret = secret_file.read_text().strip() or secrets.token_urlsafe(32)
-    secret_file.write_text(secret)
+    secret = read_or_make_secret(secret_file)
     provider = OidcProvider(state / "oidc-provider")
     provider.add_client(CLIENT_ID, secret, [f"http://127.0.0.1:{args.port}/hub/oauth_callback"])
     provider.start()

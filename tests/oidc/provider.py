@@ -47,6 +47,11 @@ TEST_USERS = [
 ]
 
 
+def users_without_groups(username: str, users: list[dict] = TEST_USERS) -> list[dict]:
+    """`users` with `username` removed from every group at the provider (both claims then left out)."""
+    return [{**user, "groups": [], "wlcg.groups": []} if user["username"] == username else user for user in users]
+
+
 @dataclass(frozen=True)
 class OidcClient:
     """A confidential client of the provider; `access_token_ttl` (seconds) overrides the provider's."""

@@ -14,7 +14,7 @@ import jwt
 import pytest
 import requests
 
-from .provider import TEST_USERS, OidcClient, OidcProvider
+from .provider import TEST_USERS, OidcClient, OidcProvider, users_without_groups
 
 REDIRECT_URI = "http://127.0.0.1:9/hub/oauth_callback"  # never fetched: the flow stops at the redirect to it
 SCOPE = "openid profile email wlcg.groups"
@@ -178,9 +178,7 @@ def test_bob_in_no_group_gets_neither_group_claim(oidc_provider, client):
 def test_a_refresh_after_alice_left_the_group_no_longer_carries_it(provider_users_restored, client):
     provider = provider_users_restored
     tokens = code_grant(provider, client, "alice")
-    provider.set_users(
-        [{**user, "groups": [], "wlcg.groups": []} if user["username"] == "alice" else user for user in TEST_USERS]
-    )
+    provider.set_users(users_without_groups("alice"))
     refreshed = tokens_of(provider, client, refresh_grant(provider, client, tokens.refresh_token))
     claims = userinfo(provider, refreshed.access_token).json()
     for source in (refreshed.id_claims, claims):
