@@ -24,8 +24,15 @@ def test_users_reach_the_sciencelab_service_and_the_services_their_servers_call(
         {"name": "auditors", "scopes": ["read:users"], "groups": ["audit"]},
         {
             "name": "sciencelab-service",
-            "description": "What the ScienceLab hub service reads.",
-            "scopes": ["list:users", "read:users:groups", "read:servers", "admin:server_state"],
+            "description": "What the ScienceLab hub service reads, and the servers it stops.",
+            "scopes": [
+                "list:users",
+                "read:users:groups",
+                "read:users:activity",
+                "read:servers",
+                "admin:server_state",
+                "delete:servers",
+            ],
             "services": ["sciencelab"],
         },
     ]
@@ -50,14 +57,20 @@ def test_configure_sciencelab_grants_the_server_services():
     c.JupyterHub.services = [{"name": "dask-gateway", "api_token": "secret"}]
     configure_sciencelab(c, profiles=[{"slug": "cpu", "display_name": "CPU"}], server_services=["dask-gateway"])
     assert [s["name"] for s in c.JupyterHub.services] == ["dask-gateway", "sciencelab"]
+    # Servers also ask the sciencelab service for their session's deadline.
     assert c.Spawner.server_token_scopes == [
         "users:activity!user",
         "access:servers!server",
+        "access:services!service=sciencelab",
         "access:services!service=dask-gateway",
     ]
     plain = Config()
     configure_sciencelab(plain, profiles=[{"slug": "cpu", "display_name": "CPU"}])
-    assert "server_token_scopes" not in plain.Spawner
+    assert plain.Spawner.server_token_scopes == [
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=sciencelab",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -72,8 +85,8 @@ def test_configure_sciencelab_grants_the_server_services():
         (
             ["dask-gateway"],
             lambda spawner: ["inherit"],
-            "configure_sciencelab: Spawner.server_token_scopes is a function; add access:services!service=dask-gateway "
-            "to what it returns instead of passing server_services",
+            "configure_sciencelab: Spawner.server_token_scopes is a function; add "
+            "access:services!service=sciencelab, access:services!service=dask-gateway to what it returns",
         ),
     ],
 )

@@ -5,6 +5,7 @@ from types import MappingProxyType
 import pytest
 
 from sciencelab_spawner.profile_config import make_profile_config
+from sciencelab_spawner.session_terms import SessionTerms
 from sciencelab_spawner.user_options import (
     ForbiddenOptionError,
     ResolvedProfile,
@@ -79,6 +80,8 @@ def test_gpu_profile_with_admin_settings():
         cvmfs=(CONFIG.cvmfs_repositories["sft.cern.ch"],),
         tolerations=(MappingProxyType({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}),),
         options=MappingProxyType({"profile": "a100", "gpu_count": 2}),
+        # GPUs are scarce: a server holding them is stopped after 2 h idle unless the admin says otherwise.
+        session=SessionTerms(idle_timeout=7200),
     )
 
 

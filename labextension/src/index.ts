@@ -10,6 +10,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { daskPlugin } from './dask/plugin';
 import { gpuPlugin } from './gpu/plugin';
 import { sciencelabIcon } from './icons';
+import { sessionPlugin } from './session/plugin';
 import { SciencelabSidebar } from './sidebar/sidebar';
 import { CommandIDs, ISciencelabSidebar } from './tokens';
 
@@ -27,7 +28,7 @@ const DEFAULT_RANK = 900;
 const plugin: JupyterFrontEndPlugin<ISciencelabSidebar> = {
   id: PLUGIN_ID,
   description:
-    'ScienceLab side panel: spawn profile, Dask clusters, GPU utilisation and session sharing.',
+    'ScienceLab side panel: spawn profile, session lifetime, Dask clusters, GPU utilisation and session sharing.',
   autoStart: true,
   provides: ISciencelabSidebar,
   requires: [ILabShell],
@@ -78,4 +79,4 @@ async function loadRank(settingRegistry: ISettingRegistry | null): Promise<numbe
   }
 }
 
-export default [plugin, daskPlugin, gpuPlugin];
+export default [plugin, daskPlugin, gpuPlugin, sessionPlugin];

@@ -42,6 +42,11 @@ export namespace CommandIDs {
    * Show the scheduler and worker logs of cluster `{id}`.
    */
   export const showClusterLogs = 'sciencelab:show-cluster-logs';
+
+  /**
+   * Move this server's stop deadline by one extension step, within its profile's limit.
+   */
+  export const extendSession = 'sciencelab:extend-session';
 }
 
 /**
@@ -83,8 +88,8 @@ export namespace ISciencelabSidebar {
    */
   export interface ISectionOptions {
     /**
-     * Sections are ordered by rank, lowest on top: the profile has 0, Dask clusters 100, the
-     * GPU monitor 200. Sections of equal rank keep the order they were added in. Default: 500.
+     * Sections are ordered by rank, lowest on top: the profile has 0, the session 50, Dask
+     * clusters 100, the GPU monitor 200. Sections of equal rank keep the order they were added in. Default: 500.
      */
     rank?: number;
   }
@@ -175,4 +180,54 @@ export interface ISciencelabInfo {
   profile: ISciencelabProfile | null;
 
   features: ISciencelabFeatures;
+}
+
+/**
+ * The terms under which the hub stops this server: body of `GET <baseUrl>/sciencelab/api/session`,
+ * and of the `POST` there that extends the session. Times are ISO 8601 with an offset, durations in
+ * seconds.
+ */
+export interface ISessionTerms {
+  /**
+   * Whether a ScienceLab hub service sets terms for this server; when false nothing else applies
+   * and the lab shows nothing of sessions.
+   */
+  managed: boolean;
+
+  /**
+   * When the hub stops the server (the profile's lifetime), or null for no time limit.
+   */
+  deadline: string | null;
+
+  /**
+   * Seconds without activity after which the hub stops the server, or null for never.
+   */
+  idle_timeout: number | null;
+
+  /**
+   * The latest the deadline can be moved to; null when the session cannot be extended.
+   */
+  extend_until: string | null;
+
+  /**
+   * Seconds one extension adds (never past `extend_until`), or null.
+   */
+  extend_step: number | null;
+
+  /**
+   * The user's group is exempt: neither the deadline nor the idle stop applies.
+   */
+  exempt: boolean;
+
+  /**
+   * The hub service's clock when it answered, to correct this browser's clock.
+   */
+  now: string;
+
+  /**
+   * Only with `managed: false`: why the hub has no terms for this server now (it is starting or
+   * stopping); the lab asks again later. Absent where the server has no ScienceLab hub service,
+   * and then the lab stops asking.
+   */
+  message?: string;
 }

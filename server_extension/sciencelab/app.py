@@ -15,6 +15,8 @@ from .handlers import make_handlers
 from .info import make_info
 from .proxy_guard import install_proxy_guard
 from .request_json import MAX_BYTES_SETTING
+from .session import SESSION_SETTING, ActivityReporter, SessionRelay, activity_check_interval, make_gpu_busy
+from .session import make_handlers as make_session_handlers
 
 
 class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
@@ -46,6 +48,7 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         )
         if self.gpu_monitor:
             self.settings[gpu.SAMPLER_SETTING] = gpu.make_sampler(self, self.serverapp)
+        self.settings[SESSION_SETTING] = SessionRelay(os.environ)
         # Kernels inherit it: a notebook's Dask client links its dashboard through this server, as
         # the panel does, not at the scheduler's own address, which the browser cannot reach.
         os.environ.setdefault(DASHBOARD_LINK_ENV, make_dashboard_link(self.serverapp.base_url))
@@ -56,14 +59,25 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
             install_proxy_guard(self.serverapp, lambda: manager.cluster_ids("kubernetes"))
         self.handlers.extend(make_handlers())
         self.handlers.extend(make_dask_handlers())
+        self.handlers.extend(make_session_handlers())
         if self.gpu_monitor:
             self.handlers.extend(gpu.make_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp):
         stop_cleanly_on_sigint(serverapp)
         await self.settings["sciencelab_dask"].start()
+        sampler = self.settings.get(gpu.SAMPLER_SETTING)
+        self._activity = ActivityReporter(
+            serverapp.web_app.settings,
+            serverapp.kernel_manager,
+            make_gpu_busy(sampler) if sampler is not None else None,
+            activity_check_interval(os.environ),
+        )
+        self._activity.start()
 
     async def stop_extension(self):
+        if getattr(self, "_activity", None) is not None:
+            self._activity.stop()
         await self.settings["sciencelab_dask"].stop()
         if gpu.SAMPLER_SETTING in self.settings:
             await self.settings[gpu.SAMPLER_SETTING].stop()

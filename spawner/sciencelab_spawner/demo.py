@@ -106,7 +106,12 @@ def make_demo_config(settings: DemoSettings) -> Config:
             "allowed_groups": sorted(DEMO_GROUPS),
         }
     configure_sciencelab(
-        c, profiles_file=str(state / "profiles.yaml"), service_port=settings.service_port, check=False, **login
+        c,
+        profiles_file=str(state / "profiles.yaml"),
+        service_port=settings.service_port,
+        sessions_file=str(state / "sciencelab-sessions.json"),
+        check=False,
+        **login,
     )
     c.LocalProfileSpawner.run_as_hub_user = True
     c.LocalProfileSpawner.home_dir_template = str(state / "home" / "{username}")

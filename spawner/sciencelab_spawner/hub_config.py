@@ -18,13 +18,31 @@ from traitlets.config import Config
 
 from .profile_config import ProfileConfigError, load_profiles_yaml, make_profile_config
 from .profile_spawner import RefusalTracebackFilter
-from .service import GPU_INVENTORY_ENV, KUBE_NAMESPACE_ENV, PROFILES_FILE_ENV, PROFILES_JSON_ENV
+from .service import (
+    GPU_INVENTORY_ENV,
+    KUBE_NAMESPACE_ENV,
+    PROFILES_FILE_ENV,
+    PROFILES_JSON_ENV,
+    SESSION_CHECK_INTERVAL_ENV,
+    SESSIONS_FILE_ENV,
+)
+from .session_pages import TEMPLATES_DIR, make_session_template_vars
 
 SERVICE_NAME = "sciencelab"
 SERVICE_ROLE = "sciencelab-service"
-# What the service's own token may do: read users' groups, and list active servers with their
-# saved spawner state, where the spawners record the GPUs each server holds.
-SERVICE_SCOPES = ["list:users", "read:users:groups", "read:servers", "admin:server_state"]
+# What the service's own token may do: read users' groups and activity, list active servers with
+# their saved spawner state (where the spawners record the GPUs each server holds and its session
+# terms), and stop servers whose session is over.
+SERVICE_SCOPES = [
+    "list:users",
+    "read:users:groups",
+    "read:users:activity",
+    "read:servers",
+    "admin:server_state",
+    "delete:servers",
+]
+# Where a server's extension finds the service (its session's deadline), in the server's environment.
+SERVICE_URL_ENV = "SCIENCELAB_SERVICE_URL"
 # JupyterHub's own `server` role: what a server's `JUPYTERHUB_API_TOKEN` may do unless
 # `Spawner.server_token_scopes` says otherwise.
 SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
@@ -47,10 +65,18 @@ def make_service(
     gpu_inventory: str = "local",
     python: str = sys.executable,
     environment: dict[str, str] | None = None,
+    sessions_file: str = "sciencelab-sessions.json",
+    session_check_interval: float = 10.0,
 ) -> dict:
-    """The hub-managed `sciencelab` service on `host`:`port`, reading the spawner's profiles;
+    """The hub-managed `sciencelab` service on `host`:`port`, reading the spawner's profiles and
+    keeping session deadlines in `sessions_file`, checked every `session_check_interval` seconds;
     `environment` is added to the service's (the Kubernetes client's settings)."""
-    environment = {**(environment or {}), GPU_INVENTORY_ENV: gpu_inventory}
+    environment = {
+        **(environment or {}),
+        GPU_INVENTORY_ENV: gpu_inventory,
+        SESSIONS_FILE_ENV: sessions_file,
+        SESSION_CHECK_INTERVAL_ENV: str(session_check_interval),
+    }
     if profiles_file:
         environment[PROFILES_FILE_ENV] = profiles_file
     else:
@@ -77,7 +103,7 @@ def make_roles(existing: list[dict], server_services: Sequence[str] = ()) -> lis
     roles.append(
         {
             "name": SERVICE_ROLE,
-            "description": "What the ScienceLab hub service reads.",
+            "description": "What the ScienceLab hub service reads, and the servers it stops.",
             "scopes": SERVICE_SCOPES,
             "services": [SERVICE_NAME],
         }
@@ -167,6 +193,9 @@ def configure_sciencelab(
     groups_claim: str | None = None,
     allowed_groups: Sequence[str] = (),
     admin_groups: Sequence[str] = (),
+    sessions_file: str = "sciencelab-sessions.json",
+    session_check_interval: float = 10.0,
+    service_url: str | None = None,
 ):
     """Configure hub `c` for ScienceLab: the spawner ("local" or "kubernetes") with its profiles (a
     file, or `profiles`), the `sciencelab` service on `service_host`:`service_port`, and its roles. Services and
@@ -191,6 +220,11 @@ def configure_sciencelab(
     "groups"; "wlcg.groups" for INDIGO-IAM's paths) become hub groups, `allowed_groups` may log in,
     `admin_groups` are admins. The hub needs JUPYTERHUB_CRYPT_KEY: the tokens are kept encrypted.
     Without `login`, the authenticator is left as configured.
+
+    Session lifetimes (each profile's `lifetime`, `idle_timeout` and `extend`): the service checks
+    every server each `session_check_interval` seconds, keeps deadlines in `sessions_file` (made
+    absolute here: the hub's pages read it too) and servers reach it at `service_url` (default
+    `http://<service_host>:<service_port>`; the chart gives the hub Service's address).
     """
     if check:
         check_profiles(profiles_file, profiles)
@@ -227,6 +261,7 @@ def configure_sciencelab(
     services = [
         s for s in (c.JupyterHub.services if "services" in c.JupyterHub else []) if s.get("name") != SERVICE_NAME
     ]
+    sessions_file = os.path.abspath(sessions_file)
     services.append(
         make_service(
             service_port,
@@ -235,18 +270,30 @@ def configure_sciencelab(
             profiles=profiles,
             gpu_inventory=gpu_inventory,
             environment=service_environment,
+            sessions_file=sessions_file,
+            session_check_interval=session_check_interval,
         )
     )
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = make_roles(
         c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [], server_services
     )
-    if server_services:
-        existing = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
-        if callable(existing):
-            raise ValueError(
-                "configure_sciencelab: Spawner.server_token_scopes is a function; add "
-                f"{', '.join(service_access(server_services))} to what it returns instead of "
-                "passing server_services"
-            )
-        c.Spawner.server_token_scopes = make_server_token_scopes(existing, server_services)
+    # Servers ask the service for their own session's deadline, with their own token.
+    called = [SERVICE_NAME, *server_services]
+    existing = c.Spawner.server_token_scopes if "server_token_scopes" in c.Spawner else None
+    if callable(existing):
+        raise ValueError(
+            "configure_sciencelab: Spawner.server_token_scopes is a function; add "
+            f"{', '.join(service_access(called))} to what it returns"
+        )
+    c.Spawner.server_token_scopes = make_server_token_scopes(existing, called)
+    spawner_config = c[class_name]
+    environment = dict(spawner_config.environment) if "environment" in spawner_config else {}
+    environment[SERVICE_URL_ENV] = service_url or f"http://{service_host}:{service_port}"
+    spawner_config.environment = environment
+    # The hub's home, "not running" and admin pages show deadlines and why a server was stopped.
+    paths = list(c.JupyterHub.template_paths) if "template_paths" in c.JupyterHub else []
+    c.JupyterHub.template_paths = [TEMPLATES_DIR, *(path for path in paths if path != TEMPLATES_DIR)]
+    template_vars = dict(c.JupyterHub.template_vars) if "template_vars" in c.JupyterHub else {}
+    template_vars["sciencelab_sessions"] = make_session_template_vars(sessions_file)
+    c.JupyterHub.template_vars = template_vars

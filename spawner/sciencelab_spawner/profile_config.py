@@ -21,6 +21,10 @@ INLINE_SIZE_PREFIX = "inline/"
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # Memory suffixes as JupyterHub's `ByteSpecification` reads them: powers of 1024.
 MEMORY_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+HOUR = 3600
+# Servers holding GPUs are stopped after this many idle seconds unless the admin says otherwise.
+DEFAULT_GPU_IDLE_TIMEOUT = 2 * HOUR
 
 
 class ProfileConfigError(ValueError):
@@ -121,6 +125,32 @@ class CountOption:
 
 
 @dataclass(frozen=True)
+class Lifetime:
+    """How long a server may run, in seconds: fixed, or chosen by the user in whole hours."""
+
+    minimum: int
+    maximum: int
+    default: int
+
+    @property
+    def offered(self) -> bool:
+        return self.minimum != self.maximum
+
+    @property
+    def hours(self) -> CountOption:
+        """The user's choice, in whole hours (the builder checks the bounds are whole hours)."""
+        return CountOption(self.minimum // HOUR, self.maximum // HOUR, self.default // HOUR)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """What one Extend adds (`step`) and the longest a session may run in all (`cap`), in seconds."""
+
+    step: int
+    cap: int
+
+
+@dataclass(frozen=True)
 class CollaborativeOption:
     switch: SingleOption
     image: str | None = None
@@ -141,10 +171,23 @@ class Profile:
     cvmfs: MultiOption | None = None
     s3: MultiOption | None = None
     collaborative: CollaborativeOption | None = None
+    lifetime: Lifetime | None = None
+    # Seconds; 0: never; None: the `sessions` default.
+    idle_timeout: int | None = None
+    extend: Extension | None = None
     dask_config: str | None = None
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tolerations: tuple[Mapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class SessionDefaults:
+    """The `sessions` section: idle timeouts in seconds (0: never) and the exempt groups."""
+
+    idle_timeout: int = 0
+    gpu_idle_timeout: int = DEFAULT_GPU_IDLE_TIMEOUT
+    exempt_groups: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -171,6 +214,7 @@ class ProfileConfig:
     s3_buckets: Mapping[str, S3Bucket]
     quotas: Quotas
     source: str
+    sessions: SessionDefaults = field(default_factory=SessionDefaults)
 
 
 @cache
@@ -235,6 +279,13 @@ def parse_memory(value: int | str) -> int:
     if value[-1] in MEMORY_UNITS:
         return int(float(value[:-1]) * MEMORY_UNITS[value[-1]])
     return int(float(value))
+
+
+def parse_duration(value: int | str) -> int:
+    """Whole seconds from `90m`-style durations or a whole number of seconds."""
+    if isinstance(value, int):
+        return value
+    return round(float(value[:-1]) * DURATION_UNITS[value[-1]])
 
 
 def _locate(data: object, path: list) -> str:
@@ -345,6 +396,7 @@ class _ConfigBuilder:
         if len(defaults) > 1:
             self.fail("profiles", f"at most one profile may be the default, got: {', '.join(defaults)}")
         quotas = self.data.get("quotas", {})
+        sessions = self.data.get("sessions", {})
         return ProfileConfig(
             profiles=profiles,
             images=MappingProxyType(self.images),
@@ -362,6 +414,11 @@ class _ConfigBuilder:
                 ),
             ),
             source=self.source,
+            sessions=SessionDefaults(
+                idle_timeout=parse_duration(sessions.get("idle_timeout", 0)),
+                gpu_idle_timeout=parse_duration(sessions.get("gpu_idle_timeout", DEFAULT_GPU_IDLE_TIMEOUT)),
+                exempt_groups=frozenset(sessions.get("exempt_groups", ())),
+            ),
         )
 
     def _size(self, name: str, spec: dict, where: str) -> Size:
@@ -407,6 +464,7 @@ class _ConfigBuilder:
                 collaborative = CollaborativeOption(
                     self._single(spec, None, "", f"{where}, collaborative"), image, spec.get("use_gpu", False)
                 )
+        lifetime = self._lifetime(entry.get("lifetime"), f"{where}, lifetime")
         return Profile(
             slug=slug,
             display_name=entry["display_name"],
@@ -420,6 +478,9 @@ class _ConfigBuilder:
             cvmfs=self._optional_multi(entry.get("cvmfs"), self.cvmfs, "cvmfs_repositories", f"{where}, cvmfs"),
             s3=self._optional_multi(entry.get("s3"), self.s3, "s3_buckets", f"{where}, s3"),
             collaborative=collaborative,
+            lifetime=lifetime,
+            idle_timeout=None if "idle_timeout" not in entry else parse_duration(entry["idle_timeout"]),
+            extend=self._extension(entry.get("extend"), lifetime, f"{where}, extend"),
             dask_config=entry.get("dask_config"),
             environment=MappingProxyType(dict(entry.get("environment", {}))),
             node_selector=MappingProxyType(dict(entry.get("node_selector", {}))),
@@ -474,6 +535,40 @@ class _ConfigBuilder:
                 f"{strays[0]!r} is not among the choices: {', '.join(str(c.value) for c in choices)}",
             )
         return MultiOption(choices, default, offered=True)
+
+    def _lifetime(self, spec, where: str) -> Lifetime | None:
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            seconds = parse_duration(spec)
+            return Lifetime(seconds, seconds, seconds)
+        bounds = {name: parse_duration(spec[name]) for name in ("min", "max", "default") if name in spec}
+        minimum, maximum = bounds.get("min", HOUR), bounds["max"]
+        default = bounds.get("default", minimum)
+        if not minimum <= default <= maximum:
+            self.fail(where, f"needs min <= default <= max, got min {minimum} s, default {default} s, max {maximum} s")
+        lifetime = Lifetime(minimum, maximum, default)
+        if lifetime.offered:
+            uneven = next((name for name in ("min", "max", "default") if bounds.get(name, HOUR) % HOUR), None)
+            if uneven:
+                self.fail(
+                    f"{where}.{uneven}",
+                    f"{spec[uneven]!r} is not a whole number of hours; users choose a lifetime in hours",
+                )
+        return lifetime
+
+    def _extension(self, spec, lifetime: Lifetime | None, where: str) -> Extension | None:
+        if spec is None:
+            return None
+        if lifetime is None:
+            self.fail(where, "a profile without a lifetime has nothing to extend; add `lifetime`")
+        cap = parse_duration(spec["cap"]) if "cap" in spec else lifetime.maximum
+        if cap < lifetime.maximum:
+            self.fail(
+                f"{where}.cap",
+                f"{spec['cap']!r} is shorter than the longest lifetime ({lifetime.maximum} s) it extends",
+            )
+        return Extension(parse_duration(spec["step"]), cap)
 
     def _count(self, spec, where: str) -> CountOption:
         if isinstance(spec, int):

@@ -15,6 +15,7 @@ from .profile_config import ProfileConfig, ProfileConfigError, make_profile_conf
 from .profile_record import DASK_CONFIG_FILE_ENV, PROFILE_RECORD_ENV, NotApplied, make_profile_record
 from .profile_source import profile_file
 from .server_token import SERVER_TOKEN_ENV
+from .session_terms import SESSION_STATE_KEY, make_session_record
 from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
 
@@ -149,6 +150,8 @@ class ProfileSpawnerMixin(Configurable):
         self._profiles_setting: tuple[object, ProfileConfig] | None = None
         self.sciencelab_profile: ResolvedProfile | None = None
         self.sciencelab_no_longer_allowed: str | None = None
+        # This server's session terms (session_terms.make_session_record), kept in its state.
+        self.sciencelab_session: dict | None = None
         # The user's token this server gets as a file (SciencelabOIDCAuthenticator.server_token), or None.
         self.server_token: str | None = None
         self._gpu_claim: GpuClaim | None = None
@@ -253,6 +256,7 @@ class ProfileSpawnerMixin(Configurable):
             raise spawn_refusal(error) from None
         self.sciencelab_gpu_claim = GpuClaim(resolved.gpu_count, devices)
         self.sciencelab_profile = resolved
+        self.sciencelab_session = make_session_record(resolved.session)
         for notice in resolved.notices:
             self.log.info("%s: %s", self.server_log_name, notice)
         self._remember_options(dict(resolved.options))
@@ -399,6 +403,9 @@ class ProfileSpawnerMixin(Configurable):
             state[STATE_KEY] = {"gpu_count": claim.count, "gpu_devices": list(claim.devices)}
         if self.sciencelab_no_longer_allowed:
             state[NO_LONGER_ALLOWED_KEY] = self.sciencelab_no_longer_allowed
+        if self.sciencelab_session is not None:
+            # What the hub service reads to stop the server at its deadline or when idle.
+            state[SESSION_STATE_KEY] = self.sciencelab_session
         return state
 
     def load_state(self, state):
@@ -406,6 +413,7 @@ class ProfileSpawnerMixin(Configurable):
         saved = state.get(STATE_KEY)
         if saved:
             self.sciencelab_gpu_claim = GpuClaim(saved["gpu_count"], tuple(saved["gpu_devices"]))
+        self.sciencelab_session = state.get(SESSION_STATE_KEY)
 
     def clear_state(self):
         # JupyterHub calls this after a server stops and before each spawn, before group_overrides.
@@ -413,6 +421,7 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_gpu_claim = None
         self.sciencelab_profile = None
         self.sciencelab_no_longer_allowed = None
+        self.sciencelab_session = None
         self.server_token = None
         before, self._before_profile = self._before_profile, {}
         for name, value in before.items():

@@ -1,5 +1,8 @@
-"""The `sciencelab` hub service: `GET /services/sciencelab/api/profiles` for scripts, and the
-start-up check of the profiles.
+"""The `sciencelab` hub service: `GET /services/sciencelab/api/profiles` for scripts, the
+start-up check of the profiles, and session lifetimes: each server's deadline at
+`/services/sciencelab/api/users/{user}/server[s/{name}]/deadline` (GET; POST `{}` extends), the
+admins' `/services/sciencelab/sessions` page, and the `SessionKeeper` that stops servers whose time
+is up.
 
 JupyterHub starts it (see `hub_config.make_service`) and stops at start-up when it exits, so a
 broken profile source stops the hub with the file, profile and field named. It reads the same
@@ -19,7 +22,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from kubespawner.clients import load_config
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.ioloop import IOLoop
 
 from .brief_cache import BriefCache
@@ -30,11 +33,16 @@ from .local_gpus import LocalGpuInventory, local_gpu_status
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config, profiles_schema
 from .profile_source import profile_file
 from .profile_spawner import STATE_KEY
+from .session_keeper import SessionKeeper, SessionStore, make_session, now_utc
+from .session_pages import make_sessions_page
+from .session_terms import ExtendRefused, Session, make_deadline_document
 from .user_options import (
+    cut,
     default_profile,
     fixed_options,
     make_options_schema,
     make_user_options_schema,
+    shown,
     visible_profiles,
 )
 
@@ -45,6 +53,11 @@ PROFILES_JSON_ENV = "SCIENCELAB_PROFILES_JSON"
 # pods; "none"
 GPU_INVENTORY_ENV = "SCIENCELAB_GPU_INVENTORY"
 KUBE_NAMESPACE_ENV = "SCIENCELAB_KUBE_NAMESPACE"  # the servers' namespace, with "kubernetes"
+# Session lifetimes: the file the service keeps deadlines in (the hub's pages read it too), and
+# seconds between two checks of every server.
+SESSIONS_FILE_ENV = "SCIENCELAB_SESSIONS_FILE"
+SESSION_CHECK_INTERVAL_ENV = "SCIENCELAB_SESSION_CHECK_INTERVAL"
+DEFAULT_SESSION_CHECK_INTERVAL = 10.0
 # Where a pod finds its own namespace; KubeSpawner's default namespace, when none is configured.
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 # Seconds the GPU claims of every active server are reused. Listing them costs a hub request per
@@ -144,21 +157,41 @@ class HubClient:
         """The hub's model of user `name`: groups, and active servers with their state."""
         return await self.get(f"users/{quote(name, safe='')}")
 
+    async def active_users(self) -> list[dict]:
+        """Every user with an active server, with their groups and servers (state included), a
+        request per `USERS_PAGE_SIZE` users."""
+        users, offset = [], 0
+        while True:
+            page = await self.get(f"users?state=active&limit={USERS_PAGE_SIZE}&offset={offset}")
+            users.extend(page["items"])
+            following = page["_pagination"].get("next")
+            if not following:
+                return users
+            offset = following["offset"]
+
+    async def stop_server(self, user: str, server: str):
+        """Ask the hub to stop a server ("" for the default one); it answers before the stop ends."""
+        path = f"users/{quote(user, safe='')}/" + (f"servers/{quote(server, safe='')}" if server else "server")
+        request = HTTPRequest(
+            url_path_join(self.api_url, path),
+            method="DELETE",
+            headers={"Authorization": f"token {self.token}"},
+            request_timeout=20,
+        )
+        await self.http.fetch(request)
+
     async def claimed_gpu_devices(self) -> frozenset[str]:
         """The GPU devices every active server holds, at most `GPU_CLAIMS_MAX_AGE` seconds old: the
         cost of a listing grows with the active users, that of a request that finds one does not."""
         return await self._claimed.current()
 
     async def _read_claimed_devices(self) -> frozenset[str]:
-        claimed, offset = set(), 0
-        while True:
-            page = await self.get(f"users?state=active&limit={USERS_PAGE_SIZE}&offset={offset}")
-            for user in page["items"]:
-                claimed.update(device for state in server_claims(user) for device in state.get("gpu_devices", ()))
-            following = page["_pagination"].get("next")
-            if not following:
-                return frozenset(claimed)
-            offset = following["offset"]
+        return frozenset(
+            device
+            for user in await self.active_users()
+            for state in server_claims(user)
+            for device in state.get("gpu_devices", ())
+        )
 
 
 class APIHandler(HubOAuthenticated, web.RequestHandler):
@@ -208,6 +241,118 @@ class ProfilesSchemaHandler(APIHandler):
         self.finish(json.dumps(profiles_schema()))
 
 
+class SessionRefusal(Exception):
+    """A session request refused on purpose: answered with `status` and `message`, as JSON."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SessionHandler(APIHandler):
+    """A server's session, at the hub's paths under the service; its owner and admins only.
+
+    Refusals are written, not raised as `HTTPError`: tornado %-formats an error's message, and a
+    user name may hold a '%'.
+    """
+
+    async def find_session(self, user_name: str, server_name: str, *, admin_only: bool = False) -> Session:
+        requester = self.current_user
+        label = cut(f"{user_name}:{server_name}" if server_name else user_name)
+        if admin_only and not requester.get("admin"):
+            raise SessionRefusal(403, f"only admins stop servers here; {requester['name']} is not one")
+        if requester["name"] != user_name and not requester.get("admin"):
+            raise SessionRefusal(
+                403, f"{requester['name']} may not see or change {label}'s session: only its owner and admins may"
+            )
+        try:
+            user = await self.settings["hub_client"].user(user_name)
+        except HTTPClientError as error:
+            if error.code == 404:
+                raise SessionRefusal(404, f"no user {shown(user_name)}") from None
+            raise
+        server = (user.get("servers") or {}).get(server_name)
+        if server is None:
+            raise SessionRefusal(404, f"{label}'s server is not running")
+        exempt = self.settings["profile_source"].current().sessions.exempt_groups
+        session = make_session(user, server_name, server, exempt, self.settings["session_store"])
+        if session is None:
+            raise SessionRefusal(
+                409, f"{label}'s server has no session yet: it is starting or stopping, or predates lifetimes"
+            )
+        return session
+
+    def answer(self, document: dict, status: int = 200):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(document))
+
+
+class DeadlineHandler(SessionHandler):
+    """`GET .../deadline`: the deadline document; `POST .../deadline` with `{}`: Extend once."""
+
+    @web.authenticated
+    async def get(self, user_name: str, server_name: str = ""):
+        try:
+            session = await self.find_session(user_name, server_name)
+        except SessionRefusal as refusal:
+            return self.answer({"status": refusal.status, "message": refusal.message}, refusal.status)
+        self.answer(make_deadline_document(session, now_utc()))
+
+    @web.authenticated
+    async def post(self, user_name: str, server_name: str = ""):
+        body = self.request.body.strip() or b"{}"
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = None
+        try:
+            if request != {}:
+                raise SessionRefusal(
+                    400, f"body: {shown(body.decode(errors='replace'))} is not allowed; send {{}} to extend"
+                )
+            session = await self.find_session(user_name, server_name)
+            try:
+                extended = self.settings["session_keeper"].extend(session)
+            except ExtendRefused as error:
+                raise SessionRefusal(error.status_code, str(error)) from None
+        except SessionRefusal as refusal:
+            return self.answer({"status": refusal.status, "message": refusal.message}, refusal.status)
+        self.answer(make_deadline_document(extended, now_utc()))
+
+
+class ServerStopHandler(SessionHandler):
+    """`DELETE .../server`: an admin stops a server, and its user is told who did."""
+
+    @web.authenticated
+    async def delete(self, user_name: str, server_name: str = ""):
+        try:
+            session = await self.find_session(user_name, server_name, admin_only=True)
+        except SessionRefusal as refusal:
+            return self.answer({"status": refusal.status, "message": refusal.message}, refusal.status)
+        await self.settings["session_keeper"].stop(session, "", by=self.current_user["name"])
+        self.answer({"stopping": session.label}, 202)
+
+
+class SessionsPageHandler(HubOAuthenticated, web.RequestHandler):
+    """`/services/sciencelab/sessions`: every running server's deadline and idle time, for admins,
+    with Extend and Stop."""
+
+    @web.authenticated
+    async def get(self):
+        if not self.current_user.get("admin"):
+            raise web.HTTPError(403, "only admins see everyone's sessions")
+        store: SessionStore = self.settings["session_store"]
+        exempt = self.settings["profile_source"].current().sessions.exempt_groups
+        rows = []
+        for user in await self.settings["hub_client"].active_users():
+            for name, server in (user.get("servers") or {}).items():
+                rows.append((make_session(user, name, server, exempt, store), server))
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/sciencelab/")
+        self.finish(make_sessions_page(rows, now_utc(), prefix, self.xsrf_token.decode("ascii")))
+
+
 def kube_namespace(environ: dict[str, str]) -> str:
     """The namespace the hub's servers run in: as configured, else KubeSpawner's default."""
     if environ.get(KUBE_NAMESPACE_ENV):
@@ -219,15 +364,33 @@ def kube_namespace(environ: dict[str, str]) -> str:
 
 def make_app(environ: dict[str, str]) -> web.Application:
     prefix = environ["JUPYTERHUB_SERVICE_PREFIX"]
+    user = url_path_join(prefix, "api/users/([^/]+)")
+    source = ProfileSource(environ)
+    hub = HubClient(environ["JUPYTERHUB_API_URL"], environ["JUPYTERHUB_API_TOKEN"])
+    store = SessionStore(Path(environ.get(SESSIONS_FILE_ENV) or "sciencelab-sessions.json"))
+    keeper = SessionKeeper(
+        hub,
+        store,
+        lambda: source.current().sessions.exempt_groups,
+        float(environ.get(SESSION_CHECK_INTERVAL_ENV) or DEFAULT_SESSION_CHECK_INTERVAL),
+        logging.getLogger("sciencelab.sessions"),
+    )
     return web.Application(
         [
             (url_path_join(prefix, "api/profiles"), ProfilesHandler),
             (url_path_join(prefix, "api/profiles/schema"), ProfilesSchemaHandler),
+            (f"{user}/server/deadline", DeadlineHandler),
+            (f"{user}/servers/([^/]+)/deadline", DeadlineHandler),
+            (f"{user}/server", ServerStopHandler),
+            (f"{user}/servers/([^/]+)", ServerStopHandler),
+            (url_path_join(prefix, "sessions"), SessionsPageHandler),
             (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
         ],
         cookie_secret=os.urandom(32),
-        profile_source=ProfileSource(environ),
-        hub_client=HubClient(environ["JUPYTERHUB_API_URL"], environ["JUPYTERHUB_API_TOKEN"]),
+        profile_source=source,
+        hub_client=hub,
+        session_store=store,
+        session_keeper=keeper,
         gpu_inventory=environ.get(GPU_INVENTORY_ENV, "none"),
         local_gpu_inventory=LocalGpuInventory(),
         kube_namespace=kube_namespace(environ),
@@ -245,6 +408,7 @@ def main():
         sys.exit(1)
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
     app.listen(url.port, url.hostname)
+    IOLoop.current().add_callback(app.settings["session_keeper"].run)
     if app.settings["gpu_inventory"] == "kubernetes":
         # The cluster's answers come from a watch started now, not from a call per request.
         load_config()

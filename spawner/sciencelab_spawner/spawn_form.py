@@ -15,6 +15,7 @@ from html import escape
 from .gpu_placement import gpu_placement_problem
 from .profile_config import Profile, ProfileConfig
 from .profile_record import NotApplied
+from .session_terms import describe_duration
 from .user_options import UserOptionsError, fixed_options, make_options_schema, offered_options, visible_profiles
 from .user_options import default_profile as pick_default_profile
 
@@ -169,7 +170,13 @@ def _refuse_fields(formdata: Mapping[str, list], accepted: Callable[[str], bool]
 
 
 def _field_kind(key: str) -> str:
-    return {"cvmfs": "multi", "s3": "multi", "collaborative": "switch", "gpu_count": "count"}.get(key, "single")
+    return {
+        "cvmfs": "multi",
+        "s3": "multi",
+        "collaborative": "switch",
+        "gpu_count": "count",
+        "lifetime_hours": "count",
+    }.get(key, "single")
 
 
 def _read_field(kind: str, values: list) -> object:
@@ -241,6 +248,8 @@ def _fixed_resources(config: ProfileConfig, profile: Profile, marked: _NotApplie
         items.append(("s3", "S3", ", ".join(config.s3_buckets[name].display_name for name in fixed["s3"])))
     if "collaborative" in fixed:
         items.append(("collaborative", "Collaboration", "on" if fixed["collaborative"] else "off"))
+    if profile.lifetime is not None and not profile.lifetime.offered:
+        items.append(("lifetime", "Session length", describe_duration(profile.lifetime.default)))
     if not items:
         return ""
     lines = "".join(

@@ -19,6 +19,7 @@ from jsonschema.exceptions import best_match
 
 from .profile_config import (
     Choice,
+    CountOption,
     CvmfsRepository,
     GpuModel,
     Image,
@@ -29,6 +30,7 @@ from .profile_config import (
     SingleOption,
     Size,
 )
+from .session_terms import SessionTerms
 
 # The keys of `user_options` besides `profile`, in the order the form shows them.
 OPTION_TITLES = {
@@ -39,6 +41,7 @@ OPTION_TITLES = {
     "cvmfs": "CVMFS repositories",
     "s3": "S3 buckets",
     "collaborative": "Real-time collaboration",
+    "lifetime_hours": "Session length (hours)",
 }
 OPTION_DESCRIPTIONS = {
     "image": "The software environment of the server.",
@@ -48,6 +51,7 @@ OPTION_DESCRIPTIONS = {
     "cvmfs": "Repositories mounted read-only under /cvmfs.",
     "s3": "Buckets attached to the server.",
     "collaborative": "Co-edit notebooks with others in real time.",
+    "lifetime_hours": "How long the server may run before the hub stops it.",
 }
 
 
@@ -115,6 +119,7 @@ class ResolvedProfile:
     cvmfs: tuple[CvmfsRepository, ...] = ()
     s3: tuple[S3Bucket, ...] = ()
     collaborative: bool = False
+    session: SessionTerms = field(default_factory=SessionTerms)
     dask_config: str | None = None
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -151,6 +156,8 @@ def profile_options(profile: Profile) -> dict[str, object]:
         "cvmfs": profile.cvmfs,
         "s3": profile.s3,
         "collaborative": profile.collaborative.switch if profile.collaborative else None,
+        # A fixed lifetime is no choice, and need not be whole hours: it is shown with the session terms.
+        "lifetime_hours": profile.lifetime.hours if profile.lifetime and profile.lifetime.offered else None,
     }
     return {key: option for key, option in options.items() if option is not None}
 
@@ -196,7 +203,7 @@ def make_options_schema(config: ProfileConfig, profile: Profile, groups: Iterabl
     properties = {}
     for key, option in offered_options(profile).items():
         schema = {"title": OPTION_TITLES[key], "description": OPTION_DESCRIPTIONS[key]}
-        if key == "gpu_count":
+        if isinstance(option, CountOption):
             schema.update(type="integer", minimum=option.minimum, maximum=option.maximum, default=option.default)
         elif isinstance(option, MultiOption):
             choices = allowed(option.choices)
@@ -431,6 +438,7 @@ def _resolve(
     cvmfs = pick("cvmfs", profile.cvmfs) or ()
     s3 = pick("s3", profile.s3) or ()
     collaborative = bool(pick("collaborative", profile.collaborative.switch if profile.collaborative else None))
+    lifetime_hours = pick("lifetime_hours", profile.lifetime.hours if profile.lifetime else None)
 
     resolved = ResolvedProfile(
         slug=profile.slug,
@@ -462,4 +470,22 @@ def _resolve(
             resolved = replace(resolved, image=config.images[collaboration.image])
         if not collaboration.use_gpu:
             resolved = replace(resolved, gpu_model=None, gpu_count=0)
-    return resolved
+    return replace(resolved, session=_session_terms(config, profile, lifetime_hours, resolved.gpu_count > 0))
+
+
+def _session_terms(config: ProfileConfig, profile: Profile, lifetime_hours: int | None, holds_gpus: bool):
+    """The session terms of a server of `profile` (`lifetime_hours`: the user's choice, if offered)."""
+    lifetime = profile.lifetime
+    seconds = None
+    if lifetime is not None:
+        seconds = int(lifetime_hours) * 3600 if lifetime.offered else lifetime.default
+    idle_timeout = profile.idle_timeout
+    if idle_timeout is None:
+        idle_timeout = config.sessions.gpu_idle_timeout if holds_gpus else config.sessions.idle_timeout
+    extend = profile.extend
+    return SessionTerms(
+        lifetime=seconds,
+        idle_timeout=idle_timeout,
+        extend_step=extend.step if extend else None,
+        extend_cap=extend.cap if extend else None,
+    )
