@@ -181,6 +181,7 @@ server_requests = st.one_of(
         scale_bodies,
     ),
     st.tuples(st.just("PATCH"), st.just("gpu"), gpu_bodies),
+    st.tuples(st.sampled_from(["GET", "POST"]), st.just("session"), bodies(values)),
     st.tuples(
         st.just("GET"),
         st.sampled_from(
@@ -491,7 +492,19 @@ def test_spawn_url_queries(demo_hub, bob_login, fields, prefixed):
 @settings(FUZZING, max_examples=30)
 @given(
     method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
-    path=st.sampled_from(["api/profiles", "api/profiles/schema", "oauth_callback"]),
+    path=st.sampled_from(
+        [
+            "api/profiles",
+            "api/profiles/schema",
+            "oauth_callback",
+            "api/users/bob/server/deadline",
+            "api/users/alice/server/deadline",
+            "api/users/bob/servers/gpu/deadline",
+            "api/users/alice/server",
+            "sessions",
+        ]
+    )
+    | junk_ids.map(lambda ref: f"api/users/{path_segment(ref)}/server/deadline"),
     query=query_strings,
     body=bodies(values),
 )
