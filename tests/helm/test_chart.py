@@ -315,7 +315,6 @@ def test_bad_values_are_refused_naming_the_key(values, message):
             'dask.kubernetes.namespace: "physics" is the release\'s namespace; Dask clusters need a namespace of '
             "their own, where users' servers may manage Secrets",
         ),
-        ({"hub": {"sessions": {"enabled": True}}}, "hub.sessions.enabled: session lifetimes are not in this chart yet"),
         (
             {"hub": {"serviceAccount": {"create": False}}},
             "hub.serviceAccount.name: name the existing service account when hub.serviceAccount.create is false",
@@ -338,7 +337,7 @@ def test_users_servers_accept_only_the_hub_and_the_proxy_and_reach_the_hub_dns_a
         "podSelector": pods_of("singleuser-server")["podSelector"],
         "policyTypes": ["Ingress", "Egress"],
         "ingress": [{"ports": tcp("notebook-port"), "from": [pods_of("hub"), pods_of("proxy")]}],
-        "egress": [{"ports": tcp(8081), "to": [pods_of("hub")]}, DNS_RULE, INTERNET_RULE],
+        "egress": [{"ports": tcp(8081, 10101), "to": [pods_of("hub")]}, DNS_RULE, INTERNET_RULE],
     }
 
 
@@ -351,7 +350,8 @@ def test_the_hub_accepts_the_proxy_and_servers_and_reaches_the_proxy_api_servers
         # the service at the pod's IP: a pod's traffic to itself is not allowed everywhere.
         "ingress": [
             {"ports": tcp(8081), "from": [pods_of("proxy"), pods_of("singleuser-server"), pods_of("hub")]},
-            {"ports": tcp(10101), "from": [pods_of("proxy"), pods_of("hub")]},
+            # Users' servers ask the service for their session's deadline.
+            {"ports": tcp(10101), "from": [pods_of("proxy"), pods_of("singleuser-server"), pods_of("hub")]},
         ],
         # Private addresses include the Kubernetes API, which is no pod a selector could name.
         "egress": [
@@ -674,6 +674,9 @@ async def test_the_hub_configuration_and_the_pods_it_makes_match_the_policies(de
     (service,) = c.JupyterHub.services
     # The proxy, in its own pod, reaches the service at the hub pod's IP (the hub's policy allows 10101).
     assert (service["name"], service["url"]) == ("sciencelab", "http://10.244.0.7:10101")
+    # Servers reach it through the hub's Service; deadlines are kept beside the hub's database.
+    assert c.KubeProfileSpawner.environment["SCIENCELAB_SERVICE_URL"] == "http://10.96.0.10:10101"
+    assert service["environment"]["SCIENCELAB_SESSIONS_FILE"] == "/srv/jupyterhub/sciencelab-sessions.json"
 
     user = SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[], spawners={})
     spawner = KubeProfileSpawner(_mock=True, user=user, config=c, cmd=["jupyterhub-singleuser"])
@@ -901,7 +904,10 @@ def test_the_hub_database_claim(all_values_rendering):
 def test_the_proxy_finds_the_hub_by_its_services_variables(default_rendering):
     (proxy,) = default_rendering.get("Deployment", f"{FULLNAME}-proxy")["spec"]["template"]["spec"]["containers"]
     hub_service = default_rendering.get("Service", f"{FULLNAME}-hub")
-    assert hub_service["spec"]["ports"] == [{"name": "hub", "port": 8081, "targetPort": "http", "protocol": "TCP"}]
+    assert hub_service["spec"]["ports"] == [
+        {"name": "hub", "port": 8081, "targetPort": "http", "protocol": "TCP"},
+        {"name": "sciencelab", "port": 10101, "targetPort": "sciencelab", "protocol": "TCP"},
+    ]
     # Kubernetes expands $(VAR) in args with the Service variables of pods started after the Service.
     assert proxy["args"] == [
         "configurable-http-proxy",

@@ -145,6 +145,10 @@ configure_sciencelab(
     namespace=os.environ["POD_NAMESPACE"],
     service_port=SERVICE_PORT,
     service_host=os.environ["POD_IP"],
+    # Servers reach the service through the hub's Service; deadlines live beside the hub's database.
+    service_url=f"http://{service_address(names['hubService']).rpartition(':')[0]}:{SERVICE_PORT}",
+    sessions_file="/srv/jupyterhub/sciencelab-sessions.json",
+    session_check_interval=hub["sessions"]["checkInterval"],
     server_services=[name for name, service in sorted(hub["services"].items()) if service.get("serverAccess")],
     login="oidc" if login["enabled"] else None,
     issuer=login["issuer"],
