@@ -125,6 +125,7 @@ def restart_service(hub: DemoHub):
 
 def test_deadlines_extend_idle_and_gpus(lifetime_hub):
     hub = lifetime_hub
+    began = time.time()
     # A kernel running a loop (no output, no request) keeps bob's "busy" server active.
     assert hub.spawn("bob", {"profile": "idle"}, "busy").status_code in (201, 202), hub.log_tail()
 
@@ -189,7 +190,8 @@ def test_deadlines_extend_idle_and_gpus(lifetime_hub):
     assert 0 <= extended_late < 10
     print(
         f"\nstop accuracy: lifetime {fixed_late:.1f} s after the deadline, extended {extended_late:.1f} s; "
-        f"idle stops at {idle_stopped:.0f}, gpu {gpu_stopped:.0f}"
+        f"the idle servers stopped {idle_stopped - began:.0f} s (plain) and {gpu_stopped - began:.0f} s (GPU at 0%) "
+        f"after the test began, with a {IDLE_TIMEOUT} s idle timeout"
     )
 
     # After the stop, the next visit says why.
@@ -199,6 +201,21 @@ def test_deadlines_extend_idle_and_gpus(lifetime_hub):
     assert 'id="sciencelab-stop-reason"' in not_running
     log = hub.log_text()
     assert "Stopping bob:idle's server: stopped because it was idle for" in log
+
+    # Admins see every session on the service's page (linked from the hub's admin page) and may
+    # stop a server there; its user is told who stopped it. Others may not.
+    assert hub.request("GET", "/services/sciencelab/sessions", "bob").status_code == 403
+    page = hub.request("GET", "/services/sciencelab/sessions", "admin")
+    assert page.status_code == 200 and 'data-server="alice:gpubusy"' in page.text
+    refused = hub.request("DELETE", "/services/sciencelab/api/users/bob/servers/busy", "bob")
+    assert (refused.status_code, refused.json()["message"]) == (403, "only admins stop servers here; bob is not one")
+    stopping = hub.request("DELETE", "/services/sciencelab/api/users/alice/servers/gpubusy", "admin")
+    assert stopping.status_code == 202, stopping.text
+    wait_for_stop(hub, "alice", "gpubusy", 60)
+    home = browser.get(f"{hub.url}/hub/home", timeout=30).text
+    assert "Your server was stopped by the admin admin, at" in home
+    admin_page = hub.browser_session("admin").get(f"{hub.url}/hub/admin", timeout=30).text
+    assert 'id="sciencelab-sessions-link" href="/services/sciencelab/sessions"' in admin_page
+
     loop.join(LOOP_SECONDS)  # stopping a server whose kernel runs a cell logs the kernel's traceback
-    hub.stop_server("alice", "gpubusy")
     hub.stop_server("bob", "busy")

@@ -24,6 +24,8 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
 
     name = "sciencelab"
     classes: ClassVar[list] = [ClusterManager]
+    # Marks busy kernels and GPUs as activity while the server runs (session.py).
+    _activity: ActivityReporter | None = None
 
     max_request_bytes = Int(
         64 * 1024,
@@ -76,7 +78,7 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         self._activity.start()
 
     async def stop_extension(self):
-        if getattr(self, "_activity", None) is not None:
+        if self._activity is not None:
             self._activity.stop()
         await self.settings["sciencelab_dask"].stop()
         if gpu.SAMPLER_SETTING in self.settings:

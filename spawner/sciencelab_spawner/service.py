@@ -350,7 +350,8 @@ class SessionsPageHandler(HubOAuthenticated, web.RequestHandler):
             for name, server in (user.get("servers") or {}).items():
                 rows.append((make_session(user, name, server, exempt, store), server))
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/sciencelab/")
-        self.finish(make_sessions_page(rows, now_utc(), prefix, self.xsrf_token.decode("ascii")))
+        hub_static = url_path_join(os.environ.get("JUPYTERHUB_BASE_URL", "/"), "hub/static/")
+        self.finish(make_sessions_page(rows, now_utc(), prefix, self.xsrf_token.decode("ascii"), hub_static))
 
 
 def kube_namespace(environ: dict[str, str]) -> str:

@@ -63,8 +63,11 @@ def make_session_template_vars(store_path: str) -> Callable:
     return server_notes
 
 
-def make_sessions_page(rows: Iterable[tuple[Session | None, dict]], now: datetime, prefix: str, xsrf: str) -> str:
-    """The admins' page: each running server with its deadline, idle time, Extend and Stop."""
+def make_sessions_page(
+    rows: Iterable[tuple[Session | None, dict]], now: datetime, prefix: str, xsrf: str, hub_static: str = "/hub/static/"
+) -> str:
+    """The admins' page: each running server with its deadline, idle time, Extend and Stop;
+    `prefix` is the service's, `hub_static` where the hub serves its stylesheet."""
     lines = []
     for session, server in rows:
         if session is None:
@@ -96,7 +99,7 @@ def make_sessions_page(rows: Iterable[tuple[Session | None, dict]], now: datetim
     body = "".join(lines) or '<tr><td colspan="6">No server with a session is running.</td></tr>'
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ScienceLab sessions</title>
-<link rel="stylesheet" href="/hub/static/css/style.min.css"></head>
+<link rel="stylesheet" href="{escape(hub_static)}css/style.min.css"></head>
 <body><div class="container mt-3">
 <h1 class="h3">Running sessions</h1>
 <p class="text-muted">Each server's deadline and time since its last activity. Exempt groups and
