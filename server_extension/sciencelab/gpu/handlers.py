@@ -11,6 +11,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ..compat.tornado import make_text_frame, write_shared_frame
 from ..request_json import JsonAPIHandler, JsonInputError
 from .samples import GpuSettingsError, validate_settings
 
@@ -33,6 +34,19 @@ class GpuHandler(ExtensionHandlerMixin, JsonAPIHandler):
             self.refuse(400, str(error))
             return
         self.finish(json.dumps(sampler.settings()))
+
+
+class SharedFrame:
+    """The WebSocket frame of the latest sample, built once for every socket that sends it."""
+
+    message: bytes | None = None
+    frame: bytes = b""
+
+    @classmethod
+    def of(cls, message: bytes) -> bytes:
+        if message is not cls.message:
+            cls.message, cls.frame = message, make_text_frame(message)
+        return cls.frame
 
 
 class GpuStreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -68,8 +82,8 @@ class GpuStreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, 
             self.send_sample(current)
 
     def send_sample(self, message: bytes):
-        """Send one sample, the UTF-8 JSON every socket shares (tornado sends bytes as they are),
-        and a ping when one is due."""
+        """Send one sample, the UTF-8 JSON every socket shares, framed once for all of them
+        (`write_shared_frame`), and a ping when one is due."""
         try:
             if self._ping_period > 0:
                 now = self._loop.time()
@@ -81,7 +95,7 @@ class GpuStreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, 
                     return
             # A client that does not read gets the next sample instead of a queue of old ones.
             if self._sending is None or self._sending.done():
-                self._sending = self.write_message(message)
+                self._sending = write_shared_frame(self, message, SharedFrame.of(message))
             # Every socket pings with the first sample of the same period of the clock, so the
             # pongs come back together rather than each on a wake-up of its own.
             if self._ping_period > 0 and now // self._ping_period != self.last_ping // self._ping_period:
@@ -96,8 +110,8 @@ class GpuStreamHandler(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, 
     def on_close(self):
         self.settings[SAMPLER_SETTING].unsubscribe(self.send_sample)
         if self._sending is not None:
-            # A write the close cut short fails with WebSocketClosedError; expected, so not logged
-            # by asyncio as an exception nobody retrieved.
+            # A write the close cut short fails (StreamClosedError); expected, so not logged by
+            # asyncio as an exception nobody retrieved.
             self._sending.add_done_callback(lambda sent: sent.cancelled() or sent.exception())
 
 
