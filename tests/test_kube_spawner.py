@@ -7,6 +7,7 @@ reaches it (tests/k8s/ runs the spawner against a real one).
 
 import asyncio
 import json
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -238,6 +239,9 @@ def test_configure_sciencelab_for_kubernetes(monkeypatch):
         "SCIENCELAB_KUBE_NAMESPACE": "physics",
         "SCIENCELAB_GPU_INVENTORY": "kubernetes",
         "SCIENCELAB_PROFILES_FILE": str(EXAMPLE_FILE),
+        # Session deadlines: next to the hub's working directory unless configured.
+        "SCIENCELAB_SESSIONS_FILE": os.path.abspath("sciencelab-sessions.json"),
+        "SCIENCELAB_SESSION_CHECK_INTERVAL": "10.0",
     }
     with pytest.raises(ValueError, match="spawner 'slurm' is not one of: local, kubernetes"):
         configure_sciencelab(Config(), spawner="slurm", profiles_file=str(EXAMPLE_FILE))

@@ -110,7 +110,7 @@ def test_profiles_setting_may_be_just_the_list_with_inline_sizes():
             "profiles: [{slug: a, display_name: x, imag: python}]",
             "p.yaml: profile 'a' (profiles[0]): unknown field 'imag'; known fields: slug, display_name, description, "
             "default, allowed_groups, image, size, gpu, cvmfs, s3, collaborative, lifetime, idle_timeout, extend, "
-            "dask_config, environment, node_selector, tolerations",
+            "runs_on, slurm, dask_config, environment, node_selector, tolerations",
         ),
         (
             "profiles: [{slug: a, display_name: x, gpu: {model: a100, count: {max: two}}}]",

@@ -78,6 +78,10 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     spawn with the reason.
     """
 
+    spawner_kind = "kubernetes"
+    # A hub in a pod has no SLURM client: `runs_on: slurm` profiles need the local spawner's hub.
+    runs_on_kinds = frozenset({"kubernetes"})
+
     cvmfs_mode = Enum(
         ["csi", "hostpath"],
         default_value="csi",

@@ -14,14 +14,16 @@ from .profile_config import ProfileConfig, ProfileConfigError
 from .profile_record import NotApplied
 from .profile_spawner import ProfileSpawnerMixin
 from .server_token import write_private_file
+from .slurm_jobs import SlurmProfilesMixin
 from .user_options import ResolvedProfile
 
 # Dask's `temporary-directory` setting, where its workers and schedulers keep `dask-scratch-space`.
 DASK_TEMP_DIR_ENV = "DASK_TEMPORARY_DIRECTORY"
 
 
-class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
-    """Starts each user's JupyterLab as a local process, with a profile from the allowlist.
+class LocalProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, LocalProcessSpawner):
+    """Starts each user's JupyterLab as a local process, with a profile from the allowlist, or as a
+    SLURM job for `runs_on: slurm` profiles (`slurm_jobs.py`; configured as `c.SlurmJobSpawner`).
 
     With `run_as_hub_user` (the embedded mode) every server runs as the hub's own OS account, so
     hub users such as `alice` need no system account; otherwise it switches to the system user of
@@ -41,6 +43,9 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory "
         "limits are not enforced.",
     )
+
+    spawner_kind = "local"
+    runs_on_kinds = frozenset({"local", "slurm"})
 
     run_as_hub_user = Bool(
         False,
@@ -70,6 +75,10 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return os.path.expanduser(self.home_dir_template.format(username=self.user.name))
 
     @property
+    def slurm_workdir(self) -> str:
+        return self.user_home if self.run_as_hub_user else pwd.getpwnam(self.user.name).pw_dir
+
+    @property
     def dask_temp_dir(self) -> str:
         """With `run_as_hub_user`: this server's Dask `temporary-directory`, in the user's home (one
         per named server)."""
@@ -97,6 +106,7 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     async def start(self):
         if self.run_as_hub_user:
+            os.makedirs(self.user_home, 0o700, exist_ok=True)  # a SLURM job starts in it, too
             shutil.rmtree(self.dask_temp_dir, ignore_errors=True)  # left by a server killed with the hub
         if self.server_token:
             await self.write_server_token()
@@ -154,8 +164,8 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
         return await maybe_future(super().run_pre_spawn_hook())
 
     def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
-        if resolved.gpu_model is None:
-            return ()
+        if resolved.gpu_model is None or resolved.runs_on == "slurm":
+            return ()  # SLURM allocates a job's GPUs
         inventory = self.gpu_inventory.latest
         return pick_gpus(inventory, resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
 
@@ -166,8 +176,8 @@ class LocalProfileSpawner(ProfileSpawnerMixin, LocalProcessSpawner):
 
     def apply_profile(self, resolved: ResolvedProfile, devices: tuple[str, ...]):
         super().apply_profile(resolved, devices)
-        # Every server sees only its own GPUs; an empty value hides all of them.
-        extra = {"CUDA_VISIBLE_DEVICES": ",".join(devices)}
+        # Every server sees only its own GPUs; an empty value hides all of them. SLURM sets a job's.
+        extra = {} if resolved.runs_on == "slurm" else {"CUDA_VISIBLE_DEVICES": ",".join(devices)}
         if resolved.image is not None:
             # What KubeSpawner sets in the container; here only a record of the admin's image.
             extra["JUPYTER_IMAGE"] = extra["JUPYTER_IMAGE_SPEC"] = resolved.image.image

@@ -57,6 +57,7 @@ class GpuModel:
     display_name: str
     node_label: str | None = None
     resource: str = DEFAULT_GPU_RESOURCE
+    slurm_gres: str | None = None  # the type in `--gres=gpu:<type>:<count>`
 
     @property
     def mig_profile(self) -> str | None:
@@ -158,6 +159,18 @@ class CollaborativeOption:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """`runs_on: slurm`: where the job goes (each fixed or a user choice) and how it starts."""
+
+    partition: SingleOption | None = None
+    account: SingleOption | None = None
+    qos: SingleOption | None = None
+    modules: tuple[str, ...] = ()
+    setup: tuple[str, ...] = ()
+    container: str | None = None
+
+
+@dataclass(frozen=True)
 class Profile:
     slug: str
     display_name: str
@@ -175,6 +188,9 @@ class Profile:
     # Seconds; 0: never; None: the `sessions` default.
     idle_timeout: int | None = None
     extend: Extension | None = None
+    # "local", "kubernetes" or "slurm"; None: the hub's own spawner.
+    runs_on: str | None = None
+    slurm: SlurmSettings | None = None
     dask_config: str | None = None
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -368,7 +384,11 @@ class _ConfigBuilder:
         self.sizes = {name: self._size(name, spec, f"sizes.{name}") for name, spec in data.get("sizes", {}).items()}
         self.gpu_models = {
             name: GpuModel(
-                name, spec.get("display_name", name), spec.get("node_label"), spec.get("resource", DEFAULT_GPU_RESOURCE)
+                name,
+                spec.get("display_name", name),
+                spec.get("node_label"),
+                spec.get("resource", DEFAULT_GPU_RESOURCE),
+                spec.get("slurm_gres"),
             )
             for name, spec in data.get("gpu_models", {}).items()
         }
@@ -465,6 +485,7 @@ class _ConfigBuilder:
                     self._single(spec, None, "", f"{where}, collaborative"), image, spec.get("use_gpu", False)
                 )
         lifetime = self._lifetime(entry.get("lifetime"), f"{where}, lifetime")
+        slurm = self._slurm(entry, lifetime, where)
         return Profile(
             slug=slug,
             display_name=entry["display_name"],
@@ -481,6 +502,8 @@ class _ConfigBuilder:
             lifetime=lifetime,
             idle_timeout=None if "idle_timeout" not in entry else parse_duration(entry["idle_timeout"]),
             extend=self._extension(entry.get("extend"), lifetime, f"{where}, extend"),
+            runs_on=entry.get("runs_on"),
+            slurm=slurm,
             dask_config=entry.get("dask_config"),
             environment=MappingProxyType(dict(entry.get("environment", {}))),
             node_selector=MappingProxyType(dict(entry.get("node_selector", {}))),
@@ -556,6 +579,27 @@ class _ConfigBuilder:
                     f"{spec[uneven]!r} is not a whole number of hours; users choose a lifetime in hours",
                 )
         return lifetime
+
+    def _slurm(self, entry: dict, lifetime: Lifetime | None, where: str) -> SlurmSettings | None:
+        if entry.get("runs_on") != "slurm":
+            if "slurm" in entry:
+                self.fail(f"{where}, slurm", "only a profile with `runs_on: slurm` runs as a SLURM job")
+            return None
+        if lifetime is None:
+            self.fail(where, "a profile with `runs_on: slurm` needs a `lifetime`: it is the job's walltime")
+        if "extend" in entry:
+            self.fail(f"{where}, extend", "a SLURM job's walltime cannot grow once it runs; drop `extend`")
+        spec = entry.get("slurm", {})
+        return SlurmSettings(
+            **{
+                name: self._single(spec[name], None, "", f"{where}, slurm.{name}")
+                for name in ("partition", "account", "qos")
+                if name in spec
+            },
+            modules=tuple(spec.get("modules", ())),
+            setup=tuple(spec.get("setup", ())),
+            container=spec.get("container"),
+        )
 
     def _extension(self, spec, lifetime: Lifetime | None, where: str) -> Extension | None:
         if spec is None:

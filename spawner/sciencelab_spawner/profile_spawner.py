@@ -98,6 +98,10 @@ class ProfileSpawnerMixin(Configurable):
     # The profile settings this spawner does not apply, and why: the form and the server's panel
     # say so rather than claim them. None: every setting applies.
     not_applied: NotApplied | None = None
+    # Where this spawner runs servers (the default of a profile's `runs_on`), and every `runs_on` it
+    # can start.
+    spawner_kind: str = ""
+    runs_on_kinds: frozenset[str] = frozenset()
 
     profiles = Union(
         [List(Dict()), Dict()],
@@ -254,6 +258,13 @@ class ProfileSpawnerMixin(Configurable):
         except UserOptionsError as error:
             self._forget_refused_options()
             raise spawn_refusal(error) from None
+        if resolved.runs_on is not None and resolved.runs_on not in self.runs_on_kinds:
+            raise SpawnRefusal(
+                f"Profile {resolved.slug!r} runs on {resolved.runs_on}, which this hub's {self.spawner_kind} "
+                f"spawner cannot start (it starts: {', '.join(sorted(self.runs_on_kinds))}); tell your hub admin",
+                reason="runs_on",
+                status_code=503,
+            )
         self.sciencelab_gpu_claim = GpuClaim(resolved.gpu_count, devices)
         self.sciencelab_profile = resolved
         self.sciencelab_session = make_session_record(resolved.session)

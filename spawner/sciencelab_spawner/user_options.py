@@ -42,6 +42,9 @@ OPTION_TITLES = {
     "s3": "S3 buckets",
     "collaborative": "Real-time collaboration",
     "lifetime_hours": "Session length (hours)",
+    "partition": "SLURM partition",
+    "account": "SLURM account",
+    "qos": "SLURM quality of service",
 }
 OPTION_DESCRIPTIONS = {
     "image": "The software environment of the server.",
@@ -52,7 +55,24 @@ OPTION_DESCRIPTIONS = {
     "s3": "Buckets attached to the server.",
     "collaborative": "Co-edit notebooks with others in real time.",
     "lifetime_hours": "How long the server may run before the hub stops it.",
+    "partition": "The SLURM partition the job runs in.",
+    "account": "The SLURM account the job is charged to.",
+    "qos": "The SLURM quality of service of the job.",
 }
+# The options of a `runs_on: slurm` profile, which name SLURM's own partitions, accounts and QOS.
+SLURM_OPTIONS = ("partition", "account", "qos")
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """A `runs_on: slurm` spawn's job settings: admin names and the user's checked choices only."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    modules: tuple[str, ...] = ()
+    setup: tuple[str, ...] = ()
+    container: str | None = None
 
 
 # How many characters of what a user sent a message shows. The server extension cuts its own
@@ -120,6 +140,9 @@ class ResolvedProfile:
     s3: tuple[S3Bucket, ...] = ()
     collaborative: bool = False
     session: SessionTerms = field(default_factory=SessionTerms)
+    # "local", "kubernetes" or "slurm"; None: the hub's own spawner.
+    runs_on: str | None = None
+    slurm: SlurmJob | None = None
     dask_config: str | None = None
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
@@ -158,6 +181,7 @@ def profile_options(profile: Profile) -> dict[str, object]:
         "collaborative": profile.collaborative.switch if profile.collaborative else None,
         # A fixed lifetime is no choice, and need not be whole hours: it is shown with the session terms.
         "lifetime_hours": profile.lifetime.hours if profile.lifetime and profile.lifetime.offered else None,
+        **{name: getattr(profile.slurm, name) if profile.slurm else None for name in SLURM_OPTIONS},
     }
     return {key: option for key, option in options.items() if option is not None}
 
@@ -180,6 +204,8 @@ def choice_title(config: ProfileConfig, key: str, value: str | bool) -> str:
     """How the form names one choice of option `key`."""
     if key == "collaborative":
         return "On" if value else "Off"
+    if key in SLURM_OPTIONS:
+        return str(value)  # SLURM's own names
     catalog = {
         "image": config.images,
         "size": config.sizes,
@@ -439,6 +465,15 @@ def _resolve(
     s3 = pick("s3", profile.s3) or ()
     collaborative = bool(pick("collaborative", profile.collaborative.switch if profile.collaborative else None))
     lifetime_hours = pick("lifetime_hours", profile.lifetime.hours if profile.lifetime else None)
+    slurm = None
+    if profile.slurm is not None:
+        settings = profile.slurm
+        slurm = SlurmJob(
+            **{name: pick(name, getattr(settings, name)) for name in SLURM_OPTIONS},
+            modules=settings.modules,
+            setup=settings.setup,
+            container=settings.container,
+        )
 
     resolved = ResolvedProfile(
         slug=profile.slug,
@@ -456,6 +491,8 @@ def _resolve(
         ),
         s3=tuple(config.s3_buckets[c.value] for c in (profile.s3.choices if profile.s3 else ()) if c.value in s3),
         collaborative=collaborative,
+        runs_on=profile.runs_on,
+        slurm=slurm,
         dask_config=profile.dask_config,
         environment=profile.environment,
         node_selector=profile.node_selector,

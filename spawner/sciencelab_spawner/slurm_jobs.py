@@ -1,0 +1,291 @@
+"""Profiles that run JupyterLab as a SLURM job (`runs_on: slurm`), beside the hub's own spawner.
+
+`make_slurm_script` is pure: the job script from the resolved profile, where every user value is a
+checked number or an admin-listed name. `SlurmJobSpawner` builds on batchspawner's `SlurmSpawner`
+(its `squeue`/`scancel` commands, job states and the `batchspawner-singleuser` wrapper that reports
+the server's port to the hub) with this script and a start that reports the queue's reason.
+`SlurmProfilesMixin` lets a profile spawner hand a spawn to such a job when its profile says so,
+as wrapspawner's ProfilesSpawner hands spawns to child spawners.
+"""
+
+import asyncio
+import math
+import os
+import re
+import shlex
+import time
+from collections.abc import Sequence
+
+from batchspawner.batchspawner import JobStatus, SlurmSpawner, format_template
+from traitlets import Dict, Float, List, Unicode, observe
+from traitlets.config import Configurable
+
+from .profile_config import Size
+from .profile_spawner import SpawnRefusal
+from .user_options import ResolvedProfile, SlurmJob
+
+# The spawner state key of a server that runs as a SLURM job: batchspawner's job id and status.
+SLURM_STATE_KEY = "sciencelab_slurm"
+# What may stand in an `#SBATCH` line unquoted: paths the hub builds from its own settings.
+SAFE_PATH = re.compile(r"^[A-Za-z0-9_./@+%-]+$")
+
+
+class SlurmScriptError(ValueError):
+    """The job cannot be described to SLURM (a path with characters an `#SBATCH` line cannot hold)."""
+
+
+def make_slurm_script(
+    *,
+    job: SlurmJob,
+    job_name: str,
+    walltime: int,
+    gpu_count: int,
+    gpu_gres: str | None,
+    size: Size | None,
+    workdir: str,
+    command: Sequence[str],
+) -> str:
+    """The batch script of a `runs_on: slurm` server. `walltime` in seconds (the profile's lifetime),
+    `command` the server's command line; the job inherits the submitting environment (`--export=ALL`).
+    """
+    for name, path in (("job name", job_name), ("working directory", workdir)):
+        if not SAFE_PATH.match(path):
+            raise SlurmScriptError(f"the {name} {path!r} has characters an #SBATCH line cannot hold")
+    options = [
+        f"--job-name={job_name}",
+        f"--chdir={workdir}",
+        f"--output={workdir}/.sciencelab-slurm-%j.log",
+        f"--time={math.ceil(walltime / 60)}",
+        "--export=ALL",
+    ]
+    options += [f"--{name}={value}" for name in ("partition", "account", "qos") if (value := getattr(job, name))]
+    if gpu_count:
+        options.append(f"--gres=gpu:{gpu_gres}:{gpu_count}" if gpu_gres else f"--gres=gpu:{gpu_count}")
+    if size is not None and size.cpu_limit is not None:
+        options.append(f"--cpus-per-task={math.ceil(size.cpu_limit)}")
+    if size is not None and size.mem_limit is not None:
+        options.append(f"--mem={math.ceil(size.mem_limit / 1024**2)}M")
+    lines = ["#!/bin/bash", *(f"#SBATCH {option}" for option in options), "", "set -euo pipefail"]
+    if job.modules:
+        lines.append("module load " + " ".join(job.modules))
+    lines += job.setup
+    run = [*(["apptainer", "exec", "--nv", job.container] if job.container else []), *command]
+    lines.append("exec " + " ".join(shlex.quote(part) for part in run))
+    return "\n".join(lines) + "\n"
+
+
+def describe_job(job_id: str, job_status: str) -> str:
+    """The spawn page's line for a job whose `squeue -o '%T|%r|%B'` answer is `job_status`."""
+    state, _, rest = job_status.partition("|")
+    reason, _, node = rest.partition("|")
+    if not job_id:
+        return "Submitting the SLURM job"
+    if state in ("PENDING", "CONFIGURING"):
+        return f"SLURM job {job_id} is waiting in the queue (reason: {reason or 'none given'})"
+    if state in ("RUNNING", "COMPLETING"):
+        return f"SLURM job {job_id} runs on {node}; JupyterLab is starting"
+    return f"SLURM job {job_id}: {state or 'no answer from squeue yet'}"
+
+
+class SlurmJobSpawner(SlurmSpawner):
+    """One server's SLURM job: batchspawner's `SlurmSpawner` with ScienceLab's script and start.
+
+    Made by `SlurmProfilesMixin` for each `runs_on: slurm` spawn and configured as
+    `c.SlurmJobSpawner` (`exec_prefix`, `node_addresses`, `pending_timeout`, `job_environment`).
+    """
+
+    # The reason and the node: `describe_job` and `state_gethost` read them.
+    batch_query_cmd = Unicode("squeue -h -j {job_id} -o '%T|%r|%B'").tag(config=True)
+    state_exechost_re = Unicode(r"\|([^|]+)$").tag(config=True)
+
+    node_addresses = Dict(
+        config=True,
+        help="""
+        The address the hub reaches a SLURM node at, by node name, where the name is not resolvable
+        (`scontrol show node` lists each node's NodeAddr).
+
+        Default: {} (the node name is the address). Example: {"gpu-node-01": "10.1.0.11"}.
+        """,
+    )
+    pending_timeout = Float(
+        600,
+        config=True,
+        help="""
+        Seconds a job may wait in the queue before the spawn gives up, cancels it and says why
+        (SLURM's pending reason). Keep it below the spawner's `start_timeout`.
+
+        Default: 600. Example: 60 for a partition that starts jobs at once or not at all.
+        """,
+    )
+    job_environment = Dict(
+        config=True,
+        help="""
+        Environment variables `sbatch`, `squeue` and `scancel` need (and jobs inherit), beside the
+        server's own: typically `SLURM_CONF` and `PATH` where the SLURM commands are.
+
+        Default: {}. Example: {"SLURM_CONF": "/etc/slurm/slurm.conf"}.
+        """,
+    )
+    job_command = List(
+        Unicode(),
+        ["batchspawner-singleuser", "jupyterhub-singleuser"],
+        config=True,
+        help="""
+        The command the job runs, before the server's arguments: batchspawner's wrapper, which
+        reports the server's port to the hub, then the single-user server.
+
+        Default: ["batchspawner-singleuser", "jupyterhub-singleuser"]. Use absolute paths where the
+        job's PATH lacks them.
+        """,
+    )
+
+    def __init__(self, server_env: dict[str, str], **kwargs):
+        super().__init__(**kwargs)
+        self.server_env = server_env
+
+    def get_env(self):
+        return {**self.server_env, **self.job_environment}
+
+    async def run_command(self, cmd, input=None, env=None):
+        # batchspawner queries and cancels with the hub's own environment: add `job_environment`
+        # (SLURM_CONF) so that squeue and scancel find the cluster sbatch submitted to.
+        return await super().run_command(cmd, input=input, env=env or {**os.environ, **self.job_environment})
+
+    def state_gethost(self):
+        host = super().state_gethost()
+        return self.node_addresses.get(host, host)
+
+    async def submit(self, script: str):
+        """`sbatch` the script; a refusal raises `RuntimeError` with SLURM's words."""
+        command = " ".join(
+            filter(
+                None,
+                (format_template(self.exec_prefix, username=self.user.name), self.batch_submit_cmd),
+            )
+        )
+        self.log.info("Submitting %s's server as a SLURM job", self.user.name)
+        output = await self.run_command(command, input=script, env=self.get_env())
+        self.job_id = self.parse_job_id(output)
+
+    async def wait_until_running(self) -> str:
+        """Poll the job until it runs; returns its node's address. Raises `RuntimeError` saying why
+        when it ends first or waits longer than `pending_timeout` (then it is cancelled)."""
+        since = time.monotonic()
+        while True:
+            status = await self.query_job_status()
+            if status == JobStatus.RUNNING:
+                return self.state_gethost()
+            if status == JobStatus.PENDING and time.monotonic() - since > self.pending_timeout:
+                reason = describe_job(self.job_id, self.job_status)
+                await self.cancel_batch_job()
+                raise RuntimeError(f"{reason} after {self.pending_timeout:.0f} s; the job was cancelled")
+            if status == JobStatus.NOTFOUND:
+                raise RuntimeError(
+                    f"SLURM job {self.job_id} ended before JupyterLab started; its log is "
+                    f".sciencelab-slurm-{self.job_id}.log in the job's working directory"
+                )
+            await asyncio.sleep(self.startup_poll_interval)
+
+    async def progress(self):
+        shown = None
+        while True:
+            line = describe_job(self.job_id, self.job_status)
+            if line != shown:
+                shown = line
+                yield {"message": line}
+            await asyncio.sleep(1)
+
+
+class SlurmProfilesMixin(Configurable):
+    """Runs the spawns of `runs_on: slurm` profiles as SLURM jobs (`SlurmJobSpawner`); every other
+    spawn goes to the spawner class this is mixed into. Mix in after `ProfileSpawnerMixin`."""
+
+    slurm_job: SlurmJobSpawner | None = None
+
+    def make_slurm_job(self) -> SlurmJobSpawner:
+        job = SlurmJobSpawner(
+            server_env={},
+            user=self.user,
+            orm_spawner=getattr(self, "orm_spawner", None),
+            config=self.config,
+            req_username=self.user.name,
+            req_homedir=self.slurm_workdir,
+        )
+        job.log = self.log
+        return job
+
+    @property
+    def slurm_workdir(self) -> str:
+        """The job's working directory: the user's home as this spawner knows it."""
+        raise NotImplementedError
+
+    async def start(self):
+        resolved: ResolvedProfile = self.sciencelab_profile
+        if resolved is None or resolved.runs_on != "slurm":
+            return await super().start()
+        job = self.slurm_job = self.make_slurm_job()
+        # The job's server listens where the hub can reach it; batchspawner's wrapper picks the port.
+        self.ip, self.port = job.ip, 0
+        job.server_env = self.get_env()
+        script = make_slurm_script(
+            job=resolved.slurm,
+            job_name=f"sciencelab-{re.sub(r'[^A-Za-z0-9_.-]', '-', self.user.name)[:40]}",
+            walltime=resolved.session.lifetime,
+            gpu_count=resolved.gpu_count,
+            gpu_gres=resolved.gpu_model.slurm_gres if resolved.gpu_model else None,
+            size=resolved.size,
+            workdir=self.slurm_workdir,
+            command=[*job.job_command, *self.get_args()],
+        )
+        try:
+            await job.submit(script)
+        except RuntimeError as error:
+            raise SpawnRefusal(f"SLURM refused the job: {error}", reason="slurm", status_code=503) from None
+        try:
+            ip = await job.wait_until_running()
+        except RuntimeError as error:
+            raise SpawnRefusal(str(error), reason="slurm", status_code=503) from None
+        while self.port == 0:
+            await asyncio.sleep(job.startup_poll_interval)
+        self.log.info("%s runs as SLURM job %s on %s:%s", self.server_log_name, job.job_id, ip, self.port)
+        return ip, self.port
+
+    @observe("port")
+    def _port_reported(self, change):
+        # batchspawner's API handler sets the port its wrapper reports on the hub's spawner, this one.
+        if self.slurm_job is not None:
+            self.slurm_job.port = change.new
+
+    async def stop(self, now=False):
+        if self.slurm_job is None:
+            return await super().stop(now=now)
+        await self.slurm_job.stop(now=now)
+
+    async def poll(self):
+        if self.slurm_job is None:
+            return await super().poll()
+        return await self.slurm_job.poll()
+
+    async def progress(self):
+        if self.slurm_job is None:
+            async for event in super().progress():
+                yield event
+            return
+        async for event in self.slurm_job.progress():
+            yield event
+
+    def get_state(self):
+        state = super().get_state()
+        if self.slurm_job is not None and self.slurm_job.job_id:
+            state[SLURM_STATE_KEY] = self.slurm_job.get_state()
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        if SLURM_STATE_KEY in state:
+            self.slurm_job = self.make_slurm_job()
+            self.slurm_job.load_state(state[SLURM_STATE_KEY])
+
+    def clear_state(self):
+        super().clear_state()
+        self.slurm_job = None
