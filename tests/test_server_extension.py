@@ -34,6 +34,7 @@ def test_make_info_reads_the_record_the_spawner_writes():
         "version": __version__,
         "profile": record,
         "features": {"dask_clusters": True, "gpu_monitor": False, "session_sharing": False},
+        "batch_job": None,
     }
     assert info["profile"]["gpu"] == {
         "model": "a100",
@@ -47,6 +48,16 @@ def test_make_info_reads_the_record_the_spawner_writes():
         "cpu_limit": 8.0,
         "mem_guarantee": 16 * 1024**3,
         "mem_limit": 32 * 1024**3,
+    }
+
+
+def test_make_info_names_the_slurm_job_the_server_runs_as():
+    environ = {"SLURM_JOB_ID": "42", "SLURMD_NODENAME": "node-07", "SLURM_JOB_PARTITION": "gpu"}
+    assert make_info(environ)["batch_job"] == {
+        "scheduler": "slurm",
+        "job_id": "42",
+        "node": "node-07",
+        "partition": "gpu",
     }
 
 

@@ -34,9 +34,24 @@ PROFILES = textwrap.dedent(f"""
         runs_on: slurm
         lifetime: {{min: 1h, max: 4h, default: 1h}}
         size: {{cpu_limit: 1, mem_limit: 1G}}
+        dask_config: DASK_CONFIG
         slurm:
           partition: {{choices: [{PARTITION}, {HELD_PARTITION}], default: {PARTITION}}}
           setup: ["echo ScienceLab job starting"]
+""")
+# The Dask templates the SLURM profile offers: workers in the job's own partition.
+DASK_TEMPLATES = textwrap.dedent(f"""
+    sciencelab:
+      clusters:
+        templates:
+          same-partition:
+            title: Workers in the {PARTITION} partition
+            backend: slurm
+            options:
+              workers: {{default: 1, minimum: 0, maximum: 4}}
+            backend_settings:
+              log_directory: LOGS
+              partition: {PARTITION}
 """)
 # Above JupyterHub's `slow_spawn_timeout` (10 s), after which a spawn request answers 202 and the
 # spawn's progress tells the rest.
@@ -48,6 +63,8 @@ def slurm_hub(slurm_cluster, tmp_path_factory):
     """A demo hub that submits `runs_on: slurm` profiles to the test cluster and keeps servers
     running when it stops (so that a restart finds them)."""
     state = tmp_path_factory.mktemp("slurm-hub")
+    dask_config = state / "dask-slurm.yaml"
+    dask_config.write_text(DASK_TEMPLATES.replace("LOGS", str(state / "dask-logs")))
     extra_config = textwrap.dedent(f"""
         c.JupyterHub.cleanup_servers = False
         c.SlurmJobSpawner.exec_prefix = ""
@@ -57,7 +74,7 @@ def slurm_hub(slurm_cluster, tmp_path_factory):
                                          {str(VENV_BIN / "jupyterhub-singleuser")!r}]
         c.SlurmJobSpawner.pending_timeout = {PENDING_TIMEOUT}
     """)
-    hub = DemoHub(state, extra_config=extra_config, profiles=PROFILES).start()
+    hub = DemoHub(state, extra_config=extra_config, profiles=PROFILES.replace("DASK_CONFIG", str(dask_config))).start()
     try:
         yield hub
         hub.check_log()
@@ -86,6 +103,11 @@ def test_a_slurm_profile_runs_jupyterlab_as_a_job(slurm_hub, slurm_cluster):
     assert lab.status_code == 200, lab.text
     with hub.kernel("alice") as kernel:
         assert kernel.run("import os; print(os.environ['SLURM_JOB_ID'])").strip() == job["id"]
+    # The panel says where it runs, and offers the profile's Dask templates.
+    info = hub.request("GET", "/user/alice/sciencelab/api/info", "alice").json()
+    assert info["batch_job"] == {"scheduler": "slurm", "job_id": job["id"], "node": NODE_NAME, "partition": PARTITION}
+    templates = hub.request("GET", "/user/alice/sciencelab/api/dask/templates", "alice").json()
+    assert [t["title"] for t in templates] == [f"Workers in the {PARTITION} partition"]
     # The walltime is the session's lifetime: 2 h, as alice chose.
     limit = slurm_cluster.tool("squeue", "-h", "-j", job["id"], "-o", "%l").stdout.strip()
     assert limit == "2:00:00"

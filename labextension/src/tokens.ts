@@ -180,6 +180,22 @@ export interface ISciencelabInfo {
   profile: ISciencelabProfile | null;
 
   features: ISciencelabFeatures;
+
+  /**
+   * The batch job this server runs as (a `runs_on: slurm` profile), from the job's own
+   * environment; `null`, or absent from older servers, when it is no batch job.
+   */
+  batch_job?: IBatchJob | null;
+}
+
+/**
+ * Where a server that runs as a batch job runs.
+ */
+export interface IBatchJob {
+  scheduler: 'slurm';
+  job_id: string;
+  node: string | null;
+  partition: string | null;
 }
 
 /**

@@ -49,6 +49,18 @@ def read_profile_record(environ: Mapping[str, str]) -> dict | None:
     return record
 
 
+def read_batch_job(environ: Mapping[str, str]) -> dict | None:
+    """The SLURM job this server runs as (a `runs_on: slurm` profile), from the job's environment."""
+    if not environ.get("SLURM_JOB_ID"):
+        return None
+    return {
+        "scheduler": "slurm",
+        "job_id": environ["SLURM_JOB_ID"],
+        "node": environ.get("SLURMD_NODENAME"),
+        "partition": environ.get("SLURM_JOB_PARTITION"),
+    }
+
+
 def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = None) -> dict:
     """Build the info document for a server whose process environment is `environ`.
 
@@ -58,4 +70,5 @@ def make_info(environ: Mapping[str, str], enabled: Mapping[str, bool] | None = N
         "version": __version__,
         "profile": read_profile_record(environ),
         "features": {**FEATURES, **(enabled or {})},
+        "batch_job": read_batch_job(environ),
     }

@@ -1,6 +1,6 @@
 import { Widget } from '@lumino/widgets';
 
-import { ISciencelabProfile } from '../tokens';
+import { IBatchJob, ISciencelabProfile } from '../tokens';
 
 /**
  * The sidebar section that shows the profile this server was spawned with: its resources,
@@ -21,9 +21,10 @@ export class ProfileSection extends Widget {
   }
 
   /**
-   * Show `profile`, or say that the hub did not start this server with one.
+   * Show `profile` and the batch job the server runs as (`job`, if any), or say that the hub did
+   * not start this server with a profile.
    */
-  showProfile(profile: ISciencelabProfile | null): void {
+  showProfile(profile: ISciencelabProfile | null, job: IBatchJob | null = null): void {
     if (!profile) {
       this.node.replaceChildren(
         paragraph(
@@ -36,6 +37,9 @@ export class ProfileSection extends Widget {
     const nodes: HTMLElement[] = [
       paragraph('sciencelab-profile', `Profile: ${profile.display_name}`)
     ];
+    if (job) {
+      nodes.push(paragraph('sciencelab-batch-job', describeBatchJob(job)));
+    }
     for (const notice of profile.notices) {
       const node = paragraph('sciencelab-notice', notice);
       node.setAttribute('role', 'status');
@@ -190,4 +194,13 @@ function paragraph(className: string, text: string): HTMLParagraphElement {
   node.className = className;
   node.textContent = text;
   return node;
+}
+
+/**
+ * `Runs as SLURM job 42 on node-07, partition gpu`: where a batch-job server runs.
+ */
+export function describeBatchJob(job: IBatchJob): string {
+  const node = job.node ? ` on ${job.node}` : '';
+  const partition = job.partition ? `, partition ${job.partition}` : '';
+  return `Runs as SLURM job ${job.job_id}${node}${partition}`;
 }

@@ -44,7 +44,7 @@ export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
     this.ready = this.info.then(
       info => {
         this._heading.textContent = `ScienceLab ${info.version}`;
-        profile.showProfile(info.profile);
+        profile.showProfile(info.profile, info.batch_job ?? null);
       },
       (error: unknown) => {
         profile.showError(error instanceof Error ? error.message : String(error));

@@ -2,7 +2,7 @@ import { Widget } from '@lumino/widgets';
 
 import { SciencelabRequestError } from '../../request';
 import { ISciencelabInfo, ISciencelabProfile } from '../../tokens';
-import { formatBytes, profileDetails } from '../profile';
+import { describeBatchJob, formatBytes, profileDetails } from '../profile';
 import { SciencelabSidebar } from '../sidebar';
 
 const GIB = 1024 ** 3;
@@ -240,5 +240,16 @@ describe('profileDetails', () => {
     expect(formatBytes(2 * GIB)).toBe('2 GiB');
     expect(formatBytes(1536 * 1024 * 1024)).toBe('1.5 GiB');
     expect(formatBytes(512)).toBe('512 B');
+  });
+});
+
+describe('describeBatchJob', () => {
+  it('says which SLURM job, node and partition the server runs as', () => {
+    expect(
+      describeBatchJob({ scheduler: 'slurm', job_id: '42', node: 'node-07', partition: 'gpu' })
+    ).toBe('Runs as SLURM job 42 on node-07, partition gpu');
+    expect(
+      describeBatchJob({ scheduler: 'slurm', job_id: '42', node: null, partition: null })
+    ).toBe('Runs as SLURM job 42');
   });
 });
