@@ -24,9 +24,9 @@ def test_profile_files_in_the_docs_are_valid(document):
     # Profile files are the YAML blocks with a top-level `profiles:` (others are Dask configuration).
     blocks = [b for b in YAML_BLOCK.findall((REPO / document).read_text()) if re.search(r"^profiles:", b, re.M)]
     assert blocks, f"{document} shows no profile file"
-    for block in blocks:
-        config = load_profiles_yaml(block, document)
-        assert {p.slug for p in config.profiles} >= {"cpu", "a100", "mig", "collab"}
+    # Every one is valid; one is the complete example, with a profile of each kind.
+    slugs = [{p.slug for p in load_profiles_yaml(block, document).profiles} for block in blocks]
+    assert any(found >= {"cpu", "a100", "mig", "collab"} for found in slugs)
 
 
 def test_admin_guide_shows_the_example_file_whole():

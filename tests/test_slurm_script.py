@@ -130,7 +130,10 @@ def test_what_users_send_reaches_the_script_only_as_checked_values(key, value):
     except UserOptionsError:
         return
     admin_names = {"gpu", "gpu-long", "cms-analysis", "normal", "high", "hpc-gpu"}
-    assert value in admin_names or (isinstance(value, int) and not isinstance(value, bool))
+    # A name the admin listed, or a whole number (JSON's 2.0 is one).
+    assert value in admin_names or (
+        isinstance(value, int | float) and not isinstance(value, bool) and value == int(value)
+    )
     # Every line is one the admin's profile or a number makes: nothing else.
     for line in script.splitlines():
         assert "\n" not in line and "$(" not in line and "`" not in line and ";" not in line
@@ -148,3 +151,27 @@ def test_what_users_send_reaches_the_script_only_as_checked_values(key, value):
 )
 def test_the_spawn_page_says_what_slurm_says(job_id, status, line):
     assert describe_job(job_id, status) == line
+
+
+def test_the_admin_guide_shows_the_script_the_code_makes():
+    import re
+    from pathlib import Path
+
+    from sciencelab_spawner.profile_config import load_profiles_yaml
+    from sciencelab_spawner.slurm_jobs import SlurmJobSpawner
+
+    guide = (Path(__file__).parent.parent / "docs" / "admin-profiles.md").read_text()
+    section = guide.split("## Profiles on HPC")[1]
+    profiles, script = re.findall(r"```(?:yaml)?\n(.*?)```", section, re.S)[:2]
+    config = load_profiles_yaml(profiles, "docs/admin-profiles.md")
+    resolved = resolve_user_options(config, {"profile": "hpc-gpu", "gpu_count": 2, "lifetime_hours": 6}, ["gpu-users"])
+    assert script == make_slurm_script(
+        job=resolved.slurm,
+        job_name="sciencelab-alice",
+        walltime=resolved.session.lifetime,
+        gpu_count=resolved.gpu_count,
+        gpu_gres=resolved.gpu_model.slurm_gres,
+        size=resolved.size,
+        workdir="/home/alice",
+        command=SlurmJobSpawner.class_traits()["job_command"].default(),
+    )
