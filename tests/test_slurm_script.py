@@ -36,8 +36,8 @@ CONFIG = make_profile_config(
 COMMAND = ["batchspawner-singleuser", "jupyterhub-singleuser", "--ServerApp.default_url=/lab"]
 
 
-def script_for(options: dict, groups=("cms",)) -> str:
-    resolved = resolve_user_options(CONFIG, options, groups)
+def script_for(options: dict, groups=("cms",), config=CONFIG, command=COMMAND) -> str:
+    resolved = resolve_user_options(config, options, groups)
     return make_slurm_script(
         job=resolved.slurm,
         job_name="sciencelab-alice",
@@ -46,7 +46,7 @@ def script_for(options: dict, groups=("cms",)) -> str:
         gpu_gres=resolved.gpu_model.slurm_gres,
         size=resolved.size,
         workdir="/home/alice",
-        command=COMMAND,
+        command=command,
     )
 
 
@@ -164,14 +164,6 @@ def test_the_admin_guide_shows_the_script_the_code_makes():
     section = guide.split("## Profiles on HPC")[1]
     profiles, script = re.findall(r"```(?:yaml)?\n(.*?)```", section, re.S)[:2]
     config = load_profiles_yaml(profiles, "docs/admin-profiles.md")
-    resolved = resolve_user_options(config, {"profile": "hpc-gpu", "gpu_count": 2, "lifetime_hours": 6}, ["gpu-users"])
-    assert script == make_slurm_script(
-        job=resolved.slurm,
-        job_name="sciencelab-alice",
-        walltime=resolved.session.lifetime,
-        gpu_count=resolved.gpu_count,
-        gpu_gres=resolved.gpu_model.slurm_gres,
-        size=resolved.size,
-        workdir="/home/alice",
-        command=SlurmJobSpawner.class_traits()["job_command"].default(),
-    )
+    options = {"profile": "hpc-gpu", "gpu_count": 2, "lifetime_hours": 6}
+    command = SlurmJobSpawner.class_traits()["job_command"].default()
+    assert script == script_for(options, ["gpu-users"], config, command)
