@@ -36,7 +36,8 @@ PROFILES = textwrap.dedent(f"""
         size: {{cpu_limit: 1, mem_limit: 1G}}
         dask_config: DASK_CONFIG
         slurm:
-          partition: {{choices: [{PARTITION}, {HELD_PARTITION}], default: {PARTITION}}}
+          # `missing` is no partition of the cluster: sbatch refuses it.
+          partition: {{choices: [{PARTITION}, {HELD_PARTITION}, missing], default: {PARTITION}}}
           setup: ["echo ScienceLab job starting"]
 """)
 # The Dask templates the SLURM profile offers: workers in the job's own partition.
@@ -161,6 +162,15 @@ def test_a_held_job_shows_its_reason_then_a_clear_error(slurm_hub, slurm_cluster
     assert events[-1]["failed"] is True
     assert "is waiting in the queue (reason: PartitionDown) after 15 s; the job was cancelled" in messages[-1]
     assert "SpawnException" not in messages[-1] and "Traceback" not in messages[-1]
+    assert queue(slurm_cluster) == []
+
+
+def test_a_job_sbatch_refuses_is_a_clear_spawn_error(slurm_hub, slurm_cluster):
+    response = slurm_hub.spawn("alice", {"profile": "hpc", "partition": "missing"}, "refused")
+    assert response.status_code == 503
+    assert response.json()["message"].startswith(
+        "SLURM refused the job: sbatch: error: invalid partition specified: missing"
+    )
     assert queue(slurm_cluster) == []
 
 
