@@ -6,7 +6,7 @@ import textwrap
 import pytest
 import yaml
 
-from sciencelab_spawner.profile_config import load_profiles_yaml, profiles_schema
+from sciencelab_spawner.profile_config import ProfileConfigError, load_profiles_yaml, profiles_schema
 from sciencelab_spawner.profile_docs import REFERENCE_SETTINGS, make_profiles_reference
 
 from .profile_examples import EXAMPLE_FILE, REPO
@@ -49,3 +49,18 @@ def test_kubernetes_guide_shows_valid_manifests_and_the_rbac_the_tests_grant():
         validate_strictly(manifest)
     rules = {manifest["kind"]: manifest["rules"] for manifest in manifests if "rules" in manifest}
     assert rules == {"Role": HUB_NAMESPACED_RULES, "ClusterRole": HUB_CLUSTER_RULES}
+
+
+def test_offload_guide_shows_a_valid_profile_file_and_the_real_refusal():
+    text = (REPO / "docs" / "hpc-offload.md").read_text()
+    (block,) = [b for b in YAML_BLOCK.findall(text) if re.search(r"^profiles:", b, re.M)]
+    config = load_profiles_yaml(block, "profiles.yaml")
+    assert [p.slug for p in config.profiles if p.offload is not None] == ["hpc-a100"]
+    # The refusal it quotes is the one a profile with CVMFS and `offload` gets.
+    with_cvmfs = block.replace("images:", "cvmfs_repositories: {sft.cern.ch: {}}\nimages:").replace(
+        "    lifetime: 8h\n", "    lifetime: 8h\n    cvmfs: [sft.cern.ch]\n"
+    )
+    with pytest.raises(ProfileConfigError) as error:
+        load_profiles_yaml(with_cvmfs, "profiles.yaml")
+    assert f"```\n{error.value}\n```" in text
+    assert "(hpc-offload.md)" in (REPO / "docs" / "admin-kubernetes.md").read_text()

@@ -23,7 +23,7 @@ from sciencelab_spawner.kube_objects import (
     s3_credentials_from_secret,
     unprivileged_problems,
 )
-from sciencelab_spawner.profile_config import make_profile_config
+from sciencelab_spawner.profile_config import Size, make_profile_config
 from sciencelab_spawner.user_options import UserOptionsError, resolve_user_options
 
 from .k8s.schema import validate_strictly
@@ -104,6 +104,7 @@ CONTAINER_SECURITY = {
 POD_SECURITY = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 A100_TERM = {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["NVIDIA-A100-SXM4-80GB"]}
+GIB = 1024**3
 CREDENTIALS = S3Credentials("AKIAEXAMPLE", "wJalrXUtnFEMI/K7MDENG")
 
 
@@ -279,6 +280,114 @@ def test_group_folders_for_members_only():
         {"name": "group-1", "mountPath": "/srv/groups/cms-higgs"},
     )
     assert settings_for({"profile": "cpu"}, groups=["gpu-users"]).volumes == ()
+
+
+OFFLOAD_CONFIG = make_profile_config(
+    {
+        "images": {"python": {"image": "ghcr.io/sciencelab/user-python:2026.11"}},
+        "profiles": [
+            {
+                "slug": "hpc-gpu",
+                "display_name": "HPC GPU",
+                "image": "python",
+                "offload": {
+                    "node": "interlink-slurm",
+                    "tolerations": [{"key": "site.example.org/hpc", "operator": "Exists", "effect": "NoSchedule"}],
+                    "resources": {"cpu": 8, "memory": "32G", "gpus": 1},
+                    "job_flags": ["--partition=gpu", "--account=phys123", "--gres=gpu:1"],
+                },
+            },
+            {
+                "slug": "hpc-cpu",
+                "display_name": "HPC CPU",
+                "offload": {
+                    "node": {"virtual-node.interlink/type": "virtual-kubelet"},
+                    "resources": {"cpu": 1, "memory": "2G"},
+                },
+            },
+        ],
+    },
+    "test",
+)
+# What ScienceLab's spawner has before the profile: the site's placement for its own nodes, a GPU
+# taint toleration, and KubeSpawner's home claim next to a Secret the admin mounts.
+OFFLOAD_CURRENT = {
+    **CURRENT,
+    "extra_resource_limits": {"example.com/fpga": "1"},
+    "node_selector": {"node-role.example.org/users": "true"},
+    "node_affinity_required": [{"matchExpressions": [A100_TERM]}],
+    "tolerations": [GPU_TOLERATION],
+    "volumes": {
+        "home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}},
+        "site-ca": {"name": "site-ca", "secret": {"secretName": "site-ca"}},
+    },
+    "volume_mounts": {
+        "home": {"name": "home", "mountPath": "/home/jovyan"},
+        "site-ca": {"name": "site-ca", "mountPath": "/etc/site-ca", "readOnly": True},
+    },
+    "storage_pvc_ensure": True,
+}
+VIRTUAL_NODE_TOLERATION = {"key": "virtual-node.interlink/no-schedule", "operator": "Exists"}
+
+
+def offloaded_settings(slug: str, groups=()) -> PodSettings:
+    resolved = resolve_user_options(OFFLOAD_CONFIG, {"profile": slug}, groups)
+    before = copy.deepcopy(OFFLOAD_CURRENT)
+    settings = make_pod_settings(resolved, SITE, SERVER, groups, OFFLOAD_CURRENT)
+    assert before == OFFLOAD_CURRENT, "make_pod_settings changed its input"
+    return settings
+
+
+def test_an_offloaded_pod_goes_to_the_virtual_node_with_its_job_flags():
+    # Group folders are claims: not for the HPC side, even for members.
+    settings = offloaded_settings("hpc-gpu", groups=["cms-higgs"])
+    assert settings == PodSettings(
+        traits=base(
+            image="ghcr.io/sciencelab/user-python:2026.11",
+            extra_resource_limits={"example.com/fpga": "1", "nvidia.com/gpu": "1"},
+            # The site's placement describes its own nodes: replaced, not merged.
+            node_selector={"kubernetes.io/hostname": "interlink-slurm"},
+            node_affinity_required=[],
+            tolerations=[
+                GPU_TOLERATION,
+                VIRTUAL_NODE_TOLERATION,
+                {"key": "site.example.org/hpc", "operator": "Exists", "effect": "NoSchedule"},
+            ],
+            # Only what the SLURM plugin copies: the Secret stays, the home claim goes and is not made.
+            volumes=[{"name": "site-ca", "secret": {"secretName": "site-ca"}}],
+            volume_mounts=[{"name": "site-ca", "mountPath": "/etc/site-ca", "readOnly": True}],
+            storage_pvc_ensure=False,
+        ),
+        # No NVIDIA_VISIBLE_DEVICES: SLURM decides which GPUs the job sees.
+        environment={},
+        labels={"sciencelab.io/profile": "hpc-gpu"},
+        annotations={"slurm-job.vk.io/flags": "--partition=gpu --account=phys123 --gres=gpu:1"},
+    )
+
+
+def test_an_offloaded_pod_without_flags_or_gpus_selects_the_node_by_its_labels():
+    settings = offloaded_settings("hpc-cpu")
+    assert settings.traits["node_selector"] == {"virtual-node.interlink/type": "virtual-kubelet"}
+    assert settings.traits["tolerations"] == [GPU_TOLERATION, VIRTUAL_NODE_TOLERATION]
+    assert settings.traits["extra_resource_limits"] == {"example.com/fpga": "1"}
+    assert (settings.environment, settings.annotations) == ({}, {})
+
+
+def test_an_offloaded_profile_has_its_resources_as_a_fixed_size_and_holds_gpus():
+    resolved = resolve_user_options(OFFLOAD_CONFIG, {"profile": "hpc-gpu"}, [])
+    assert resolved.size == Size(
+        "inline/hpc-gpu", "8 CPUs, 32G memory, 1 GPU on the HPC cluster", 8.0, 8.0, 32 * GIB, 32 * GIB
+    )
+    # Outside the hub's GPU quota, but stopped when idle like any server holding GPUs.
+    assert (resolved.gpu_model, resolved.gpu_count, resolved.session.idle_timeout) == (None, 0, 7200)
+    assert resolve_user_options(OFFLOAD_CONFIG, {"profile": "hpc-cpu"}, []).session.idle_timeout == 0
+
+
+def test_an_offloaded_server_needs_no_shared_claims():
+    resolved = resolve_user_options(OFFLOAD_CONFIG, {"profile": "hpc-gpu"}, [])
+    assert make_shared_objects(resolved, SITE, ["cms-higgs", "atlas"]) == []
+    objects = make_server_objects(resolved, SITE, SERVER, "hub-token", None)
+    assert [manifest["metadata"]["name"] for manifest in objects] == ["jupyter-alice-hub-token"]
 
 
 def test_server_objects_for_csi_buckets():

@@ -8,6 +8,7 @@ reaches it (tests/k8s/ runs the spawner against a real one).
 import asyncio
 import json
 import os
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -24,7 +25,7 @@ from sciencelab_spawner.kube_objects import unprivileged_problems
 from sciencelab_spawner.user_options import resolve_user_options
 
 from .k8s.schema import validate_strictly
-from .profile_examples import EXAMPLE_FILE
+from .profile_examples import EXAMPLE_FILE, REPO
 
 GIB = 1024**3
 
@@ -166,6 +167,69 @@ async def test_the_next_spawn_starts_from_the_admins_settings(offline_kube_clien
     assert [volume["name"] for volume in bare["spec"]["volumes"]] == ["home"]
     assert "sciencelab.io/profile" not in bare["metadata"]["labels"]
     assert "AWS_SHARED_CREDENTIALS_FILE" not in env_of(bare)
+
+
+OFFLOAD_GUIDE = REPO / "docs" / "hpc-offload.md"
+YAML_BLOCK = re.compile(r"```yaml\n(.*?)```", re.S)
+
+
+def offload_guide_blocks() -> tuple[str, dict]:
+    """The offload guide's profile file (text) and its pod manifest (parsed)."""
+    blocks = YAML_BLOCK.findall(OFFLOAD_GUIDE.read_text())
+    (profiles,) = [block for block in blocks if re.search(r"^profiles:", block, re.M)]
+    (pod,) = [yaml.safe_load(block) for block in blocks if re.search(r"^kind: Pod$", block, re.M)]
+    return profiles, pod
+
+
+def offload_excerpt(pod: dict) -> dict:
+    """What an offload changes in a pod, as the offload guide shows it."""
+    container = pod["spec"]["containers"][0]
+    return {
+        "apiVersion": pod["apiVersion"],
+        "kind": pod["kind"],
+        "metadata": {
+            "name": pod["metadata"]["name"],
+            # KubeSpawner's own version annotations change with every upgrade.
+            "annotations": {
+                key: value for key, value in pod["metadata"]["annotations"].items() if not key.endswith("-version")
+            },
+        },
+        "spec": {
+            "nodeSelector": pod["spec"]["nodeSelector"],
+            "tolerations": pod["spec"]["tolerations"],
+            "containers": [{key: container[key] for key in ("name", "image", "ports", "resources", "volumeMounts")}],
+            "volumes": pod["spec"]["volumes"],
+        },
+    }
+
+
+async def test_an_offloaded_pod_and_the_offload_guide_shows_it(offline_kube_client, tmp_path):
+    profiles, shown = offload_guide_blocks()
+    path = tmp_path / "profiles.yaml"
+    path.write_text(profiles)
+    spawner = make_spawner(groups=["hpc-users"], profiles_file=str(path), node_selector={"pool": "users"})
+    pod = await pod_for(spawner, {"profile": "hpc-a100"})
+    validate_strictly(pod)
+    assert unprivileged_problems(pod) == []
+    assert "affinity" not in pod["spec"]
+    assert spawner.storage_pvc_ensure is False
+    record = json.loads(env_of(pod)["SCIENCELAB_PROFILE"])
+    assert record["resources"] == {
+        "cpu_guarantee": 8.0,
+        "cpu_limit": 8.0,
+        "mem_guarantee": 64 * GIB,
+        "mem_limit": 64 * GIB,
+    }
+    assert "NVIDIA_VISIBLE_DEVICES" not in env_of(pod)
+    excerpt = offload_excerpt(pod)
+    assert shown == excerpt, "docs/hpc-offload.md shows another pod; it should show:\n" + yaml.safe_dump(
+        excerpt, sort_keys=False
+    )
+    # The next spawn of the same spawner is back on the cluster's nodes, with its home claim.
+    pod = await pod_for(spawner, {"profile": "cpu"})
+    assert (pod["spec"]["nodeSelector"], spawner.storage_pvc_ensure) == ({"pool": "users"}, True)
+    assert [volume["name"] for volume in pod["spec"]["volumes"]] == ["home"]
+    assert "slurm-job.vk.io/flags" not in (pod["metadata"].get("annotations") or {})
 
 
 async def test_a_privileged_configuration_is_refused_before_the_pod_is_sent(offline_kube_client):

@@ -13,6 +13,7 @@ from sciencelab_spawner.profile_config import (
     GroupQuota,
     Image,
     MultiOption,
+    Offload,
     Profile,
     ProfileConfigError,
     S3Bucket,
@@ -110,7 +111,7 @@ def test_profiles_setting_may_be_just_the_list_with_inline_sizes():
             "profiles: [{slug: a, display_name: x, imag: python}]",
             "p.yaml: profile 'a' (profiles[0]): unknown field 'imag'; known fields: slug, display_name, description, "
             "default, allowed_groups, image, size, gpu, cvmfs, s3, collaborative, lifetime, idle_timeout, extend, "
-            "runs_on, slurm, dask_config, environment, node_selector, tolerations",
+            "runs_on, slurm, dask_config, environment, node_selector, tolerations, offload",
         ),
         (
             "profiles: [{slug: a, display_name: x, gpu: {model: a100, count: {max: two}}}]",
@@ -174,6 +175,138 @@ def test_profiles_setting_may_be_just_the_list_with_inline_sizes():
     ],
 )
 def test_errors_name_source_profile_and_field(text, message):
+    with pytest.raises(ProfileConfigError) as error:
+        load_profiles_yaml(text, "p.yaml")
+    assert str(error.value) == message
+
+
+OFFLOAD = "offload: {node: interlink-slurm, resources: {cpu: 8, memory: 32G}}"
+
+
+def test_an_offloaded_profile_gets_the_virtual_node_and_a_fixed_size():
+    config = load_profiles_yaml(
+        """
+        profiles:
+          - slug: hpc
+            display_name: On the HPC cluster
+            offload:
+              node: interlink-slurm
+              tolerations: [{key: site.example.org/hpc, operator: Exists, effect: NoSchedule}]
+              resources: {cpu: 8, memory: 32G, gpus: 1}
+              job_flags: [--partition=gpu, --account=phys123, --gres=gpu:1]
+          - slug: any-virtual-node
+            display_name: Any interLink node
+            offload:
+              node: {virtual-node.interlink/type: virtual-kubelet}
+              resources: {cpu: 1, memory: 2G}
+        """,
+        "p.yaml",
+    )
+    hpc, anywhere = config.profiles
+    assert hpc.offload == Offload(
+        node_selector={"kubernetes.io/hostname": "interlink-slurm"},
+        tolerations=({"key": "site.example.org/hpc", "operator": "Exists", "effect": "NoSchedule"},),
+        gpus=1,
+        job_flags=("--partition=gpu", "--account=phys123", "--gres=gpu:1"),
+    )
+    # CPU and memory are the profile's fixed size, requests equal to limits.
+    assert hpc.size == SingleOption((Choice("inline/hpc"),), "inline/hpc")
+    assert config.sizes["inline/hpc"] == Size(
+        "inline/hpc", "8 CPUs, 32G memory, 1 GPU on the HPC cluster", 8.0, 8.0, 32 * GIB, 32 * GIB
+    )
+    assert anywhere.offload == Offload(node_selector={"virtual-node.interlink/type": "virtual-kubelet"})
+    assert config.sizes["inline/any-virtual-node"].display_name == "1 CPU, 2G memory on the HPC cluster"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "cvmfs_repositories: {sft.cern.ch: {}}\n"
+            f"profiles: [{{slug: hpc, display_name: x, cvmfs: [sft.cern.ch], {OFFLOAD}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), cvmfs: an offloaded profile (with `offload`) cannot have it: "
+            "interLink's SLURM plugin mounts only Secret, ConfigMap, emptyDir and projected volumes, not the "
+            "cvmfs-csi claim or the cluster nodes' /cvmfs",
+        ),
+        (
+            "s3_buckets: {b: {endpoint: 'https://s3.cern.ch', bucket: bucket-b}}\n"
+            f"profiles: [{{slug: hpc, display_name: x, s3: {{choices: [b]}}, {OFFLOAD}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), s3: an offloaded profile (with `offload`) cannot have it: "
+            "interLink's SLURM plugin mounts only Secret, ConfigMap, emptyDir and projected volumes, not the "
+            "buckets' CSI volumes",
+        ),
+        (
+            f"gpu_models: {{a100: {{}}}}\nprofiles: [{{slug: hpc, display_name: x, gpu: {{model: a100}}, {OFFLOAD}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), gpu: an offloaded profile (with `offload`) cannot have it: the "
+            "hub's GPU models are the cluster's GPU nodes; ask for HPC GPUs with `offload.resources.gpus`",
+        ),
+        (
+            f"profiles: [{{slug: hpc, display_name: x, size: {{cpu_limit: 2}}, {OFFLOAD}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), size: an offloaded profile (with `offload`) cannot have it: its "
+            "CPU and memory are `offload.resources`",
+        ),
+        (
+            f"profiles: [{{slug: hpc, display_name: x, collaborative: true, {OFFLOAD}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), collaborative: an offloaded profile (with `offload`) cannot have "
+            "it: the collaboration switch changes the server's image and drops its GPUs, which the batch job's "
+            "`offload.job_flags` fix",
+        ),
+        (
+            f"profiles: [{{slug: hpc, display_name: x, node_selector: {{pool: hpc}}, {OFFLOAD}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), node_selector: an offloaded profile (with `offload`) cannot have "
+            "it: the pod goes to the virtual node `offload.node` selects; put more labels there",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: vk, resources: {cpu: 1, memory: 1G}, "
+            "job_flags: [--partition=cpu, --mem=64G]}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.job_flags[1]: '--mem=64G': the SLURM plugin sets --mem "
+            "from the pod's limits; set offload.resources.memory instead",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: vk, resources: {cpu: 1, memory: 1G}, "
+            "job_flags: ['--partition=cpu; rm -rf ~']}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.job_flags[0]: '--partition=cpu; rm -rf ~' is not valid: "
+            "One `sbatch` option, `--name` or `--name=value`: no spaces, quotes or shell characters.",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: vk, resources: {cpu: 1, memory: 1G}, "
+            "job_flags: ['-p gpu']}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.job_flags[0]: '-p gpu' is not valid: "
+            "One `sbatch` option, `--name` or `--name=value`: no spaces, quotes or shell characters.",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: vk, resources: {cpu: 0.5, memory: 1G}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.resources.cpu: expected a whole number, got 0.5 (Whole "
+            "CPU cores (the plugin rounds a fraction up), e.g. `8`.)",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: vk, resources: {cpu: 1}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.resources: missing required field 'memory'",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: Bad_Node, resources: {cpu: 1, memory: 1G}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.node: 'Bad_Node' is not valid: A Kubernetes node name: "
+            "lowercase letters, digits, '-' and '.', e.g. `interlink-slurm`.",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: {}, resources: {cpu: 1, memory: 1G}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.node: must not be empty",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, offload: {node: vk, resources: {cpu: 1, memory: 1G}, "
+            "tolerations: [{key: 'a b', operator: Exists}]}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), offload.tolerations[0].key: 'a b' is not valid: A Kubernetes label "
+            "key, e.g. `virtual-node.interlink/type` or `site`.",
+        ),
+        (
+            "profiles: [{slug: hpc, display_name: x, runs_on: slurm, lifetime: 1h, "
+            "offload: {node: vk, resources: {cpu: 1, memory: 1G}}}]",
+            "p.yaml: profile 'hpc' (profiles[0]), runs_on: 'slurm': `offload` sends a Kubernetes pod to a virtual "
+            "node; only a Kubernetes profile has one",
+        ),
+    ],
+)
+def test_offload_refuses_what_the_hpc_side_cannot_do(text, message):
     with pytest.raises(ProfileConfigError) as error:
         load_profiles_yaml(text, "p.yaml")
     assert str(error.value) == message

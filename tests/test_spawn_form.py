@@ -115,6 +115,25 @@ def test_settings_the_spawner_does_not_apply_are_marked_with_its_reason():
     assert form.count(marker) == 3
 
 
+def test_an_offloaded_profile_shows_its_batch_job_as_its_fixed_size():
+    offloaded = make_profile_config(
+        [
+            {
+                "slug": "hpc",
+                "display_name": "HPC",
+                "offload": {"node": "interlink-slurm", "resources": {"cpu": 8, "memory": "64G", "gpus": 1}},
+            }
+        ],
+        "test",
+    )
+    form = make_options_form(offloaded, frozenset(), {}, {})
+    assert (
+        '<ul class="sciencelab-resources small"><li><span class="text-muted">Size:</span> '
+        "8 CPUs, 64G memory, 1 GPU on the HPC cluster</li></ul>"
+    ) in form
+    assert 'class="sciencelab-options"' not in form
+
+
 def test_form_says_when_nothing_is_allowed():
     only_secret = make_profile_config([{"slug": "s", "display_name": "S", "allowed_groups": ["x"]}], "test")
     assert "No server profile is available to your groups" in make_options_form(only_secret, frozenset(), {}, {})

@@ -453,6 +453,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
                 get_k8s_model(V1VolumeMount, mount) for mount in settings.volume_mounts
             )
             pod.metadata.labels.update(settings.labels)
+            pod.metadata.annotations = {**(pod.metadata.annotations or {}), **settings.annotations}
         if self.server_token:
             volume, mount = make_server_token_mount(self.pod_name)
             pod.spec.volumes.append(get_k8s_model(V1Volume, volume))

@@ -3,10 +3,11 @@
 `make_pod_settings` turns (resolved profile, user, the admin's site settings, the spawner's
 current settings) into the KubeSpawner settings of one server: image, GPU limits and node
 affinity, tolerations, volumes and mounts for CVMFS, S3 and group folders, and the enforced
-security contexts. `make_server_objects` builds what exists for one server only (Secrets of its
-API token and S3 credentials, its bucket volumes; deleted when it stops); `make_shared_objects`
-what outlives servers (the CVMFS claim, group folders). `unprivileged_problems` checks a finished
-pod.
+security contexts; for an offloaded profile, the interLink virtual node, its batch job's
+annotation and only the volumes interLink's SLURM plugin copies (docs/hpc-offload.md).
+`make_server_objects` builds what exists for one server only (Secrets of its API token and S3
+credentials, its bucket volumes; deleted when it stops); `make_shared_objects` what outlives
+servers (the CVMFS claim, group folders). `unprivileged_problems` checks a finished pod.
 
 Nothing here formats a user string into a name or a command: names are built from the pod name
 (KubeSpawner's safe slug) and catalog names, made safe with KubeSpawner's own slug functions.
@@ -19,7 +20,7 @@ from types import MappingProxyType
 
 from kubespawner.slugs import is_valid_label, is_valid_object_name, safe_slug
 
-from .profile_config import GpuModel, S3Bucket
+from .profile_config import DEFAULT_GPU_RESOURCE, GpuModel, Offload, S3Bucket
 from .user_options import ResolvedProfile
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set on GPU nodes by the NVIDIA GPU operator
@@ -48,7 +49,8 @@ SECRET_FILE_MODE = 0o440  # the files of a mounted Secret: readable by the owner
 CREDENTIAL_VALUE = re.compile(r"[\x21-\x7e]+")
 # Where JupyterHub hands the server its API token; the pod reads them from the server's Secret.
 HUB_TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
-# The traits `make_pod_settings` sets; a spawner restores them before each spawn.
+# The traits `make_pod_settings` may set (the last three for offloaded profiles only); a spawner
+# restores them before each spawn.
 POD_SETTING_TRAITS = (
     "image",
     "extra_resource_limits",
@@ -57,7 +59,21 @@ POD_SETTING_TRAITS = (
     "tolerations",
     "container_security_context",
     "pod_security_context",
+    "volumes",
+    "volume_mounts",
+    "storage_pvc_ensure",
 )
+# interLink's virtual node carries this NoSchedule taint, so only pods meant for it go there; an
+# offloaded pod tolerates it as interLink's own examples do.
+# ref: https://github.com/interlink-hq/interLink/blob/f632175701d78b604138ce2e1e38af13d1f7546b/pkg/virtualkubelet/virtualkubelet.go#L416-L431
+VIRTUAL_NODE_TOLERATION = MappingProxyType({"key": "virtual-node.interlink/no-schedule", "operator": "Exists"})
+# The annotation interLink's SLURM plugin reads `sbatch` options from, one `#SBATCH` line per option.
+# ref: https://github.com/interlink-hq/interlink-slurm-plugin/blob/f8451d93e063b7addc606d227a525fe614d91958/pkg/slurm/prepare.go#L1070-L1072
+SLURM_FLAGS_ANNOTATION = "slurm-job.vk.io/flags"
+# The volume kinds the SLURM plugin copies to the HPC side. It skips a volume of any other kind
+# (a claim) and, with it, every mount of the container it had prepared, Secrets included.
+# ref: https://github.com/interlink-hq/interlink-slurm-plugin/blob/f8451d93e063b7addc606d227a525fe614d91958/pkg/slurm/prepare.go#L952-L955
+OFFLOADED_VOLUME_KINDS = ("secret", "configMap", "emptyDir", "projected")
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,7 @@ class PodSettings:
     volumes: tuple[Mapping, ...] = ()
     volume_mounts: tuple[Mapping, ...] = ()
     labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -160,6 +177,11 @@ def member_group_folders(site: KubeSite, groups: Iterable[str]) -> list[str]:
     return sorted(site.group_folders.intersection(groups))
 
 
+def mounted_group_folders(resolved: ResolvedProfile, site: KubeSite, groups: Iterable[str]) -> list[str]:
+    """The group folders a server of `resolved` mounts: none when offloaded (claims stay behind)."""
+    return [] if resolved.offload is not None else member_group_folders(site, groups)
+
+
 # --- the pod -----------------------------------------------------------------------------------
 
 
@@ -174,11 +196,12 @@ def make_pod_settings(
 
     `current` holds the spawner's values of those traits before the profile (the admin's
     configuration and JupyterHub's group overrides); the profile adds to them, except the security
-    contexts, where the enforced settings win. The profile's volumes, mounts and labels come on
-    top of the admin's.
+    contexts, where the enforced settings win, and an offloaded profile's placement and volumes.
+    The profile's volumes, mounts, labels and annotations come on top of the admin's.
     """
     volumes, mounts, environment = [], [], {}
     labels = {PROFILE_LABEL: resolved.slug}
+    annotations = {}
     traits = {
         "image": resolved.image.image if resolved.image is not None else current["image"],
         "extra_resource_limits": dict(current["extra_resource_limits"]),
@@ -191,18 +214,21 @@ def make_pod_settings(
     if resolved.gpu_model is not None:
         _add_gpus(traits, resolved.gpu_model, resolved.gpu_count, site)
         labels[GPU_MODEL_LABEL] = resolved.gpu_model.name
-    else:
+    elif resolved.offload is None:
         # With the NVIDIA container runtime as the default, an image could ask for every GPU of
-        # the node through this variable; a pod without GPUs gets none.
+        # the node through this variable; a pod without GPUs gets none. (On the HPC side SLURM
+        # confines a job to its GPUs, and the variable could hide them from the container.)
         environment["NVIDIA_VISIBLE_DEVICES"] = "none"
+    if resolved.offload is not None:
+        annotations.update(_offload(traits, resolved.offload, current))
     _add_cvmfs(volumes, mounts, resolved, site)
     environment.update(_add_s3(volumes, mounts, resolved, site, server))
-    for index, group in enumerate(member_group_folders(site, groups)):
+    for index, group in enumerate(mounted_group_folders(resolved, site, groups)):
         volumes.append(
             {"name": f"group-{index}", "persistentVolumeClaim": {"claimName": group_folder_claim_name(group)}}
         )
         mounts.append({"name": f"group-{index}", "mountPath": f"{site.group_folders_root}/{group_folder_slug(group)}"})
-    return PodSettings(traits, environment, tuple(volumes), tuple(mounts), labels)
+    return PodSettings(traits, environment, tuple(volumes), tuple(mounts), labels, annotations)
 
 
 def _add_gpus(traits: dict, model: GpuModel, count: int, site: KubeSite):
@@ -215,6 +241,32 @@ def _add_gpus(traits: dict, model: GpuModel, count: int, site: KubeSite):
         traits["node_affinity_required"] = [
             {**term, "matchExpressions": [*term.get("matchExpressions", []), expression]} for term in terms
         ]
+
+
+def _offload(traits: dict, offload: Offload, current: Mapping[str, object]) -> dict[str, str]:
+    """Send the pod to the interLink virtual node and shape its batch job; returns its annotations.
+
+    The site's node selector and required affinity describe the cluster's own nodes, which the
+    virtual node is not: the offload's selector replaces them. Volumes the SLURM plugin cannot copy
+    (the home claim and any other claim) are left out, and the home claim is not created.
+    """
+    traits["node_selector"] = dict(offload.node_selector)
+    traits["node_affinity_required"] = []
+    traits["tolerations"] = _unique(
+        [*traits["tolerations"], dict(VIRTUAL_NODE_TOLERATION), *map(dict, offload.tolerations)]
+    )
+    if offload.gpus:
+        traits["extra_resource_limits"][DEFAULT_GPU_RESOURCE] = str(offload.gpus)
+    volumes = [volume for volume in _as_list(current["volumes"]) if _copied_to_hpc(volume)]
+    names = {volume["name"] for volume in volumes}
+    traits["volumes"] = volumes
+    traits["volume_mounts"] = [mount for mount in _as_list(current["volume_mounts"]) if mount["name"] in names]
+    traits["storage_pvc_ensure"] = False
+    return {SLURM_FLAGS_ANNOTATION: " ".join(offload.job_flags)} if offload.job_flags else {}
+
+
+def _copied_to_hpc(volume: Mapping) -> bool:
+    return any(kind in volume for kind in OFFLOADED_VOLUME_KINDS)
 
 
 def _add_cvmfs(volumes: list, mounts: list, resolved: ResolvedProfile, site: KubeSite):
@@ -451,7 +503,7 @@ def make_shared_objects(resolved: ResolvedProfile, site: KubeSite, groups: Itera
         objects.append(
             _claim(site.cvmfs_pvc_name, site, "cvmfs", "ReadOnlyMany", CVMFS_VOLUME_SIZE, site.cvmfs_storage_class)
         )
-    for group in member_group_folders(site, groups):
+    for group in mounted_group_folders(resolved, site, groups):
         claim = _claim(
             group_folder_claim_name(group),
             site,

@@ -25,6 +25,36 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 HOUR = 3600
 # Servers holding GPUs are stopped after this many idle seconds unless the admin says otherwise.
 DEFAULT_GPU_IDLE_TIMEOUT = 2 * HOUR
+# The label every node carries with its own name: `offload.node` given as a name selects it.
+NODE_NAME_LABEL = "kubernetes.io/hostname"
+# `sbatch` options interLink's SLURM plugin sets itself from the pod's limits (`offload.resources`);
+# the same option in `offload.job_flags` would contradict them.
+# ref: https://github.com/interlink-hq/interlink-slurm-plugin/blob/f8451d93e063b7addc606d227a525fe614d91958/pkg/slurm/prepare.go#L1139-L1155
+JOB_FLAGS_FROM_RESOURCES = {
+    "--cpus-per-task": "offload.resources.cpu",
+    "--mem": "offload.resources.memory",
+    "--mem-per-cpu": "offload.resources.memory",
+    "--mem-per-gpu": "offload.resources.memory",
+}
+# What an offloaded profile may not have, and why: the pod runs as a batch job on the HPC side.
+NOT_OFFLOADED = {
+    "size": "its CPU and memory are `offload.resources`",
+    "gpu": "the hub's GPU models are the cluster's GPU nodes; ask for HPC GPUs with `offload.resources.gpus`",
+    "cvmfs": (
+        "interLink's SLURM plugin mounts only Secret, ConfigMap, emptyDir and projected volumes, "
+        "not the cvmfs-csi claim or the cluster nodes' /cvmfs"
+    ),
+    "s3": (
+        "interLink's SLURM plugin mounts only Secret, ConfigMap, emptyDir and projected volumes, "
+        "not the buckets' CSI volumes"
+    ),
+    "collaborative": (
+        "the collaboration switch changes the server's image and drops its GPUs, which the batch job's "
+        "`offload.job_flags` fix"
+    ),
+    "node_selector": "the pod goes to the virtual node `offload.node` selects; put more labels there",
+    "tolerations": "put them in `offload.tolerations`",
+}
 
 
 class ProfileConfigError(ValueError):
@@ -171,6 +201,21 @@ class SlurmSettings:
 
 
 @dataclass(frozen=True)
+class Offload:
+    """Where an offloaded profile's pod goes (an interLink virtual node) and what its batch job asks for.
+
+    `node_selector` selects the virtual node; `tolerations` are the admin's besides interLink's own;
+    `gpus` is the pod's `nvidia.com/gpu` limit; `job_flags` are whole `sbatch` options. CPU and
+    memory become the profile's fixed size.
+    """
+
+    node_selector: Mapping[str, str]
+    tolerations: tuple[Mapping, ...] = ()
+    gpus: int = 0
+    job_flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Profile:
     slug: str
     display_name: str
@@ -195,6 +240,8 @@ class Profile:
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tolerations: tuple[Mapping, ...] = ()
+    # Run on an HPC cluster through an interLink virtual node; None: on the cluster's own nodes.
+    offload: Offload | None = None
 
 
 @dataclass(frozen=True)
@@ -349,7 +396,7 @@ def _describe(error: ValidationError) -> str:
     if error.validator == "minItems":
         entries = "entry" if error.validator_value == 1 else "entries"
         return f"needs at least {error.validator_value} {entries}, got {len(value)}"
-    if error.validator == "minLength":
+    if error.validator in ("minLength", "minProperties"):
         return "must not be empty"
     if error.validator == "uniqueItems":
         return f"lists an entry twice: {value!r}"
@@ -467,6 +514,12 @@ class _ConfigBuilder:
             inline_name = INLINE_SIZE_PREFIX + slug
             self.sizes[inline_name] = self._size(inline_name, size, f"{where}, size")
             size = inline_name
+        offload = self._offload(entry, where)
+        if offload is not None:
+            # The job's CPU and memory are the profile's fixed size: the spawner, the form and the
+            # server's panel treat them as any size.
+            size = INLINE_SIZE_PREFIX + slug
+            self.sizes[size] = _offload_size(size, entry["offload"]["resources"])
         gpu = entry.get("gpu")
         gpu_model = gpu_count = None
         if gpu is not None:
@@ -508,6 +561,36 @@ class _ConfigBuilder:
             environment=MappingProxyType(dict(entry.get("environment", {}))),
             node_selector=MappingProxyType(dict(entry.get("node_selector", {}))),
             tolerations=tuple(MappingProxyType(dict(t)) for t in entry.get("tolerations", ())),
+            offload=offload,
+        )
+
+    def _offload(self, entry: dict, where: str) -> Offload | None:
+        spec = entry.get("offload")
+        if spec is None:
+            return None
+        for name, reason in NOT_OFFLOADED.items():
+            if name in entry:
+                self.fail(f"{where}, {name}", f"an offloaded profile (with `offload`) cannot have it: {reason}")
+        if entry.get("runs_on", "kubernetes") != "kubernetes":
+            self.fail(
+                f"{where}, runs_on",
+                f"{entry['runs_on']!r}: `offload` sends a Kubernetes pod to a virtual node; only a "
+                "Kubernetes profile has one",
+            )
+        for index, flag in enumerate(spec.get("job_flags", ())):
+            option = flag.split("=", 1)[0]
+            if option in JOB_FLAGS_FROM_RESOURCES:
+                self.fail(
+                    f"{where}, offload.job_flags[{index}]",
+                    f"{flag!r}: the SLURM plugin sets {option} from the pod's limits; "
+                    f"set {JOB_FLAGS_FROM_RESOURCES[option]} instead",
+                )
+        node = spec["node"]
+        return Offload(
+            node_selector=MappingProxyType({NODE_NAME_LABEL: node} if isinstance(node, str) else dict(node)),
+            tolerations=tuple(MappingProxyType(dict(t)) for t in spec.get("tolerations", ())),
+            gpus=spec["resources"].get("gpus", 0),
+            job_flags=tuple(spec.get("job_flags", ())),
         )
 
     def _unknown(self, where: str, name: object, catalog_name: str, catalog: Mapping):
@@ -623,6 +706,17 @@ class _ConfigBuilder:
         if not minimum <= default <= maximum:
             self.fail(where, f"needs min <= default <= max, got min {minimum}, default {default}, max {maximum}")
         return CountOption(minimum, maximum, default)
+
+
+def _offload_size(name: str, resources: dict) -> Size:
+    """The fixed size of an offloaded profile: requests equal to limits, since the scheduler fits
+    the requests on the virtual node and the SLURM plugin reads the limits."""
+    cpu, memory = float(resources["cpu"]), parse_memory(resources["memory"])
+    gpus = resources.get("gpus", 0)
+    described = f"{resources['cpu']} CPU{'s' if resources['cpu'] != 1 else ''}, {resources['memory']} memory"
+    if gpus:
+        described += f", {gpus} GPU{'s' if gpus != 1 else ''}"
+    return Size(name, f"{described} on the HPC cluster", cpu, cpu, memory, memory)
 
 
 def _float_or_none(value: int | float | None) -> float | None:

@@ -37,6 +37,9 @@ def make_profiles_reference(schema: dict, settings: list[tuple[str, type[HasTrai
     profile = _resolve(schema, schema["$defs"]["profile"])
     sections.append(_section(schema, "profiles[] (one profile)", profile))
     sections.append(_section(schema, "profiles[].gpu", profile["properties"]["gpu"]))
+    offload = profile["properties"]["offload"]
+    sections.append(_section(schema, "profiles[].offload", offload))
+    sections.append(_section(schema, "profiles[].offload.resources", offload["properties"]["resources"]))
     sections.append(_user_options_section())
     for title, cls, names in settings:
         sections.append(_settings_section(title, cls, names))

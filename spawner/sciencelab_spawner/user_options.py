@@ -24,6 +24,7 @@ from .profile_config import (
     GpuModel,
     Image,
     MultiOption,
+    Offload,
     Profile,
     ProfileConfig,
     S3Bucket,
@@ -147,6 +148,8 @@ class ResolvedProfile:
     environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     node_selector: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     tolerations: tuple[Mapping, ...] = ()
+    # The interLink virtual node and batch job of an offloaded profile; None: the cluster's own nodes.
+    offload: Offload | None = None
     # The checked options as the user sent them: what the next spawn without options reuses.
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     # What the user should know, e.g. that a remembered choice is no longer offered.
@@ -497,6 +500,7 @@ def _resolve(
         environment=profile.environment,
         node_selector=profile.node_selector,
         tolerations=profile.tolerations,
+        offload=profile.offload,
         options=MappingProxyType(options),
         notices=notices,
     )
@@ -507,7 +511,9 @@ def _resolve(
             resolved = replace(resolved, image=config.images[collaboration.image])
         if not collaboration.use_gpu:
             resolved = replace(resolved, gpu_model=None, gpu_count=0)
-    return replace(resolved, session=_session_terms(config, profile, lifetime_hours, resolved.gpu_count > 0))
+    # An offloaded server's GPUs are the HPC cluster's: outside the hub's quota, but as scarce when idle.
+    holds_gpus = resolved.gpu_count > 0 or (resolved.offload is not None and resolved.offload.gpus > 0)
+    return replace(resolved, session=_session_terms(config, profile, lifetime_hours, holds_gpus))
 
 
 def _session_terms(config: ProfileConfig, profile: Profile, lifetime_hours: int | None, holds_gpus: bool):
