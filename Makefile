@@ -30,7 +30,7 @@ BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo demo-oidc format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-gpu bench-dask images images-gpu images-lock clean
+.PHONY: demo demo-oidc format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-slurm bench-gpu bench-dask images images-gpu images-lock clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -78,6 +78,9 @@ bench-kube: install $(STAMPS)/kubernetes ## Kubernetes spawner vs stock KubeSpaw
 
 bench-batch: install $(STAMPS)/htcondor $(STAMPS)/slurm ## HTCondor and SLURM: our API vs dask-jobqueue directly, refresh cost with 500 jobs
 	$(VENV)/bin/python bench/batch_pools.py $(BENCH_ARGS)
+
+bench-slurm: install $(STAMPS)/slurm ## SLURM spawn-to-ready: a runs_on: slurm profile vs batchspawner's SlurmSpawner
+	$(VENV)/bin/python bench/slurm_spawn.py $(BENCH_ARGS)
 
 bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 5 and 100 WebSocket clients vs jupyterlab-nvdashboard
 	$(VENV)/bin/python bench/gpu_tick.py

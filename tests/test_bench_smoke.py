@@ -68,10 +68,11 @@ def assert_lines(output: str, *patterns: str):
     assert not missing, f"no line matches {missing} in:\n{output[-6000:]}"
 
 
-def batch_systems_missing() -> str | None:
+def batch_systems_missing(*systems) -> str | None:
+    """Why one of `systems` (HTCondorPool, SlurmCluster) cannot run here, None when all can."""
     try:
-        HTCondorPool.check_installed()
-        SlurmCluster.check_installed()
+        for system in systems:
+            system.check_installed()
     except BatchSystemMissing as missing:
         return str(missing)
     return None
@@ -111,13 +112,26 @@ def test_kube_spawner(cluster_of_its_own):
 @pytest.mark.htcondor
 @pytest.mark.slurm
 def test_batch_pools():
-    require(batch_systems_missing())
+    require(batch_systems_missing(HTCondorPool, SlurmCluster))
     assert_lines(
         python_smoke("batch_pools.py"),
         rf"HTCondor ours / HTCondorCluster: ratio of medians {RATIO}, median of per-round ratios {RATIO} \(goal <= 1\.1\)",
         rf"SLURM ours / SLURMCluster: ratio of medians {RATIO}, median of per-round ratios {RATIO} \(goal <= 1\.1\)",
         r"HTCondor, 5 idle jobs: a state refresh \(GET of the cluster\) median \d+ ms; its one condor_q alone .*",
         r"SLURM, 5 held jobs: a state refresh \(GET of the cluster\) median \d+ ms; its one squeue alone .*",
+    )
+
+
+@pytest.mark.hub
+@pytest.mark.slurm
+def test_slurm_spawn():
+    """Asserts, in the benchmark, that both servers got ready and the queue was empty after each."""
+    require(batch_systems_missing(SlurmCluster))
+    assert_lines(
+        python_smoke("slurm_spawn.py"),
+        r"ScienceLab runs_on: slurm: spawn-to-ready median \d+\.\d\d s over 1 spawns .*",
+        r"batchspawner SlurmSpawner: spawn-to-ready median \d+\.\d\d s over 1 spawns .*",
+        rf"ours / batchspawner: ratio of medians {RATIO}, median of per-round ratios {RATIO} \(goal <= 1\.1\)",
     )
 
 

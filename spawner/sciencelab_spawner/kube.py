@@ -43,6 +43,7 @@ from .kube_objects import (
 from .local_gpus import GpuInventoryError, GpuUnavailableError
 from .profile_config import GpuModel, ProfileConfig
 from .profile_spawner import ProfileSpawnerMixin, SpawnRefusal
+from .slurm_jobs import SlurmProfilesMixin
 from .user_options import ResolvedProfile, UserOptionsError
 
 # The client method suffix of each kind the spawner creates besides the pod (`create_` + suffix, ...);
@@ -68,7 +69,7 @@ class CheckedPodHook:
         return pod
 
 
-class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
+class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
     """Starts each server as an unprivileged pod with the resources of a profile from the allowlist.
 
     Everything KubeSpawner offers still applies (namespace, storage, image pull secrets, ...);
@@ -79,8 +80,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
     """
 
     spawner_kind = "kubernetes"
-    # A hub in a pod has no SLURM client: `runs_on: slurm` profiles need the local spawner's hub.
-    runs_on_kinds = frozenset({"kubernetes"})
+    # `runs_on: slurm` profiles need the SLURM client where the hub runs (not in the chart's image).
+    runs_on_kinds = frozenset({"kubernetes", "slurm"})
 
     cvmfs_mode = Enum(
         ["csi", "hostpath"],
@@ -354,8 +355,8 @@ class KubeProfileSpawner(ProfileSpawnerMixin, KubeSpawner):
 
     def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
         model = resolved.gpu_model
-        if model is None:
-            return ()
+        if model is None or resolved.runs_on == "slurm":
+            return ()  # SLURM allocates a job's GPUs
         if self.gpu_inventory.problem:
             raise GpuInventoryError(
                 "gpu_model",

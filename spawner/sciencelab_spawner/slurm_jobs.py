@@ -202,6 +202,18 @@ class SlurmProfilesMixin(Configurable):
 
     slurm_job: SlurmJobSpawner | None = None
 
+    slurm_workdir_template = Unicode(
+        "/home/{username}",
+        config=True,
+        help="""
+        The working directory of `runs_on: slurm` jobs, where their log goes too; `{username}` is
+        the hub user name. The cluster's nodes must have it.
+
+        Default: "/home/{username}" (the local spawner uses the user's home, or `home_dir_template`
+        with `run_as_hub_user`). Example: "/scratch/{username}".
+        """,
+    )
+
     def make_slurm_job(self) -> SlurmJobSpawner:
         job = SlurmJobSpawner(
             server_env={},
@@ -216,8 +228,8 @@ class SlurmProfilesMixin(Configurable):
 
     @property
     def slurm_workdir(self) -> str:
-        """The job's working directory: the user's home as this spawner knows it."""
-        raise NotImplementedError
+        """The job's working directory."""
+        return self.slurm_workdir_template.format(username=self.user.name)
 
     async def start(self):
         resolved: ResolvedProfile = self.sciencelab_profile

@@ -14,6 +14,7 @@ import { ReadonlyJSONObject, ReadonlyPartialJSONObject } from '@lumino/coreutils
 import { Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
+import { followSettings } from '../settings';
 import { CommandIDs, ISciencelabSidebar } from '../tokens';
 import { ICluster } from './api';
 import {
@@ -83,22 +84,10 @@ export const daskPlugin: JupyterFrontEndPlugin<void> = {
     });
     sidebar.addSection(section, { rank: SECTION_RANK });
 
-    if (settingRegistry) {
-      try {
-        const loaded = await settingRegistry.load(PLUGIN_ID);
-        const apply = (): void => {
-          Object.assign(settings, loaded.composite as unknown as IDaskSettings);
-          model.setUpdateInterval(settings.updateInterval);
-        };
-        apply();
-        loaded.changed.connect(apply);
-      } catch (error) {
-        console.error(
-          `ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`,
-          error
-        );
-      }
-    }
+    await followSettings(settingRegistry, PLUGIN_ID, loaded => {
+      Object.assign(settings, loaded.composite as unknown as IDaskSettings);
+      model.setUpdateInterval(settings.updateInterval);
+    });
     void model.start(settings.updateInterval);
 
     addCommands(app, labShell, model, section, sidebar, settings);

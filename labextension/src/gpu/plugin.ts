@@ -2,6 +2,7 @@ import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application'
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { followSettings } from '../settings';
 import { CommandIDs, ISciencelabSidebar } from '../tokens';
 import { GpuMonitorModel } from './model';
 import { GpuSection } from './panel';
@@ -14,6 +15,11 @@ const PLUGIN_ID = '@sciencelab/labextension:gpu';
  * Rank of the GPU section in the ScienceLab sidebar (the profile has 0, Dask clusters 100).
  */
 const SECTION_RANK = 200;
+
+/**
+ * Rank of the status-bar item on the left of the status bar, right of the session countdown (90).
+ */
+const STATUS_RANK = 100;
 
 /**
  * The user's settings (schema/gpu.json) as the sampler's: only those the user set, null meaning
@@ -64,39 +70,23 @@ export const gpuPlugin: JupyterFrontEndPlugin<void> = {
     sidebar.addSection(section, { rank: SECTION_RANK });
 
     const item = new GpuStatusItem(model, () => void app.commands.execute(CommandIDs.openPanel));
-    statusBar?.registerStatusItem(`${PLUGIN_ID}-status`, {
-      item,
-      align: 'left',
-      rank: 100,
-      isActive: () => item.isWanted(),
-      activeStateChanged: item.visibilityChanged
-    });
+    if (statusBar) {
+      item.addTo(statusBar, `${PLUGIN_ID}-status`, STATUS_RANK);
+    }
 
     await model.start();
-    if (settingRegistry) {
-      try {
-        const settings = await settingRegistry.load(PLUGIN_ID);
-        const apply = () => {
-          section.windowSeconds = (settings.get('historyMinutes').composite as number) * 60;
-          item.options = {
-            show: settings.get('showStatusBar').composite as boolean,
-            showWithoutGpu: settings.get('showWithoutGpu').composite as boolean
-          };
-          const wanted = serverSettingsFrom(settings);
-          if (Object.keys(wanted).length > 0) {
-            model.configure(wanted).catch((error: unknown) => {
-              console.error('ScienceLab: the server refused the GPU monitor settings.', error);
-            });
-          }
-        };
-        apply();
-        settings.changed.connect(apply);
-      } catch (error) {
-        console.error(
-          `ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`,
-          error
-        );
+    await followSettings(settingRegistry, PLUGIN_ID, settings => {
+      section.windowSeconds = (settings.get('historyMinutes').composite as number) * 60;
+      item.options = {
+        show: settings.get('showStatusBar').composite as boolean,
+        showWithoutGpu: settings.get('showWithoutGpu').composite as boolean
+      };
+      const wanted = serverSettingsFrom(settings);
+      if (Object.keys(wanted).length > 0) {
+        model.configure(wanted).catch((error: unknown) => {
+          console.error('ScienceLab: the server refused the GPU monitor settings.', error);
+        });
       }
-    }
+    });
   }
 };

@@ -3,6 +3,7 @@ import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { followSettings } from '../settings';
 import { CommandIDs, ISciencelabSidebar } from '../tokens';
 import { extendedMessage } from './format';
 import { SessionLifetimeModel, warningsFrom } from './model';
@@ -16,6 +17,11 @@ const PLUGIN_ID = '@sciencelab/labextension:session';
  * Dask clusters (100).
  */
 const SECTION_RANK = 50;
+
+/**
+ * Rank of the status-bar item on the left of the status bar, left of the GPU item (100).
+ */
+const STATUS_RANK = 90;
 
 /**
  * Milliseconds the confirmation of an extension stays on screen.
@@ -61,21 +67,9 @@ async function setUp(
   statusBar: IStatusBar | null,
   settingRegistry: ISettingRegistry | null
 ): Promise<void> {
-  if (settingRegistry) {
-    try {
-      const settings = await settingRegistry.load(PLUGIN_ID);
-      const apply = (): void => {
-        model.warnings = warningsFrom(settings.get('warnings').composite);
-      };
-      apply();
-      settings.changed.connect(apply);
-    } catch (error) {
-      console.error(
-        `ScienceLab: could not load the settings of ${PLUGIN_ID}; using the defaults.`,
-        error
-      );
-    }
-  }
+  await followSettings(settingRegistry, PLUGIN_ID, settings => {
+    model.warnings = warningsFrom(settings.get('warnings').composite);
+  });
   await model.start();
   if (!model.watching) {
     model.dispose();
@@ -111,13 +105,9 @@ function addViews(
     void app.commands.execute(CommandIDs.openPanel);
     sidebar.expandSection(section);
   });
-  statusBar?.registerStatusItem(`${PLUGIN_ID}-status`, {
-    item,
-    align: 'left',
-    rank: 90,
-    isActive: () => item.isWanted(),
-    activeStateChanged: item.visibilityChanged
-  });
+  if (statusBar) {
+    item.addTo(statusBar, `${PLUGIN_ID}-status`, STATUS_RANK);
+  }
 }
 
 /**

@@ -1,7 +1,4 @@
-import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
-import { ISignal, Signal } from '@lumino/signaling';
-import React from 'react';
-
+import { IStatusItemText, SciencelabStatusItem } from '../statusitem';
 import { summarizeSession } from './format';
 import { SessionLifetimeModel } from './model';
 
@@ -10,67 +7,28 @@ import { SessionLifetimeModel } from './model';
  * local time and the idle stop in the tooltip, a warning colour once the first warning is due.
  * Hidden where no deadline applies. A click opens the Session section.
  */
-export class SessionStatusItem extends ReactWidget {
+export class SessionStatusItem extends SciencelabStatusItem<SessionLifetimeModel> {
   constructor(model: SessionLifetimeModel, onClick: () => void) {
-    super();
-    this._model = model;
-    this._onClick = onClick;
-    this.id = 'sciencelab-session-status';
-    this.addClass('sciencelab-SessionStatus');
-    model.changed.connect(this._checkVisibility, this);
-  }
-
-  /**
-   * Emitted when `isWanted()` may have changed; the status bar asks again then.
-   */
-  get visibilityChanged(): ISignal<this, void> {
-    return this._visibilityChanged;
+    super({
+      model,
+      onClick,
+      id: 'sciencelab-session-status',
+      className: 'sciencelab-SessionStatus',
+      textClassName: 'sciencelab-SessionStatus-text'
+    });
   }
 
   isWanted(): boolean {
-    return this._model.remaining() !== null;
+    return this.model.remaining() !== null;
   }
 
-  override dispose(): void {
-    Signal.clearData(this);
-    super.dispose();
+  protected describe(): IStatusItemText {
+    const model = this.model;
+    const summary = summarizeSession(model.terms, model.remaining(), model.now(), model.warnings);
+    return {
+      text: summary.text,
+      tooltip: summary.tooltip,
+      modifier: summary.urgent ? 'sciencelab-mod-urgent' : null
+    };
   }
-
-  protected render(): JSX.Element {
-    return (
-      <UseSignal signal={this._model.changed}>
-        {() => {
-          const model = this._model;
-          const summary = summarizeSession(
-            model.terms,
-            model.remaining(),
-            model.now(),
-            model.warnings
-          );
-          return (
-            <span
-              className={`sciencelab-SessionStatus-text${summary.urgent ? ' sciencelab-mod-urgent' : ''}`}
-              title={summary.tooltip}
-              onClick={this._onClick}
-            >
-              {summary.text}
-            </span>
-          );
-        }}
-      </UseSignal>
-    );
-  }
-
-  private _checkVisibility(): void {
-    const visible = this.isWanted();
-    if (visible !== this._lastVisible) {
-      this._lastVisible = visible;
-      this._visibilityChanged.emit();
-    }
-  }
-
-  private readonly _model: SessionLifetimeModel;
-  private readonly _onClick: () => void;
-  private readonly _visibilityChanged = new Signal<this, void>(this);
-  private _lastVisible: boolean | null = null;
 }
