@@ -63,7 +63,7 @@ def test_refused_options_are_400_and_never_become_the_last_options(demo_hub, ali
             {"profile": "cpu", "environment": {"LD_PRELOAD": "/tmp/x.so"}},
             400,
             "environment: {'LD_PRELOAD': '/tmp/x.so'} is not an option of this profile; options of profile 'cpu': "
-            "image, size, cvmfs, s3",
+            "image, size, cvmfs, s3, lifetime_hours",
         ),
         ({"profile": "gpu"}, 403, "profile: 'gpu' is only for members of gpu-users; choose one of: cpu, collab"),
         (
