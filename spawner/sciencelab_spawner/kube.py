@@ -439,10 +439,14 @@ class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
         self._literal_environment = dict(environment)
 
     def get_env(self):
-        env = {**super().get_env(), **self._literal_environment}
+        env = self.slurm_server_env()
         # The pod spec names the token's Secret; the value never appears in it.
         env.update({name: reference for name, reference in hub_token_environment(self.pod_name).items() if name in env})
         return env
+
+    def slurm_server_env(self) -> dict[str, str]:
+        # A SLURM job gets the values themselves: a Secret of the cluster means nothing on its node.
+        return {**super().get_env(), **self._literal_environment}
 
     async def get_pod_manifest(self):
         pod = await super().get_pod_manifest()

@@ -226,6 +226,10 @@ class SlurmProfilesMixin(Configurable):
         job.log = self.log
         return job
 
+    def slurm_server_env(self) -> dict[str, str]:
+        """The server's environment, as the job gets it: literal values only."""
+        return self.get_env()
+
     @property
     def slurm_workdir(self) -> str:
         """The job's working directory."""
@@ -238,7 +242,7 @@ class SlurmProfilesMixin(Configurable):
         job = self.slurm_job = self.make_slurm_job()
         # The job's server listens where the hub can reach it; batchspawner's wrapper picks the port.
         self.ip, self.port = job.ip, 0
-        job.server_env = self.get_env()
+        job.server_env = self.slurm_server_env()
         script = make_slurm_script(
             job=resolved.slurm,
             job_name=f"sciencelab-{re.sub(r'[^A-Za-z0-9_.-]', '-', self.user.name)[:40]}",
