@@ -88,9 +88,7 @@ class SessionHandler(ExtensionHandlerMixin, JsonAPIHandler):
 
     @web.authenticated
     async def get(self):
-        status, document = await self.settings[SESSION_SETTING].request("GET")
-        self.set_status(status)
-        self.finish(json.dumps(document))
+        await self.relay("GET")
 
     @web.authenticated
     async def post(self):
@@ -100,7 +98,11 @@ class SessionHandler(ExtensionHandlerMixin, JsonAPIHandler):
             return self.refuse(400, str(error))
         if body not in (None, {}):
             return self.refuse(400, "body: send {} (or nothing) to extend this server's session", value=body)
-        status, document = await self.settings[SESSION_SETTING].request("POST")
+        await self.relay("POST")
+
+    async def relay(self, method: str):
+        """Answer with what the hub service answered `method` on this server's deadline."""
+        status, document = await self.settings[SESSION_SETTING].request(method)
         self.set_status(status)
         self.finish(json.dumps(document))
 

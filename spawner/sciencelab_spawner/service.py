@@ -33,7 +33,7 @@ from .local_gpus import LocalGpuInventory, local_gpu_status
 from .profile_config import ProfileConfig, ProfileConfigError, make_profile_config, profiles_schema
 from .profile_source import profile_file
 from .profile_spawner import STATE_KEY
-from .session_keeper import SessionKeeper, SessionStore, make_session, now_utc
+from .session_keeper import SessionKeeper, SessionStore, now_utc
 from .session_pages import make_sessions_page
 from .session_terms import ExtendRefused, Session, make_deadline_document
 from .user_options import (
@@ -275,8 +275,7 @@ class SessionHandler(APIHandler):
         server = (user.get("servers") or {}).get(server_name)
         if server is None:
             raise SessionRefusal(404, f"{label}'s server is not running")
-        exempt = self.settings["profile_source"].current().sessions.exempt_groups
-        session = make_session(user, server_name, server, exempt, self.settings["session_store"])
+        session = self.settings["session_keeper"].session_of(user, server_name, server)
         if session is None:
             raise SessionRefusal(
                 409, f"{label}'s server has no session yet: it is starting or stopping, or predates lifetimes"
@@ -343,12 +342,12 @@ class SessionsPageHandler(HubOAuthenticated, web.RequestHandler):
     async def get(self):
         if not self.current_user.get("admin"):
             raise web.HTTPError(403, "only admins see everyone's sessions")
-        store: SessionStore = self.settings["session_store"]
-        exempt = self.settings["profile_source"].current().sessions.exempt_groups
-        rows = []
-        for user in await self.settings["hub_client"].active_users():
-            for name, server in (user.get("servers") or {}).items():
-                rows.append((make_session(user, name, server, exempt, store), server))
+        keeper: SessionKeeper = self.settings["session_keeper"]
+        rows = [
+            (keeper.session_of(user, name, server), server)
+            for user in await self.settings["hub_client"].active_users()
+            for name, server in (user.get("servers") or {}).items()
+        ]
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/sciencelab/")
         hub_static = url_path_join(os.environ.get("JUPYTERHUB_BASE_URL", "/"), "hub/static/")
         self.finish(make_sessions_page(rows, now_utc(), prefix, self.xsrf_token.decode("ascii"), hub_static))
@@ -390,7 +389,6 @@ def make_app(environ: dict[str, str]) -> web.Application:
         cookie_secret=os.urandom(32),
         profile_source=source,
         hub_client=hub,
-        session_store=store,
         session_keeper=keeper,
         gpu_inventory=environ.get(GPU_INVENTORY_ENV, "none"),
         local_gpu_inventory=LocalGpuInventory(),

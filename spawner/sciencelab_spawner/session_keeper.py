@@ -128,6 +128,10 @@ class SessionKeeper:
         self.log = log
         self._stopping: set[str] = set()
 
+    def session_of(self, user: dict, name: str, server: dict) -> Session | None:
+        """The session of `user`'s server `name` with the exemptions as they are now (`make_session`)."""
+        return make_session(user, name, server, self.exempt_groups(), self.store)
+
     async def run(self):
         while True:
             try:

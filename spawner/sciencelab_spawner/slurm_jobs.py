@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 from batchspawner.batchspawner import JobStatus, SlurmSpawner, format_template
-from traitlets import Dict, Float, List, Unicode, observe
+from traitlets import Dict, Float, List, Unicode
 from traitlets.config import Configurable
 
 from .profile_config import Size
@@ -261,16 +261,11 @@ class SlurmProfilesMixin(Configurable):
             ip = await job.wait_until_running()
         except RuntimeError as error:
             raise SpawnRefusal(str(error), reason="slurm", status_code=503) from None
+        # batchspawner's API handler sets the port its wrapper reports on the hub's spawner: this one.
         while self.port == 0:
             await asyncio.sleep(job.startup_poll_interval)
         self.log.info("%s runs as SLURM job %s on %s:%s", self.server_log_name, job.job_id, ip, self.port)
         return ip, self.port
-
-    @observe("port")
-    def _port_reported(self, change):
-        # batchspawner's API handler sets the port its wrapper reports on the hub's spawner, this one.
-        if self.slurm_job is not None:
-            self.slurm_job.port = change.new
 
     async def stop(self, now=False):
         if self.slurm_job is None:
