@@ -235,15 +235,9 @@ class SlurmProfilesMixin(Configurable):
         """The job's working directory."""
         return self.slurm_workdir_template.format(username=self.user.name)
 
-    async def start(self):
-        resolved: ResolvedProfile = self.sciencelab_profile
-        if resolved is None or resolved.runs_on != "slurm":
-            return await super().start()
-        job = self.slurm_job = self.make_slurm_job()
-        # The job's server listens where the hub can reach it; batchspawner's wrapper picks the port.
-        self.ip, self.port = job.ip, 0
-        job.server_env = self.slurm_server_env()
-        script = make_slurm_script(
+    def make_job_script(self, resolved: ResolvedProfile, job: SlurmJobSpawner) -> str:
+        """The batch script of this spawn (`make_slurm_script`)."""
+        return make_slurm_script(
             job=resolved.slurm,
             job_name=f"sciencelab-{re.sub(r'[^A-Za-z0-9_.-]', '-', self.user.name)[:40]}",
             walltime=resolved.session.lifetime,
@@ -253,6 +247,21 @@ class SlurmProfilesMixin(Configurable):
             workdir=self.slurm_workdir,
             command=[*job.job_command, *self.get_args()],
         )
+
+    async def start(self):
+        resolved: ResolvedProfile = self.sciencelab_profile
+        if resolved is None or resolved.runs_on != "slurm":
+            return await super().start()
+        job = self.slurm_job = self.make_slurm_job()
+        # The job's server listens where the hub can reach it; batchspawner's wrapper picks the port.
+        self.ip, self.port = job.ip, 0
+        job.server_env = self.slurm_server_env()
+        try:
+            script = self.make_job_script(resolved, job)
+        except SlurmScriptError as error:
+            raise SpawnRefusal(
+                f"This server cannot be submitted to SLURM: {error}", reason="slurm", status_code=503
+            ) from None
         try:
             await job.submit(script)
         except RuntimeError as error:
