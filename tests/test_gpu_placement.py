@@ -119,3 +119,31 @@ def test_a_refusal_reads_as_its_message_on_jupyterhubs_pages():
     # JupyterHub's spawn form and spawn page show what `format_exception` gives.
     assert format_exception(refusal) == ("gpu_model: 'any' is not available; no GPU here", None)
     assert (refusal.status_code, refusal.message) == (400, "gpu_model: 'any' is not available; no GPU here")
+
+
+def test_gpus_of_profiles_that_run_elsewhere_are_placed_by_their_scheduler_not_counted_by_the_hub():
+    config = make_profile_config(
+        {
+            "gpu_models": {"a100": {"display_name": "A100", "node_label": "x", "slurm_gres": "a100"}},
+            "profiles": [
+                {"slug": "here", "display_name": "Here", "gpu": {"model": "a100", "count": 1}},
+                {
+                    "slug": "hpc",
+                    "display_name": "HPC",
+                    "runs_on": "slurm",
+                    "lifetime": "1h",
+                    "slurm": {"partition": "gpu"},
+                    "gpu": {"model": "a100", "count": 1},
+                },
+                {"slug": "pod", "display_name": "Pod", "runs_on": "kubernetes", "gpu": {"model": "a100", "count": 1}},
+            ],
+        },
+        "test",
+    )
+    no_gpu = "no GPU on this machine"
+    problems = {p.slug: gpu_placement_problem(config, p, {}, no_gpu, "local") for p in config.profiles}
+    assert problems == {"here": no_gpu, "hpc": None, "pod": None}
+    on_kubernetes = {
+        p.slug: gpu_placement_problem(config, p, {"a100": (0, 0)}, None, "kubernetes") for p in config.profiles
+    }
+    assert on_kubernetes == {"here": "this hub has no A100", "hpc": None, "pod": "this hub has no A100"}

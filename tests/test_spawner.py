@@ -176,6 +176,22 @@ async def test_refusal_is_a_4xx_naming_the_choices(db):
     assert error.value.message == "profile: 'large' is only for members of big; choose one of: small, bare"
 
 
+async def test_a_kubernetes_profile_on_the_local_hub_is_a_503_unless_the_hub_starts_pods(db):
+    profiles = [{"slug": "pod", "display_name": "A pod", "runs_on": "kubernetes"}]
+    spawner = make_spawner(db, profiles=profiles)
+    with pytest.raises(SpawnException) as error:
+        await prepare_spawn(spawner, {"profile": "pod"})
+    assert (error.value.status_code, error.value.message) == (
+        503,
+        "Profile 'pod' runs on kubernetes, which this hub's local spawner cannot start (it starts: local, slurm); "
+        "tell your hub admin",
+    )
+    spawner = make_spawner(db, name="bob", profiles=profiles, kubernetes_profiles=True)
+    await prepare_spawn(spawner, {"profile": "pod"})
+    assert spawner.runs_on_kinds == {"local", "slurm", "kubernetes"}
+    assert spawner.sciencelab_profile.runs_on == "kubernetes"
+
+
 async def test_refused_options_never_become_the_last_options(db):
     spawner = make_spawner(db)
     await prepare_spawn(spawner, {"profile": "small", "cvmfs": ["cms.cern.ch"]})

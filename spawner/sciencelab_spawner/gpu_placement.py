@@ -15,13 +15,16 @@ def gpu_placement_problem(
     profile: Profile,
     gpu_free: Mapping[str, tuple[int, int]],
     gpu_problem: str | None,
+    hub_kind: str | None = None,
 ) -> str | None:
     """Why no spawn of `profile` can get its GPUs on this hub, now or later; None when one can.
 
     `gpu_free` and `gpu_problem` are the spawner's GPU status: (free, total) per GPU model name,
-    and why there are no GPUs at all.
+    and why there are no GPUs at all. They count the GPUs of where the hub's spawner starts
+    servers (`hub_kind`, "local" or "kubernetes"); a profile that runs elsewhere (a SLURM job, a
+    pod from a local hub) gets its GPUs from that scheduler, which the hub does not count.
     """
-    if profile.gpu_model is None:
+    if profile.gpu_model is None or profile.runs_on not in (None, hub_kind):
         return None
     if gpu_problem is not None:
         return gpu_problem

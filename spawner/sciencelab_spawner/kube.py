@@ -19,6 +19,7 @@ from kubespawner.utils import get_k8s_model
 from traitlets import Callable, Dict, Enum, List, Unicode, default, validate
 
 from .compat.kubespawner import expand_name_template
+from .delegates import DelegatingSpawnerMixin
 from .kube_inventory import gpu_status, shared_gpu_inventory
 from .kube_objects import (
     NAMESPACE_LABEL,
@@ -69,7 +70,7 @@ class CheckedPodHook:
         return pod
 
 
-class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
+class KubeProfileSpawner(ProfileSpawnerMixin, DelegatingSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
     """Starts each server as an unprivileged pod with the resources of a profile from the allowlist.
 
     Everything KubeSpawner offers still applies (namespace, storage, image pull secrets, ...);
@@ -82,6 +83,9 @@ class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
     spawner_kind = "kubernetes"
     # `runs_on: slurm` profiles need the SLURM client where the hub runs (not in the chart's image).
     runs_on_kinds = frozenset({"kubernetes", "slurm"})
+
+    def delegate_makers(self):
+        return {"slurm": self.make_slurm_job}
 
     cvmfs_mode = Enum(
         ["csi", "hostpath"],
@@ -313,7 +317,6 @@ class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._literal_environment: dict[str, str] = {}
-        self._auth_state = None
         self._s3_credentials: S3Credentials | None = None
         self._profile_pod_settings: PodSettings | None = None
         self.gpu_inventory = shared_gpu_inventory(self.namespace)
@@ -405,10 +408,17 @@ class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
 
     # --- the spawn ---
 
-    async def run_auth_state_hook(self, auth_state):
-        # Kept for this spawn only (clear_state drops it): S3 credentials may come from it.
-        self._auth_state = auth_state
-        await super().run_auth_state_hook(auth_state)
+    async def start_delegated(self, resolved: ResolvedProfile, hub_spawner: ProfileSpawnerMixin):
+        """Start `resolved`'s pod as the delegate of a local hub's spawner (`delegates.py`), which
+        resolved and checked the profile. The cluster's scheduler places its GPUs."""
+        self.api_token, self.admin_access = hub_spawner.api_token, hub_spawner.admin_access
+        self.server_token, self.spawn_auth_state = hub_spawner.server_token, hub_spawner.spawn_auth_state
+        self.sciencelab_profile, self.sciencelab_session = resolved, hub_spawner.sciencelab_session
+        self.delegated = True
+        self.apply_profile(resolved, ())
+        if resolved.s3:
+            self._s3_credentials = await self._read_s3_credentials()
+        return await self.start()
 
     async def run_pre_spawn_hook(self):
         await self.gpu_inventory.ready()
@@ -496,7 +506,7 @@ class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
         buckets = [bucket.name for bucket in self.sciencelab_profile.s3]
         try:
             if self.s3_credentials_source == "auth_state":
-                return s3_credentials_from_auth_state(self._auth_state, self.s3_auth_state_key)
+                return s3_credentials_from_auth_state(self.spawn_auth_state, self.s3_auth_state_key)
             name = expand_name_template(self, self.s3_credentials_secret_template)
             try:
                 secret = await self.api.read_namespaced_secret(name, self.namespace)
@@ -542,7 +552,6 @@ class KubeProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, KubeSpawner):
     def clear_state(self):
         super().clear_state()
         self._literal_environment = {}
-        self._auth_state = None
         self._s3_credentials = None
         self._profile_pod_settings = None
 

@@ -9,6 +9,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.utils import maybe_future
 from traitlets import Bool, Unicode
 
+from .delegates import DelegatingSpawnerMixin
 from .local_gpus import LocalGpuInventory, local_gpu_status, pick_gpus, shared_local_inventory
 from .profile_config import ProfileConfig, ProfileConfigError
 from .profile_record import NotApplied
@@ -21,9 +22,11 @@ from .user_options import ResolvedProfile
 DASK_TEMP_DIR_ENV = "DASK_TEMPORARY_DIRECTORY"
 
 
-class LocalProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, LocalProcessSpawner):
-    """Starts each user's JupyterLab as a local process, with a profile from the allowlist, or as a
-    SLURM job for `runs_on: slurm` profiles (`slurm_jobs.py`; configured as `c.SlurmJobSpawner`).
+class LocalProfileSpawner(ProfileSpawnerMixin, DelegatingSpawnerMixin, SlurmProfilesMixin, LocalProcessSpawner):
+    """Starts each user's JupyterLab as a local process, with a profile from the allowlist; as a
+    SLURM job for `runs_on: slurm` profiles (`slurm_jobs.py`; configured as `c.SlurmJobSpawner`);
+    with `kubernetes_profiles`, as a pod for `runs_on: kubernetes` profiles (configured as
+    `c.KubeProfileSpawner`).
 
     With `run_as_hub_user` (the embedded mode) every server runs as the hub's own OS account, so
     hub users such as `alice` need no system account; otherwise it switches to the system user of
@@ -45,7 +48,21 @@ class LocalProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, LocalProcessS
     )
 
     spawner_kind = "local"
-    runs_on_kinds = frozenset({"local", "slurm"})
+
+    kubernetes_profiles = Bool(
+        False,
+        config=True,
+        help="""
+        Start the servers of `runs_on: kubernetes` profiles as pods, each through a
+        `KubeProfileSpawner` of its own, configured as `c.KubeProfileSpawner` (namespace, image,
+        storage; the hub's address as the pods reach it, `hub_connect_url`). The hub reaches the
+        cluster as KubeSpawner does: in-cluster, or through `KUBECONFIG`. The cluster's scheduler
+        places these servers' GPUs; the spawn form does not count them.
+
+        Default: False (such profiles are refused, naming what this hub starts). Example: True on a
+        hub on an HPC login node that offers local, SLURM and Kubernetes profiles in one list.
+        """,
+    )
 
     run_as_hub_user = Bool(
         False,
@@ -69,6 +86,21 @@ class LocalProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, LocalProcessS
         Default: "~/.sciencelab/home/{username}". Example: "/scratch/sciencelab/{username}".
         """,
     )
+
+    @property
+    def runs_on_kinds(self) -> frozenset[str]:
+        return frozenset({"local", *self.delegate_makers()})
+
+    def delegate_makers(self):
+        makers = {"slurm": self.make_slurm_job}
+        if self.kubernetes_profiles:
+            makers["kubernetes"] = self.make_pod_server
+        return makers
+
+    def make_pod_server(self):
+        from .kube import KubeProfileSpawner  # the Kubernetes client loads only on hubs that start pods
+
+        return KubeProfileSpawner(**self.delegate_arguments())
 
     @property
     def user_home(self) -> str:
@@ -164,8 +196,8 @@ class LocalProfileSpawner(ProfileSpawnerMixin, SlurmProfilesMixin, LocalProcessS
         return await maybe_future(super().run_pre_spawn_hook())
 
     def claim_gpus(self, resolved: ResolvedProfile) -> tuple[str, ...]:
-        if resolved.gpu_model is None or resolved.runs_on == "slurm":
-            return ()  # SLURM allocates a job's GPUs
+        if resolved.gpu_model is None or resolved.runs_on not in (None, "local"):
+            return ()  # SLURM or the cluster's scheduler places them
         inventory = self.gpu_inventory.latest
         return pick_gpus(inventory, resolved.gpu_model, resolved.gpu_count, self.claimed_gpu_devices())
 

@@ -158,6 +158,10 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_session: dict | None = None
         # The user's token this server gets as a file (SciencelabOIDCAuthenticator.server_token), or None.
         self.server_token: str | None = None
+        # The user's auth state during a spawn (`run_auth_state_hook`), or None.
+        self.spawn_auth_state: dict | None = None
+        # Whether a hub spawner that already reports this spawn's profile made this one its delegate.
+        self.delegated = False
         self._gpu_claim: GpuClaim | None = None
 
     @property
@@ -206,7 +210,13 @@ class ProfileSpawnerMixin(Configurable):
     def render_options_form(self) -> str:
         gpu_free, gpu_problem = self.gpu_status(self.profile_config)
         return make_options_form(
-            self.profile_config, self.user_groups, self._accepted_options, gpu_free, gpu_problem, self.not_applied
+            self.profile_config,
+            self.user_groups,
+            self._accepted_options,
+            gpu_free,
+            gpu_problem,
+            self.not_applied,
+            self.spawner_kind,
         )
 
     @default("options_from_form")
@@ -320,7 +330,7 @@ class ProfileSpawnerMixin(Configurable):
         setattr(self, name, value)
 
     async def progress(self):
-        if self.sciencelab_profile is not None:
+        if self.sciencelab_profile is not None and not self.delegated:
             for notice in self.sciencelab_profile.notices:
                 yield {"message": notice}
         async for event in super().progress():
@@ -356,6 +366,8 @@ class ProfileSpawnerMixin(Configurable):
 
     async def run_auth_state_hook(self, auth_state):
         await super().run_auth_state_hook(auth_state)
+        # Kept for this spawn only (clear_state drops it): S3 credentials may come from it.
+        self.spawn_auth_state = auth_state
         kind = getattr(self.authenticator, "server_token", "")  # "" unless the login offers one
         self.server_token = (auth_state or {}).get(kind) if kind else None
 
@@ -434,6 +446,7 @@ class ProfileSpawnerMixin(Configurable):
         self.sciencelab_no_longer_allowed = None
         self.sciencelab_session = None
         self.server_token = None
+        self.spawn_auth_state = None
         before, self._before_profile = self._before_profile, {}
         for name, value in before.items():
             setattr(self, name, value)

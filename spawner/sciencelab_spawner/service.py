@@ -75,10 +75,14 @@ def make_profiles_document(
     gpu_free: dict[str, tuple[int, int]],
     gpu_problem: str | None,
     gpus_held: int,
+    hub_kind: str | None = None,
 ) -> dict:
-    """What `GET /services/sciencelab/api/profiles` answers a member of `groups`."""
+    """What `GET /services/sciencelab/api/profiles` answers a member of `groups`; `hub_kind` is
+    where the hub's spawner starts servers, whose GPUs `gpu_free` counts."""
     profiles = visible_profiles(config, groups)
-    unavailable = {profile.slug: gpu_placement_problem(config, profile, gpu_free, gpu_problem) for profile in profiles}
+    unavailable = {
+        profile.slug: gpu_placement_problem(config, profile, gpu_free, gpu_problem, hub_kind) for profile in profiles
+    }
     default = default_profile(tuple(profile for profile in profiles if unavailable[profile.slug] is None))
     documents = []
     for profile in profiles:
@@ -227,7 +231,9 @@ class ProfilesHandler(APIHandler):
                 await inventory.ready()
                 gpu_free, gpu_problem = gpu_status(config, inventory)
         held = sum(state.get("gpu_count", 0) for state in server_claims(user))
-        document = make_profiles_document(config, frozenset(user["groups"]), gpu_free, gpu_problem, held)
+        document = make_profiles_document(
+            config, frozenset(user["groups"]), gpu_free, gpu_problem, held, self.settings["gpu_inventory"]
+        )
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(document))
 

@@ -4,8 +4,8 @@
 checked number or an admin-listed name. `SlurmJobSpawner` builds on batchspawner's `SlurmSpawner`
 (its `squeue`/`scancel` commands, job states and the `batchspawner-singleuser` wrapper that reports
 the server's port to the hub) with this script and a start that reports the queue's reason.
-`SlurmProfilesMixin` lets a profile spawner hand a spawn to such a job when its profile says so,
-as wrapspawner's ProfilesSpawner hands spawns to child spawners.
+`SlurmProfilesMixin` makes such a job the delegate of a profile spawner's `runs_on: slurm` spawns
+(`delegates.py`).
 """
 
 import asyncio
@@ -24,8 +24,6 @@ from .profile_config import Size
 from .profile_spawner import SpawnRefusal
 from .user_options import ResolvedProfile, SlurmJob
 
-# The spawner state key of a server that runs as a SLURM job: batchspawner's job id and status.
-SLURM_STATE_KEY = "sciencelab_slurm"
 # What may stand in an `#SBATCH` line unquoted: paths the hub builds from its own settings.
 SAFE_PATH = re.compile(r"^[A-Za-z0-9_./@+%-]+$")
 
@@ -90,8 +88,9 @@ def describe_job(job_id: str, job_status: str) -> str:
 class SlurmJobSpawner(SlurmSpawner):
     """One server's SLURM job: batchspawner's `SlurmSpawner` with ScienceLab's script and start.
 
-    Made by `SlurmProfilesMixin` for each `runs_on: slurm` spawn and configured as
-    `c.SlurmJobSpawner` (`exec_prefix`, `node_addresses`, `pending_timeout`, `job_environment`).
+    Made by `SlurmProfilesMixin` for each `runs_on: slurm` spawn, as the hub spawner's delegate,
+    and configured as `c.SlurmJobSpawner` (`exec_prefix`, `node_addresses`, `pending_timeout`,
+    `job_environment`).
     """
 
     # The reason and the node: `describe_job` and `state_gethost` read them.
@@ -139,9 +138,10 @@ class SlurmJobSpawner(SlurmSpawner):
         """,
     )
 
-    def __init__(self, server_env: dict[str, str], **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.server_env = server_env
+        # The server's environment, as the hub's spawner made it: literal values only.
+        self.server_env: dict[str, str] = {}
 
     def get_env(self):
         return {**self.server_env, **self.job_environment}
@@ -186,6 +186,33 @@ class SlurmJobSpawner(SlurmSpawner):
                 )
             await asyncio.sleep(self.startup_poll_interval)
 
+    async def start_delegated(self, resolved: ResolvedProfile, hub_spawner: "SlurmProfilesMixin"):
+        """Submit `resolved`'s job for `hub_spawner` and wait until its server listens."""
+        # The job's server listens where the hub can reach it; batchspawner's wrapper picks the port.
+        hub_spawner.ip, hub_spawner.port = self.ip, 0
+        self.server_env = hub_spawner.slurm_server_env()
+        try:
+            script = hub_spawner.make_job_script(resolved, self)
+        except SlurmScriptError as error:
+            raise SpawnRefusal(
+                f"This server cannot be submitted to SLURM: {error}", reason="slurm", status_code=503
+            ) from None
+        try:
+            await self.submit(script)
+        except RuntimeError as error:
+            raise SpawnRefusal(f"SLURM refused the job: {error}", reason="slurm", status_code=503) from None
+        try:
+            ip = await self.wait_until_running()
+        except RuntimeError as error:
+            raise SpawnRefusal(str(error), reason="slurm", status_code=503) from None
+        # batchspawner's API handler sets the port its wrapper reports on the hub's spawner.
+        while hub_spawner.port == 0:
+            await asyncio.sleep(self.startup_poll_interval)
+        self.log.info(
+            "%s runs as SLURM job %s on %s:%s", hub_spawner.server_log_name, self.job_id, ip, hub_spawner.port
+        )
+        return ip, hub_spawner.port
+
     async def progress(self):
         shown = None
         while True:
@@ -197,10 +224,8 @@ class SlurmJobSpawner(SlurmSpawner):
 
 
 class SlurmProfilesMixin(Configurable):
-    """Runs the spawns of `runs_on: slurm` profiles as SLURM jobs (`SlurmJobSpawner`); every other
-    spawn goes to the spawner class this is mixed into. Mix in after `ProfileSpawnerMixin`."""
-
-    slurm_job: SlurmJobSpawner | None = None
+    """Makes the delegates of `runs_on: slurm` spawns: SLURM jobs (`SlurmJobSpawner`). Mix in
+    beside `DelegatingSpawnerMixin` and list `make_slurm_job` in its `delegate_makers`."""
 
     slurm_workdir_template = Unicode(
         "/home/{username}",
@@ -215,16 +240,8 @@ class SlurmProfilesMixin(Configurable):
     )
 
     def make_slurm_job(self) -> SlurmJobSpawner:
-        job = SlurmJobSpawner(
-            server_env={},
-            user=self.user,
-            orm_spawner=getattr(self, "orm_spawner", None),
-            config=self.config,
-            req_username=self.user.name,
-            req_homedir=self.slurm_workdir,
-        )
-        job.log = self.log
-        return job
+        # batchspawner looks the home up as a system account unless told.
+        return SlurmJobSpawner(**self.delegate_arguments(), req_username=self.user.name, req_homedir=self.slurm_workdir)
 
     def slurm_server_env(self) -> dict[str, str]:
         """The server's environment, as the job gets it: literal values only."""
@@ -247,65 +264,3 @@ class SlurmProfilesMixin(Configurable):
             workdir=self.slurm_workdir,
             command=[*job.job_command, *self.get_args()],
         )
-
-    async def start(self):
-        resolved: ResolvedProfile = self.sciencelab_profile
-        if resolved is None or resolved.runs_on != "slurm":
-            return await super().start()
-        job = self.slurm_job = self.make_slurm_job()
-        # The job's server listens where the hub can reach it; batchspawner's wrapper picks the port.
-        self.ip, self.port = job.ip, 0
-        job.server_env = self.slurm_server_env()
-        try:
-            script = self.make_job_script(resolved, job)
-        except SlurmScriptError as error:
-            raise SpawnRefusal(
-                f"This server cannot be submitted to SLURM: {error}", reason="slurm", status_code=503
-            ) from None
-        try:
-            await job.submit(script)
-        except RuntimeError as error:
-            raise SpawnRefusal(f"SLURM refused the job: {error}", reason="slurm", status_code=503) from None
-        try:
-            ip = await job.wait_until_running()
-        except RuntimeError as error:
-            raise SpawnRefusal(str(error), reason="slurm", status_code=503) from None
-        # batchspawner's API handler sets the port its wrapper reports on the hub's spawner: this one.
-        while self.port == 0:
-            await asyncio.sleep(job.startup_poll_interval)
-        self.log.info("%s runs as SLURM job %s on %s:%s", self.server_log_name, job.job_id, ip, self.port)
-        return ip, self.port
-
-    async def stop(self, now=False):
-        if self.slurm_job is None:
-            return await super().stop(now=now)
-        await self.slurm_job.stop(now=now)
-
-    async def poll(self):
-        if self.slurm_job is None:
-            return await super().poll()
-        return await self.slurm_job.poll()
-
-    async def progress(self):
-        if self.slurm_job is None:
-            async for event in super().progress():
-                yield event
-            return
-        async for event in self.slurm_job.progress():
-            yield event
-
-    def get_state(self):
-        state = super().get_state()
-        if self.slurm_job is not None and self.slurm_job.job_id:
-            state[SLURM_STATE_KEY] = self.slurm_job.get_state()
-        return state
-
-    def load_state(self, state):
-        super().load_state(state)
-        if SLURM_STATE_KEY in state:
-            self.slurm_job = self.make_slurm_job()
-            self.slurm_job.load_state(state[SLURM_STATE_KEY])
-
-    def clear_state(self):
-        super().clear_state()
-        self.slurm_job = None

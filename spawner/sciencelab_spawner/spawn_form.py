@@ -53,13 +53,15 @@ def make_options_form(
     gpu_free: Mapping[str, tuple[int, int]],
     gpu_problem: str | None = None,
     not_applied: NotApplied | None = None,
+    hub_kind: str | None = None,
 ) -> str:
     """The form's HTML for a member of `groups`.
 
     `remembered` (the options of the last accepted spawn) pre-selects the user's last choices where
     they are still offered; `gpu_free` maps GPU model names to (free, total), and `gpu_problem`
     says why there are no GPUs at all, in the words of where the GPUs come from (NVML or the cluster).
-    `not_applied` are the settings the spawner does not apply.
+    `not_applied` are the settings the spawner does not apply to the servers it starts itself
+    (a `runs_on: kubernetes` profile's pods get them all); `hub_kind` is where it starts them.
     """
     profiles = visible_profiles(config, groups)
     if not profiles:
@@ -70,14 +72,14 @@ def make_options_form(
     unavailable = {
         profile.slug: problem
         for profile in profiles
-        if (problem := gpu_placement_problem(config, profile, gpu_free, gpu_problem)) is not None
+        if (problem := gpu_placement_problem(config, profile, gpu_free, gpu_problem, hub_kind)) is not None
     }
     available = tuple(profile for profile in profiles if profile.slug not in unavailable)
     selected = next((p for p in available if p.slug == remembered.get("profile")), None)
     if selected is None:
         selected = pick_default_profile(available)
         remembered = {}
-    marked = _NotAppliedMarker(not_applied)
+    marked, unmarked = _NotAppliedMarker(not_applied), _NotAppliedMarker(None)
     cards = [
         _profile_card(
             config,
@@ -87,13 +89,13 @@ def make_options_form(
             profile is selected,
             gpu_free,
             unavailable.get(profile.slug),
-            marked,
+            unmarked if profile.runs_on == "kubernetes" else marked,
         )
         for profile in profiles
     ]
     notice = (
         f'<div class="alert alert-info small sciencelab-not-applied">{escape(not_applied.reason)}</div>'
-        if not_applied
+        if not_applied and any(profile.runs_on != "kubernetes" for profile in profiles)
         else ""
     )
     return (

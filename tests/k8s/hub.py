@@ -38,7 +38,7 @@ def record_pod(spawner, pod):
 
 # The demo's own service and roles are replaced by those of the Kubernetes spawner.
 configure_sciencelab(c, spawner="kubernetes", profiles_file=str(STATE / "profiles.yaml"), namespace="{namespace}",
-                     service_port=free_port(), check=False)
+                     service_port=free_port(), check=False, sessions_file=str(STATE / "sciencelab-sessions.json"))
 # Servers in pods call the hub's API: it listens on the node's address, not on loopback.
 c.JupyterHub.hub_ip = "{hub_ip}"
 c.{spawner}.cmd = ["jupyterhub-singleuser"]
