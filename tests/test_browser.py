@@ -56,7 +56,7 @@ def test_alice_picks_options_in_the_form_and_the_panel_shows_them(demo_hub, alic
     expect(panel.locator(".sciencelab-profile")).to_have_text("Profile: CPU analysis")
     # The demo runs servers as local processes: what only Kubernetes applies is folded apart.
     not_applied = panel.locator(".sciencelab-not-applied")
-    expect(not_applied.locator("summary")).to_have_text("Only on Kubernetes: CPU, Memory, Image, CVMFS, Collaboration")
+    expect(not_applied.locator("summary")).to_have_text("Only on Kubernetes: CPU, Memory, Image, CVMFS")
     not_applied.locator("summary").click()
     expect(not_applied.locator(".sciencelab-not-applied-reason")).to_contain_text("runs each server as a local process")
     details = not_applied.locator(".sciencelab-profile-details")

@@ -19,6 +19,9 @@ def test_users_reach_the_sciencelab_service_and_the_services_their_servers_call(
                 "read:groups",
                 "access:services!service=sciencelab",
                 "access:services!service=dask-gateway",
+                "read:users:name",
+                "read:groups:name",
+                "shares!user",
             ],
         },
         {"name": "auditors", "scopes": ["read:users"], "groups": ["audit"]},
@@ -36,19 +39,36 @@ def test_users_reach_the_sciencelab_service_and_the_services_their_servers_call(
             "services": ["sciencelab"],
         },
     ]
-    assert make_roles([])[-1] == {"name": "user", "scopes": ["self", "access:services!service=sciencelab"]}
+    user_role = {
+        "name": "user",
+        "scopes": ["self", "access:services!service=sciencelab", "read:users:name", "read:groups:name"],
+    }
+    # Only members of the sharing groups may share; every user may look names up.
+    assert make_roles([], sharing_groups=["physics"])[-2:] == [
+        user_role,
+        {
+            "name": "sciencelab-sharing",
+            "description": "Who may share their servers (ScienceLab's sharing_groups).",
+            "scopes": ["shares!user"],
+            "groups": ["physics"],
+        },
+    ]
+    assert make_roles([], sharing_groups=[])[-1] == user_role
 
 
 def test_server_tokens_keep_jupyterhubs_server_role_and_reach_the_named_services():
+    share_scopes = ["shares!server", "users:shares!user", "read:users:name", "read:groups:name"]
     assert make_server_token_scopes(None, ["dask-gateway"]) == [
         "users:activity!user",
         "access:servers!server",
         "access:services!service=dask-gateway",
+        *share_scopes,
     ]
     # The admin's own list is kept, without a second copy of a scope it has.
     assert make_server_token_scopes(["inherit", "access:services!service=dask-gateway"], ["dask-gateway"]) == [
         "inherit",
         "access:services!service=dask-gateway",
+        *share_scopes,
     ]
 
 
@@ -63,6 +83,10 @@ def test_configure_sciencelab_grants_the_server_services():
         "access:servers!server",
         "access:services!service=sciencelab",
         "access:services!service=dask-gateway",
+        "shares!server",
+        "users:shares!user",
+        "read:users:name",
+        "read:groups:name",
     ]
     plain = Config()
     configure_sciencelab(plain, profiles=[{"slug": "cpu", "display_name": "CPU"}])
@@ -70,6 +94,10 @@ def test_configure_sciencelab_grants_the_server_services():
         "users:activity!user",
         "access:servers!server",
         "access:services!service=sciencelab",
+        "shares!server",
+        "users:shares!user",
+        "read:users:name",
+        "read:groups:name",
     ]
 
 

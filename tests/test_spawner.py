@@ -114,12 +114,13 @@ async def test_chosen_profile_sets_limits_environment_and_record(db):
     }
     # Local processes have no container: the record says what the panel must not claim.
     assert record(spawner)["not_applied"] == {
-        "settings": ["image", "size", "cvmfs", "s3", "collaborative"],
+        "settings": ["image", "size", "cvmfs", "s3"],
         "marker": "only on Kubernetes",
         "reason": "This hub runs each server as a local process, without a container: the image, CVMFS "
-        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory limits are "
-        "not enforced.",
+        "repositories and S3 buckets apply only on Kubernetes, and CPU and memory limits are not enforced.",
     }
+    # A profile without collaboration: jupyter-collaboration's server extension stays off.
+    assert spawner.args == ["--ServerApp.jpserver_extensions=jupyter_server_ydoc=False"]
 
 
 async def test_profile_without_size_keeps_the_admins_limits_and_group_overrides(db):

@@ -1,5 +1,6 @@
 """The `sciencelab` Jupyter server extension application."""
 
+import asyncio
 import os
 import signal
 from typing import ClassVar
@@ -8,6 +9,8 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Int
 
 from . import gpu
+from .collaboration import install_collaboration_page_config
+from .compat.jupyter_server_ydoc import start_room_server
 from .dask.connect import DASHBOARD_LINK_ENV, make_dashboard_link
 from .dask.handlers import make_handlers as make_dask_handlers
 from .dask.manager import ClusterManager
@@ -17,6 +20,8 @@ from .proxy_guard import install_proxy_guard
 from .request_json import MAX_BYTES_SETTING
 from .session import SESSION_SETTING, ActivityReporter, SessionRelay, activity_check_interval, make_gpu_busy
 from .session import make_handlers as make_session_handlers
+from .shares import SHARES_SETTING, ShareRelay
+from .shares import make_handlers as make_share_handlers
 
 
 class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
@@ -26,6 +31,7 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
     classes: ClassVar[list] = [ClusterManager]
     # Marks busy kernels and GPUs as activity while the server runs (session.py).
     _activity: ActivityReporter | None = None
+    _room_server: asyncio.Task | None = None
 
     max_request_bytes = Int(
         64 * 1024,
@@ -51,6 +57,7 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         if self.gpu_monitor:
             self.settings[gpu.SAMPLER_SETTING] = gpu.make_sampler(self, self.serverapp)
         self.settings[SESSION_SETTING] = SessionRelay(os.environ)
+        self.settings[SHARES_SETTING] = ShareRelay(os.environ)
         # Kernels inherit it: a notebook's Dask client links its dashboard through this server, as
         # the panel does, not at the scheduler's own address, which the browser cannot reach.
         os.environ.setdefault(DASHBOARD_LINK_ENV, make_dashboard_link(self.serverapp.base_url))
@@ -62,11 +69,15 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         self.handlers.extend(make_handlers())
         self.handlers.extend(make_dask_handlers())
         self.handlers.extend(make_session_handlers())
+        self.handlers.extend(make_share_handlers())
         if self.gpu_monitor:
             self.handlers.extend(gpu.make_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp):
         stop_cleanly_on_sigint(serverapp)
+        # Now: JupyterHub sets its own hook when it initializes, which may come after ours.
+        install_collaboration_page_config(serverapp.web_app.settings)
+        self._room_server = start_room_server(serverapp)
         await self.settings["sciencelab_dask"].start()
         sampler = self.settings.get(gpu.SAMPLER_SETTING)
         self._activity = ActivityReporter(

@@ -46,6 +46,14 @@ SERVICE_URL_ENV = "SCIENCELAB_SERVICE_URL"
 # JupyterHub's own `server` role: what a server's `JUPYTERHUB_API_TOKEN` may do unless
 # `Spawner.server_token_scopes` says otherwise.
 SERVER_ROLE_SCOPES = ["users:activity!user", "access:servers!server"]
+# Sharing (JupyterHub's sharing API): users name whom they share with, and those allowed to share
+# manage their servers' shares; a server's token manages that server's own (the lab's Share
+# dialog) and lists and leaves what is shared with its user (the lab's panel). JupyterHub gives a
+# server's token only those of its scopes its user's roles hold.
+NAME_LOOKUP_SCOPES = ["read:users:name", "read:groups:name"]
+SHARING_SCOPE = "shares!user"
+SERVER_SHARE_SCOPES = ["shares!server", "users:shares!user", *NAME_LOOKUP_SCOPES]
+SHARING_ROLE = "sciencelab-sharing"
 # spawner kind -> (JupyterHub entry point, traitlets class name, GPU inventory the service reads)
 SPAWNERS = {
     "local": ("sciencelab-local", "LocalProfileSpawner", "local"),
@@ -96,9 +104,14 @@ def service_access(services: Sequence[str]) -> list[str]:
     return [f"access:services!service={name}" for name in services]
 
 
-def make_roles(existing: list[dict], server_services: Sequence[str] = ()) -> list[dict]:
+def make_roles(
+    existing: list[dict], server_services: Sequence[str] = (), sharing_groups: Sequence[str] | None = None
+) -> list[dict]:
     """`existing` roles plus the service's, and users' access to the service and to
-    `server_services` (added to the `user` role, which keeps whatever the admin gave it)."""
+    `server_services` (added to the `user` role, which keeps whatever the admin gave it).
+
+    Users may look up user and group names (to share with them); `sharing_groups` may share their
+    servers (None: every user, through the `user` role)."""
     roles = [dict(role) for role in existing if role.get("name") != SERVICE_ROLE]
     roles.append(
         {
@@ -113,18 +126,31 @@ def make_roles(existing: list[dict], server_services: Sequence[str] = ()) -> lis
         user_role = {"name": "user", "scopes": ["self"]}
         roles.append(user_role)
     scopes = list(user_role.get("scopes", ["self"]))
-    user_role["scopes"] = scopes + [
-        scope for scope in service_access([SERVICE_NAME, *server_services]) if scope not in scopes
-    ]
+    added = [*service_access([SERVICE_NAME, *server_services]), *NAME_LOOKUP_SCOPES]
+    if sharing_groups is None:
+        added.append(SHARING_SCOPE)
+    user_role["scopes"] = scopes + [scope for scope in added if scope not in scopes]
+    roles = [role for role in roles if role.get("name") != SHARING_ROLE]
+    if sharing_groups:
+        roles.append(
+            {
+                "name": SHARING_ROLE,
+                "description": "Who may share their servers (ScienceLab's sharing_groups).",
+                "scopes": [SHARING_SCOPE],
+                "groups": list(sharing_groups),
+            }
+        )
     return roles
 
 
 def make_server_token_scopes(existing: Sequence[str] | None, server_services: Sequence[str]) -> list[str]:
     """The scopes of the servers' `JUPYTERHUB_API_TOKEN`: `existing` (the admin's
     `Spawner.server_token_scopes`; JupyterHub's `server` role when unset) plus access to
-    `server_services`. JupyterHub gives a token only those of these scopes its user holds."""
+    `server_services`, and to its own shares. JupyterHub gives a token only those of these scopes
+    its user holds: a server of a user who may not share cannot share."""
     scopes = list(existing or SERVER_ROLE_SCOPES)
-    return scopes + [scope for scope in service_access(server_services) if scope not in scopes]
+    added = [*service_access(server_services), *SERVER_SHARE_SCOPES]
+    return scopes + [scope for scope in added if scope not in scopes]
 
 
 def check_profiles(profiles_file: str | None, profiles: object):
@@ -196,6 +222,7 @@ def configure_sciencelab(
     sessions_file: str = "sciencelab-sessions.json",
     session_check_interval: float = 10.0,
     service_url: str | None = None,
+    sharing_groups: Sequence[str] | None = None,
 ):
     """Configure hub `c` for ScienceLab: the spawner ("local" or "kubernetes") with its profiles (a
     file, or `profiles`), the `sciencelab` service on `service_host`:`service_port`, and its roles. Services and
@@ -225,6 +252,10 @@ def configure_sciencelab(
     every server each `session_check_interval` seconds, keeps deadlines in `sessions_file` (made
     absolute here: the hub's pages read it too) and servers reach it at `service_url` (default
     `http://<service_host>:<service_port>`; the chart gives the hub Service's address).
+
+    Sharing: members of `sharing_groups` may share their collaborative servers with other users
+    and groups (None, the default: every user; [] nobody); every user may look up user and group
+    names. docs/sharing.md says what guests get.
     """
     if check:
         check_profiles(profiles_file, profiles)
@@ -275,8 +306,13 @@ def configure_sciencelab(
         )
     )
     c.JupyterHub.services = services
+    if isinstance(sharing_groups, str):
+        raise ValueError(
+            f"configure_sciencelab: sharing_groups must be a list of group names, "
+            f"got the string {sharing_groups!r}; write [{sharing_groups!r}]"
+        )
     c.JupyterHub.load_roles = make_roles(
-        c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [], server_services
+        c.JupyterHub.load_roles if "load_roles" in c.JupyterHub else [], server_services, sharing_groups
     )
     # Servers ask the service for their own session's deadline, with their own token.
     called = [SERVICE_NAME, *server_services]

@@ -40,11 +40,11 @@ class LocalProfileSpawner(ProfileSpawnerMixin, DelegatingSpawnerMixin, SlurmProf
     """
 
     not_applied = NotApplied(
-        ("image", "size", "cvmfs", "s3", "collaborative"),
+        ("image", "size", "cvmfs", "s3"),
         "only on Kubernetes",
         "This hub runs each server as a local process, without a container: the image, CVMFS "
-        "repositories, S3 buckets and collaboration apply only on Kubernetes, and CPU and memory "
-        "limits are not enforced.",
+        "repositories and S3 buckets apply only on Kubernetes, and CPU and memory limits are not "
+        "enforced.",
     )
 
     spawner_kind = "local"

@@ -20,6 +20,10 @@ from .spawn_form import make_options_form, options_from_form
 from .user_options import ResolvedProfile, UserOptionsError, resolve_user_options
 
 STATE_KEY = "sciencelab"
+# A server of a profile without `collaborative` runs without jupyter-collaboration's server half: no
+# `/api/collaboration/` route answers (its `disable_rtc` would keep them). The server extension
+# turns the lab half off from the profile record (server_extension/sciencelab/collaboration.py).
+COLLABORATION_OFF_ARGS = ("--ServerApp.jpserver_extensions=jupyter_server_ydoc=False",)
 # In a running server's state (the admin page's Server card shows it): why its options are no
 # longer allowed, after its user lost a group or the admin changed the profiles.
 NO_LONGER_ALLOWED_KEY = "sciencelab_no_longer_allowed"
@@ -305,6 +309,8 @@ class ProfileSpawnerMixin(Configurable):
             for name in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
                 if getattr(size, name) is not None:
                     self.set_for_profile(name, getattr(size, name))
+        if not resolved.collaborative:
+            self.set_for_profile("args", [*self.args, *COLLABORATION_OFF_ARGS])
         handover = {PROFILE_RECORD_ENV: json.dumps(make_profile_record(resolved, devices, self.not_applied))}
         if resolved.dask_config:
             handover[DASK_CONFIG_FILE_ENV] = resolved.dask_config

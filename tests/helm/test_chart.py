@@ -677,6 +677,9 @@ async def test_the_hub_configuration_and_the_pods_it_makes_match_the_policies(de
     # Servers reach it through the hub's Service; deadlines are kept beside the hub's database.
     assert c.KubeProfileSpawner.environment["SCIENCELAB_SERVICE_URL"] == "http://10.96.0.10:10101"
     assert service["environment"]["SCIENCELAB_SESSIONS_FILE"] == "/srv/jupyterhub/sciencelab-sessions.json"
+    # hub.sharing.groups is null: every user may share.
+    (user_role,) = [role for role in c.JupyterHub.load_roles if role["name"] == "user"]
+    assert "shares!user" in user_role["scopes"]
 
     user = SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[], spawners={})
     spawner = KubeProfileSpawner(_mock=True, user=user, config=c, cmd=["jupyterhub-singleuser"])

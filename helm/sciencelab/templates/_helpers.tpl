@@ -185,7 +185,7 @@ imagePullSecrets:
   "singleuserServiceAccount" (include "sciencelab.singleuser.fullname" .)
 }}
 {{- $release := dict "name" .Release.Name "namespace" .Release.Namespace "appName" (include "sciencelab.name" .) }}
-{{- $hub := pick .Values.hub "baseUrl" "config" "extraConfig" "db" "services" "login" "sessions" }}
+{{- $hub := pick .Values.hub "baseUrl" "config" "extraConfig" "db" "services" "login" "sessions" "sharing" }}
 {{- $singleuser := omit .Values.singleuser "profiles" "networkPolicy" }}
 {{- $_ := set $singleuser "image" (dict "name" (include "sciencelab.image" (list . .Values.singleuser.image)) "pullPolicy" .Values.singleuser.image.pullPolicy) }}
 {{- $dask := dict "configs" (keys .Values.dask.configs | sortAlpha) "kubernetes" (pick .Values.dask.kubernetes "enabled" "namespace") }}

@@ -149,6 +149,7 @@ configure_sciencelab(
     service_url=f"http://{service_address(names['hubService']).rpartition(':')[0]}:{SERVICE_PORT}",
     sessions_file="/srv/jupyterhub/sciencelab-sessions.json",
     session_check_interval=hub["sessions"]["checkInterval"],
+    sharing_groups=hub["sharing"]["groups"],
     server_services=[name for name, service in sorted(hub["services"].items()) if service.get("serverAccess")],
     login="oidc" if login["enabled"] else None,
     issuer=login["issuer"],
