@@ -14,6 +14,8 @@ from .compat.jupyter_server_ydoc import start_room_server
 from .dask.connect import DASHBOARD_LINK_ENV, make_dashboard_link
 from .dask.handlers import make_handlers as make_dask_handlers
 from .dask.manager import ClusterManager
+from .guest_access import GuestAccess, install_guest_access
+from .guest_access import make_handlers as make_guest_access_handlers
 from .handlers import make_handlers
 from .info import make_info
 from .proxy_guard import install_proxy_guard
@@ -28,9 +30,11 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
     """Registers ScienceLab's REST API under `<base_url>/sciencelab/api/`."""
 
     name = "sciencelab"
-    classes: ClassVar[list] = [ClusterManager]
+    classes: ClassVar[list] = [ClusterManager, GuestAccess]
     # Marks busy kernels and GPUs as activity while the server runs (session.py).
     _activity: ActivityReporter | None = None
+    # Guests of a shared server lose it within seconds of a revocation (guest_access.py).
+    _guest_access: GuestAccess | None = None
     _room_server: asyncio.Task | None = None
 
     max_request_bytes = Int(
@@ -69,12 +73,14 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         self.handlers.extend(make_handlers())
         self.handlers.extend(make_dask_handlers())
         self.handlers.extend(make_session_handlers())
+        self.handlers.extend(make_guest_access_handlers())
         self.handlers.extend(make_share_handlers())
         if self.gpu_monitor:
             self.handlers.extend(gpu.make_handlers())
 
     async def _start_jupyter_server_extension(self, serverapp):
         stop_cleanly_on_sigint(serverapp)
+        self._guest_access = install_guest_access(self, serverapp)
         # Now: JupyterHub sets its own hook when it initializes, which may come after ours.
         install_collaboration_page_config(serverapp.web_app.settings)
         self._room_server = start_room_server(serverapp)
@@ -89,6 +95,8 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         self._activity.start()
 
     async def stop_extension(self):
+        if self._guest_access is not None:
+            self._guest_access.stop()
         if self._activity is not None:
             self._activity.stop()
         await self.settings["sciencelab_dask"].stop()

@@ -27,6 +27,7 @@ from .service import (
     SESSIONS_FILE_ENV,
 )
 from .session_pages import TEMPLATES_DIR, make_session_template_vars
+from .share_watch import ACCESS_KEY_ENV, access_key_for, install_share_watch
 
 SERVICE_NAME = "sciencelab"
 SERVICE_ROLE = "sciencelab-service"
@@ -326,7 +327,11 @@ def configure_sciencelab(
     spawner_config = c[class_name]
     environment = dict(spawner_config.environment) if "environment" in spawner_config else {}
     environment[SERVICE_URL_ENV] = service_url or f"http://{service_host}:{service_port}"
+    # A revoked guest loses a shared server within seconds: the hub tells the server, signed with
+    # this key (share_watch.py).
+    environment[ACCESS_KEY_ENV] = access_key_for
     spawner_config.environment = environment
+    install_share_watch()
     # The hub's home, "not running" and admin pages show deadlines and why a server was stopped.
     paths = list(c.JupyterHub.template_paths) if "template_paths" in c.JupyterHub else []
     c.JupyterHub.template_paths = [TEMPLATES_DIR, *(path for path in paths if path != TEMPLATES_DIR)]
