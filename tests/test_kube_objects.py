@@ -390,6 +390,18 @@ def test_an_offloaded_server_needs_no_shared_claims():
     assert [manifest["metadata"]["name"] for manifest in objects] == ["jupyter-alice-hub-token"]
 
 
+def test_the_token_secret_holds_the_access_key_where_the_hub_sends_notices():
+    resolved = resolve_user_options(CONFIG, {"profile": "cpu"}, [])
+    (token,) = make_server_objects(resolved, SITE, SERVER, "hub-token", None, access_key="the-key")
+    assert token["stringData"] == {
+        "JUPYTERHUB_API_TOKEN": "hub-token",
+        "JPY_API_TOKEN": "hub-token",
+        "SCIENCELAB_ACCESS_KEY": "the-key",
+    }
+    (without,) = make_server_objects(resolved, SITE, SERVER, "hub-token", None)
+    assert "SCIENCELAB_ACCESS_KEY" not in without["stringData"]
+
+
 def test_server_objects_for_csi_buckets():
     resolved = resolve_user_options(CONFIG, {"profile": "cpu", "s3": ["opendata"]}, [])
     token, secret, bucket_secret, volume, claim = make_server_objects(resolved, SITE, SERVER, "hub-token", CREDENTIALS)

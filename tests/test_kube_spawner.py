@@ -22,6 +22,7 @@ from traitlets.config import Config
 from sciencelab_spawner.hub_config import configure_sciencelab
 from sciencelab_spawner.kube import KubeProfileSpawner
 from sciencelab_spawner.kube_objects import unprivileged_problems
+from sciencelab_spawner.share_watch import ACCESS_KEY_ENV, access_key_for, make_access_key
 from sciencelab_spawner.user_options import resolve_user_options
 
 from .k8s.schema import validate_strictly
@@ -309,3 +310,18 @@ def test_configure_sciencelab_for_kubernetes(monkeypatch):
     }
     with pytest.raises(ValueError, match="spawner 'slurm' is not one of: local, kubernetes"):
         configure_sciencelab(Config(), spawner="slurm", profiles_file=str(EXAMPLE_FILE))
+
+
+async def test_the_access_key_reaches_the_pod_from_its_secret_never_as_a_literal(offline_kube_client):
+    # configure_sciencelab gives every server the key of the hub's notices of changed access (share_watch.py).
+    spawner = make_spawner(environment={ACCESS_KEY_ENV: access_key_for})
+    spawner.user.settings = {"cookie_secret": b"the hub's cookie secret"}
+    key = make_access_key(b"the hub's cookie secret", "alice", "")
+    pod = await pod_for(spawner, {"profile": "cpu"})
+    variable = next(variable for variable in pod["spec"]["containers"][0]["env"] if variable["name"] == ACCESS_KEY_ENV)
+    assert variable == {
+        "name": ACCESS_KEY_ENV,
+        "valueFrom": {"secretKeyRef": {"name": "jupyter-alice-hub-token", "key": ACCESS_KEY_ENV}},
+    }
+    assert key not in json.dumps(pod)
+    assert spawner.slurm_server_env()[ACCESS_KEY_ENV] == key  # what goes into the Secret (and SLURM jobs)

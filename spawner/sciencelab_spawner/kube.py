@@ -44,6 +44,7 @@ from .kube_objects import (
 from .local_gpus import GpuInventoryError, GpuUnavailableError
 from .profile_config import GpuModel, ProfileConfig
 from .profile_spawner import ProfileSpawnerMixin, SpawnRefusal
+from .share_watch import ACCESS_KEY_ENV
 from .slurm_jobs import SlurmProfilesMixin
 from .user_options import ResolvedProfile, UserOptionsError
 
@@ -492,8 +493,10 @@ class KubeProfileSpawner(ProfileSpawnerMixin, DelegatingSpawnerMixin, SlurmProfi
         resolved = self.sciencelab_profile
         for manifest in make_shared_objects(resolved, self.kube_site, self.user_groups):
             await self._ensure_exists(manifest)
+        # The key the hub signs its notices of changed access with (share_watch.py), if it sends them.
+        access_key = self.slurm_server_env().get(ACCESS_KEY_ENV, "")
         for manifest in make_server_objects(
-            resolved, self.kube_site, self.server_identity, self.api_token, self._s3_credentials
+            resolved, self.kube_site, self.server_identity, self.api_token, self._s3_credentials, access_key
         ):
             if manifest["kind"] == "Secret":
                 await self._create_or_replace(manifest)

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from kubespawner.slugs import is_valid_label, is_valid_object_name, safe_slug
 
 from .profile_config import DEFAULT_GPU_RESOURCE, GpuModel, Offload, S3Bucket
+from .share_watch import ACCESS_KEY_ENV
 from .user_options import ResolvedProfile
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"  # set on GPU nodes by the NVIDIA GPU operator
@@ -362,7 +363,12 @@ def _as_list(value) -> list:
 
 
 def make_server_objects(
-    resolved: ResolvedProfile, site: KubeSite, server: ServerIdentity, hub_token: str, credentials: S3Credentials | None
+    resolved: ResolvedProfile,
+    site: KubeSite,
+    server: ServerIdentity,
+    hub_token: str,
+    credentials: S3Credentials | None,
+    access_key: str = "",
 ) -> list[dict]:
     """The Secrets, PersistentVolumes and PersistentVolumeClaims of one server, in creation order:
     the server's JupyterHub API token, then its S3 credentials and buckets.
@@ -370,7 +376,7 @@ def make_server_objects(
     They carry SERVER_LABEL, so stopping the server finds and deletes them.
     """
     token = _secret(
-        hub_token_secret_name(server.pod_name), site, server, "hub-token", dict.fromkeys(HUB_TOKEN_ENV, hub_token)
+        hub_token_secret_name(server.pod_name), site, server, "hub-token", make_hub_token_data(hub_token, access_key)
     )
     return [token, *_s3_objects(resolved, site, server, credentials)]
 
@@ -395,11 +401,18 @@ def make_server_token_mount(pod_name: str) -> tuple[dict, dict]:
     return volume, {"name": "identity-token", "mountPath": SERVER_TOKEN_DIR, "readOnly": True}
 
 
+def make_hub_token_data(hub_token: str, access_key: str = "") -> dict[str, str]:
+    """What the server's token Secret holds: its API token and, where the hub sends it notices of
+    changed access (share_watch.py), its key for them."""
+    return {**dict.fromkeys(HUB_TOKEN_ENV, hub_token), **({ACCESS_KEY_ENV: access_key} if access_key else {})}
+
+
 def hub_token_environment(pod_name: str) -> dict[str, dict]:
-    """The environment entries that read the API token from the server's Secret, not a literal."""
+    """The environment entries that read the API token and the access key from the server's
+    Secret, not a literal."""
     return {
         name: {"name": name, "valueFrom": {"secretKeyRef": {"name": hub_token_secret_name(pod_name), "key": name}}}
-        for name in HUB_TOKEN_ENV
+        for name in (*HUB_TOKEN_ENV, ACCESS_KEY_ENV)
     }
 
 
