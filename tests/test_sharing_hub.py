@@ -6,6 +6,8 @@ collaborative are refused, saying why."""
 import pytest
 import requests
 
+from sciencelab_spawner.share_pages import make_shared_servers
+
 from .demo_hub import XSRF_FIELD
 
 pytestmark = pytest.mark.hub
@@ -96,6 +98,9 @@ def test_a_share_link_works_once_accepted_by_a_logged_in_user_and_the_owner_revo
         allow_redirects=False,
     )
     assert accepted.status_code in (302, 303), accepted.text[:500]
+    home = browser.get(f"{hub.url}/hub/home", timeout=30).text
+    assert '<li class="sciencelab-shared-server" data-owner="alice" data-server-name="together">' in home
+    assert 'href="/user/alice/together/"' in home
     listing = hub.request("GET", f"{SHARED}/shares", "alice").json()
     assert [(s["kind"], s["name"]) for s in listing["shares"]] == [("user", "bob")]
     assert [(c["id"], c["exchange_count"]) for c in listing["codes"]] == [(code["id"], 1)]
@@ -115,3 +120,11 @@ def test_a_server_without_collaboration_cannot_be_shared(alice_servers):
             "sharing: this server's profile runs without real-time collaboration; "
             "start a collaborative profile (or switch collaboration on) to share it",
         )
+
+
+def test_the_home_page_lists_each_shared_server_once_saying_through_which_group():
+    shares = [("carol", "", False, "physics"), ("alice", "x y", True, "physics"), ("alice", "x y", True, None)]
+    assert make_shared_servers(shares) == [
+        {"owner": "alice", "name": "x y", "path": "user/alice/x%20y/", "running": True, "through": None},
+        {"owner": "carol", "name": "", "path": "user/carol/", "running": False, "through": "physics"},
+    ]

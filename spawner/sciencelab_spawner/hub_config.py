@@ -27,6 +27,7 @@ from .service import (
     SESSIONS_FILE_ENV,
 )
 from .session_pages import TEMPLATES_DIR, make_session_template_vars
+from .share_pages import shared_servers_of
 from .share_watch import ACCESS_KEY_ENV, access_key_for, install_share_watch
 
 SERVICE_NAME = "sciencelab"
@@ -337,4 +338,6 @@ def configure_sciencelab(
     c.JupyterHub.template_paths = [TEMPLATES_DIR, *(path for path in paths if path != TEMPLATES_DIR)]
     template_vars = dict(c.JupyterHub.template_vars) if "template_vars" in c.JupyterHub else {}
     template_vars["sciencelab_sessions"] = make_session_template_vars(sessions_file)
+    # ... and the home page the servers others shared with the user.
+    template_vars["sciencelab_shared"] = shared_servers_of
     c.JupyterHub.template_vars = template_vars
