@@ -96,8 +96,10 @@ class LabServer:
         if os.geteuid() == 0:
             command.append("--allow-root")
         with open(self.log_path, "ab") as log:
+            # In its own folder, as a user's server runs in their home: what it writes where it runs
+            # (jupyter-collaboration's `.jupyter_ystore.db`) stays out of the repository.
             self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.state_dir
             )
         wait_until_answering(
             self.process,
