@@ -30,7 +30,7 @@ BENCH_PEERS := $(BENCH_PEERS_VENV)/.sciencelab-ready
 LABEXTENSION_SOURCES := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null) \
 	labextension/package.json labextension/tsconfig.json
 
-.PHONY: demo demo-oidc format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-slurm bench-gpu bench-dask images images-gpu images-lock clean
+.PHONY: demo demo-oidc format lint test test-fast test-gpu install build screenshot docs bench bench-profiles bench-kube bench-batch bench-slurm bench-gpu bench-dask bench-shares images images-gpu images-lock clean
 
 demo: install ## Run the demo hub on http://127.0.0.1:8000 (DEMO_ARGS="--port 9000" to change)
 	$(VENV)/bin/sciencelab demo $(DEMO_ARGS)
@@ -85,6 +85,9 @@ bench-slurm: install $(STAMPS)/slurm ## SLURM spawn-to-ready: a runs_on: slurm p
 bench-gpu: install $(BENCH_PEERS) ## GPU sampler tick cost, and server CPU for 5 and 100 WebSocket clients vs jupyterlab-nvdashboard
 	$(VENV)/bin/python bench/gpu_tick.py
 	$(VENV)/bin/python bench/gpu_stream.py --peer-path $(NVDASHBOARD_DIR) $(BENCH_ARGS)
+
+bench-shares: install ## Revocation of a share: guests' HTTP and WebSocket cut-off vs stock JupyterHub, hub CPU with 100 shared idle servers
+	$(VENV)/bin/python bench/share_revocation.py $(BENCH_ARGS)
 
 # A CUDA build of PyTorch for the `gpu` tests, installed only where a GPU answers.
 test-gpu: install ## The gpu-marked tests: real NVML and a real CUDA allocation (needs an NVIDIA GPU)

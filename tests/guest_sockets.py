@@ -97,11 +97,11 @@ def open_guest_sockets(hub: DemoHub, guest: str, owner: str, server: str, docume
     return sockets
 
 
-def contents_status(hub: DemoHub, guest: str, owner: str, server: str) -> int:
-    """The status of `guest`'s GET of the server's file list with their token."""
+def contents_status(hub: DemoHub, token: str, owner: str, server: str) -> int:
+    """The status of a GET of the server's file list with `token`."""
     return requests.get(
         f"{server_url(hub, owner, server)}api/contents",
-        headers={"Authorization": f"token {hub.token(guest)}"},
+        headers={"Authorization": f"token {token}"},
         timeout=30,
         allow_redirects=False,
     ).status_code

@@ -83,7 +83,7 @@ def grant(hub: DemoHub, **grantee) -> float:
 
 def assert_cut_off(hub: DemoHub, guest: str, sockets, revoked: float, what: str):
     """`guest` gets 403 and every one of `sockets` is closed with a message, within LIMIT of `revoked`."""
-    http = seconds_until(lambda: contents_status(hub, guest, "alice", SERVER) == 403, revoked, LIMIT)
+    http = seconds_until(lambda: contents_status(hub, hub.token(guest), "alice", SERVER) == 403, revoked, LIMIT)
     closed = {socket.name: socket.wait_closed(max(0.0, revoked + LIMIT - time.monotonic())) for socket in sockets}
     print(f"\n{what}: HTTP 403 after {http if http is None else f'{http:.2f}'} s")
     for socket in sockets:
@@ -100,9 +100,9 @@ def assert_cut_off(hub: DemoHub, guest: str, sockets, revoked: float, what: str)
 
 
 def test_a_guest_refused_a_moment_ago_gets_in_and_a_revoked_one_loses_every_socket(hub):
-    assert contents_status(hub, "bob", "alice", SERVER) == 403  # the server caches this refusal
+    assert contents_status(hub, hub.token("bob"), "alice", SERVER) == 403  # the server caches this refusal
     granted = grant(hub, user="bob")
-    allowed = seconds_until(lambda: contents_status(hub, "bob", "alice", SERVER) == 200, granted, LIMIT)
+    allowed = seconds_until(lambda: contents_status(hub, hub.token("bob"), "alice", SERVER) == 200, granted, LIMIT)
     print(f"\nshare with bob: HTTP 200 after {allowed if allowed is None else f'{allowed:.2f}'} s")
     assert allowed is not None, f"bob is still refused {LIMIT} s after the share:\n{hub.log_tail()}"
 
@@ -117,7 +117,7 @@ def test_a_guest_refused_a_moment_ago_gets_in_and_a_revoked_one_loses_every_sock
         assert response.status_code == 204, response.text
         assert_cut_off(hub, "bob", sockets, time.monotonic(), "the owner revoked every share")
         assert owner_socket.closed_at is None
-        assert contents_status(hub, "alice", "alice", SERVER) == 200
+        assert contents_status(hub, hub.token("alice"), "alice", SERVER) == 200
     finally:
         for socket in [*sockets, owner_socket]:
             socket.close()
@@ -125,7 +125,9 @@ def test_a_guest_refused_a_moment_ago_gets_in_and_a_revoked_one_loses_every_sock
 
 def test_revoking_one_guest_cuts_off_that_guest(hub):
     grant(hub, user="bob")
-    assert seconds_until(lambda: contents_status(hub, "bob", "alice", SERVER) == 200, time.monotonic(), LIMIT)
+    assert seconds_until(
+        lambda: contents_status(hub, hub.token("bob"), "alice", SERVER) == 200, time.monotonic(), LIMIT
+    )
     sockets = open_guest_sockets(hub, "bob", "alice", SERVER, document=False)
     try:
         # PATCH without scopes removes bob's share alone (an ORM delete).
@@ -142,7 +144,7 @@ def test_a_member_of_a_shared_group_gets_in_and_loses_access_when_removed(hub):
     added = hub.request("POST", "/hub/api/groups/lab/users", "admin", json={"users": ["bob"]})
     assert added.status_code == 200, added.text
     granted = grant(hub, group="lab")
-    allowed = seconds_until(lambda: contents_status(hub, "bob", "alice", SERVER) == 200, granted, LIMIT)
+    allowed = seconds_until(lambda: contents_status(hub, hub.token("bob"), "alice", SERVER) == 200, granted, LIMIT)
     print(f"\nshare with group lab: bob gets HTTP 200 after {allowed if allowed is None else f'{allowed:.2f}'} s")
     assert allowed is not None, f"bob, in the shared group lab, is refused:\n{hub.log_tail()}"
     sockets = open_guest_sockets(hub, "bob", "alice", SERVER, document=True)
