@@ -61,7 +61,8 @@ install: $(STAMPS)/python $(STAMPS)/labextension
 
 screenshot: install $(STAMPS)/browser $(STAMPS)/htcondor $(STAMPS)/oidc ## Refresh the docs/*.png screenshots from the browser tests
 	SCIENCELAB_SCREENSHOT_DIR=$(CURDIR)/docs $(VENV)/bin/python -m pytest tests/test_browser.py tests/test_gpu_browser.py tests/test_oidc_hub.py \
-		tests/test_dask_browser.py tests/batch/test_dask_batch_browser.py tests/test_sessions_browser.py
+		tests/test_dask_browser.py tests/batch/test_dask_batch_browser.py tests/test_sessions_browser.py \
+		tests/test_sharing_browser.py
 
 bench: install ## Spawn-to-ready: our spawner vs JupyterHub's LocalProcessSpawner
 	$(VENV)/bin/python bench/spawn_to_ready.py $(BENCH_ARGS)

@@ -11,6 +11,7 @@ import { daskPlugin } from './dask/plugin';
 import { gpuPlugin } from './gpu/plugin';
 import { sciencelabIcon } from './icons';
 import { sessionPlugin } from './session/plugin';
+import { sharingPlugin } from './sharing/plugin';
 import { SciencelabSidebar } from './sidebar/sidebar';
 import { CommandIDs, ISciencelabSidebar } from './tokens';
 
@@ -79,4 +80,4 @@ async function loadRank(settingRegistry: ISettingRegistry | null): Promise<numbe
   }
 }
 
-export default [plugin, daskPlugin, gpuPlugin, sessionPlugin];
+export default [plugin, daskPlugin, gpuPlugin, sessionPlugin, sharingPlugin];

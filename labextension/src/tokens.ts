@@ -47,6 +47,11 @@ export namespace CommandIDs {
    * Move this server's stop deadline by one extension step, within its profile's limit.
    */
   export const extendSession = 'sciencelab:extend-session';
+
+  /**
+   * Open the Share dialog of this server: who may use it, share links, revoking.
+   */
+  export const share = 'sciencelab:share';
 }
 
 /**
@@ -71,6 +76,17 @@ export interface ISciencelabSidebar {
    * Expand the section of `widget` (the user may have collapsed it) and scroll it into view.
    */
   expandSection(widget: Widget): void;
+
+  /**
+   * Show or hide the section of `widget`, heading included (a section with nothing to show).
+   */
+  setSectionVisible(widget: Widget, visible: boolean): void;
+
+  /**
+   * Add `widget` (a button, typically a `CommandToolbarButton`) to the row of actions under the
+   * spawn profile.
+   */
+  addProfileAction(widget: Widget): void;
 
   /**
    * The server information, fetched once when the panel is created. Rejects with a
@@ -246,4 +262,75 @@ export interface ISessionTerms {
    * and then the lab stops asking.
    */
   message?: string;
+}
+
+/**
+ * Who may use this server besides its owner: one user, or the members of one group.
+ */
+export interface IShare {
+  kind: 'user' | 'group';
+  name: string;
+  /**
+   * ISO 8601.
+   */
+  created_at: string;
+}
+
+/**
+ * A share link (a JupyterHub share code) as listed: its secret URL is never listed again.
+ */
+export interface IShareCode {
+  /**
+   * `sc_<number>`.
+   */
+  id: string;
+  created_at: string;
+  expires_at: string;
+  /**
+   * How many people accepted it.
+   */
+  exchange_count: number;
+}
+
+/**
+ * A share link just made: `accept_url`, relative to the hub's origin, is shown this once.
+ */
+export interface INewShareCode extends IShareCode {
+  accept_url: string;
+}
+
+/**
+ * Body of `GET <baseUrl>/sciencelab/api/shares`.
+ */
+export interface IShareListing {
+  collaborative: boolean;
+  shares: IShare[];
+  codes: IShareCode[];
+}
+
+/**
+ * A server another user shared with this server's owner (or with one of their groups).
+ */
+export interface ISharedServer {
+  owner: string;
+  /**
+   * The server's name; empty for the owner's default server.
+   */
+  name: string;
+  /**
+   * Path of the server on the hub's origin, e.g. `/user/alice/together/`.
+   */
+  url: string;
+  ready: boolean;
+  /**
+   * The group it was shared through, or null when shared with the user directly.
+   */
+  through: string | null;
+}
+
+/**
+ * Body of `GET <baseUrl>/sciencelab/api/shared-with-me`.
+ */
+export interface ISharedWithMe {
+  servers: ISharedServer[];
 }

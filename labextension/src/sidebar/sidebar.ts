@@ -40,7 +40,14 @@ export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
     const fetchInfo = options.fetchInfo ?? (() => requestAPI<ISciencelabInfo>('info'));
     this.info = fetchInfo();
     const profile = new ProfileSection();
-    this.addSection(profile, { rank: 0 });
+    // The profile and, under it, the actions on this server (Share…) form the first section.
+    const profileFrame = new Panel();
+    profileFrame.title.label = profile.title.label;
+    profileFrame.addWidget(profile);
+    this._profileActions.addClass('sciencelab-ProfileActions');
+    this._profileActions.hide();
+    profileFrame.addWidget(this._profileActions);
+    this.addSection(profileFrame, { rank: 0 });
     this.ready = this.info.then(
       info => {
         this._heading.textContent = `ScienceLab ${info.version}`;
@@ -82,14 +89,30 @@ export class SciencelabSidebar extends SidePanel implements ISciencelabSidebar {
   }
 
   expandSection(widget: Widget): void {
-    const frame = this.widgets.find(candidate => (candidate as Collapser).widget === widget);
-    if (frame instanceof Collapser) {
+    const frame = this._frameOf(widget);
+    if (frame) {
       frame.collapsed = false;
       frame.node.scrollIntoView?.({ block: 'nearest' });
     }
   }
 
+  setSectionVisible(widget: Widget, visible: boolean): void {
+    this._frameOf(widget)?.setHidden(!visible);
+  }
+
+  addProfileAction(widget: Widget): void {
+    this._profileActions.addWidget(widget);
+    this._profileActions.show();
+  }
+
+  private _frameOf(widget: Widget): Collapser | undefined {
+    return this.widgets.find(
+      (candidate): candidate is Collapser => (candidate as Collapser).widget === widget
+    );
+  }
+
   private readonly _heading: HTMLHeadingElement;
+  private readonly _profileActions = new Panel();
   private readonly _ranks: number[] = [];
 }
 

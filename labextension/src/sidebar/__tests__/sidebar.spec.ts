@@ -92,6 +92,38 @@ describe('SciencelabSidebar', () => {
     ]);
   });
 
+  it('hides and shows a section with its heading', () => {
+    panel = new SciencelabSidebar({ fetchInfo: () => Promise.resolve(INFO) });
+    const shared = section('Shared with me');
+    panel.addSection(shared);
+    const frame = shared.parent!.parent!;
+
+    panel.setSectionVisible(shared, false);
+    expect(frame.isHidden).toBe(true);
+    panel.setSectionVisible(shared, true);
+    expect(frame.isHidden).toBe(false);
+  });
+
+  it('shows actions under the profile once there is one', async () => {
+    panel = new SciencelabSidebar({ fetchInfo: () => Promise.resolve(INFO) });
+    await panel.ready;
+    const actions = panel.node.querySelector('.sciencelab-ProfileActions') as HTMLElement;
+    expect(actions.classList.contains('lm-mod-hidden')).toBe(true);
+
+    const share = new Widget();
+    share.node.textContent = 'Share…';
+    panel.addProfileAction(share);
+    expect(actions.classList.contains('lm-mod-hidden')).toBe(false);
+    expect(actions.textContent).toBe('Share…');
+    // Under the profile, in the same section.
+    expect(text(panel, '.sciencelab-SectionFrame:first-child .sciencelab-profile')).toEqual([
+      'Profile: Small - 1 CPU, 2 GB'
+    ]);
+    expect(actions.closest('.sciencelab-SectionFrame')).toBe(
+      panel.node.querySelector('.sciencelab-SectionFrame')
+    );
+  });
+
   it('says so when the server has no spawn profile', async () => {
     panel = new SciencelabSidebar({ fetchInfo: () => Promise.resolve({ ...INFO, profile: null }) });
     await panel.ready;
