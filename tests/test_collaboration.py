@@ -30,8 +30,10 @@ def test_collaboration_off_disables_its_lab_extensions_and_puts_back_what_they_r
         "hubUser": "alice",
         "sciencelabCollaborative": False,
     }
+    # On: jupyter-collaboration's own share link (the server's token in a URL) is off.
     assert make_collaboration_page_config(PAGE_CONFIG, True, REPLACED) == {
         **PAGE_CONFIG,
+        "disabledExtensions": [*PAGE_CONFIG["disabledExtensions"], "@jupyter/collaboration-extension:shared-link"],
         "sciencelabCollaborative": True,
     }
 
@@ -66,6 +68,7 @@ def test_a_collaborative_profile_serves_rooms_and_any_other_profile_has_no_colla
         assert together["sciencelabCollaborative"] is True
         assert not set(COLLABORATION_LAB_EXTENSIONS) & set(together["disabledExtensions"])
         assert "@jupyterlab/filebrowser-extension:defaultFileBrowser" in together["disabledExtensions"]
+        assert "@jupyter/collaboration-extension:shared-link" in together["disabledExtensions"]
         assert (alone["sciencelabCollaborative"], alone["disableRTC"]) == (False, True)
         assert set(COLLABORATION_LAB_EXTENSIONS) <= set(alone["disabledExtensions"])
         assert "@jupyterlab/filebrowser-extension:defaultFileBrowser" not in alone["disabledExtensions"]

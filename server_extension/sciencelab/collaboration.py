@@ -6,6 +6,7 @@ own `disable_rtc` would keep them). The lab half is its two lab extensions, whic
 open every notebook through the missing routes: `make_collaboration_page_config` disables them in
 JupyterLab's page config, puts back the plugins they replace (the file browser, the cell
 executor), and says which mode the server runs in (`sciencelabCollaborative`) for our own panel.
+With collaboration on, it disables the one plugin that would put a token in a link.
 """
 
 import os
@@ -17,6 +18,9 @@ from jupyterlab_server.config import get_federated_extensions
 from .info import read_profile_record
 
 COLLABORATION_LAB_EXTENSIONS = ("@jupyter/collaboration-extension", "@jupyter/docprovider-extension")
+# jupyter-collaboration's own "Share" link puts the server's token into a URL; ScienceLab's Share
+# dialog makes JupyterHub share codes instead.
+TOKEN_LINK_PLUGIN = "@jupyter/collaboration-extension:shared-link"
 PAGE_CONFIG_KEY = "sciencelabCollaborative"
 
 PageConfigHook = Callable[[object, dict], dict]
@@ -27,6 +31,11 @@ def make_collaboration_page_config(page_config: dict, collaborative: bool, repla
     collaboration on or off; `replaced` are the plugins the collaboration lab extensions disable."""
     page_config = {**page_config, PAGE_CONFIG_KEY: collaborative}
     if collaborative:
+        disabled = page_config.get("disabledExtensions", [])
+        page_config["disabledExtensions"] = [
+            *disabled,
+            *([TOKEN_LINK_PLUGIN] if TOKEN_LINK_PLUGIN not in disabled else []),
+        ]
         return page_config
     kept = [name for name in page_config.get("disabledExtensions", []) if name not in replaced]
     page_config["disabledExtensions"] = [*kept, *COLLABORATION_LAB_EXTENSIONS]
