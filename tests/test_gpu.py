@@ -11,12 +11,14 @@ import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from tornado.httpclient import HTTPClientError
 from traitlets import TraitError
 
 from sciencelab import SciencelabApp
+from sciencelab.gpu.sampler import KernelFinder
 from sciencelab.gpu.samples import (
     GpuSettingsError,
     KernelRef,
@@ -160,6 +162,56 @@ def test_a_held_gpu_is_flagged_after_the_idle_duration_below_threshold():
     # One busy sample resets the clock.
     state, idle = update_idle(state, [gpu_record("held-idle", 50, True)], now=1601.0, threshold=5, duration=600)
     assert (state, idle["held-idle"]["flagged"]) == ({}, False)
+
+
+class StubKernelManager:
+    """jupyter_server's kernel manager as `KernelFinder` reads it: kernel ids, and a local process per kernel."""
+
+    def __init__(self):
+        self.kernels = {}
+
+    def list_kernel_ids(self):
+        return list(self.kernels)
+
+    def get_kernel(self, kernel_id):
+        return self.kernels[kernel_id]
+
+    def start(self, kernel_id: str, pid: int):
+        process = SimpleNamespace(pid=pid)
+        self.kernels[kernel_id] = SimpleNamespace(kernel_name="python3", provisioner=SimpleNamespace(process=process))
+
+
+class StubSessionManager:
+    """Sessions by kernel id; counts the reads of the session table."""
+
+    def __init__(self):
+        self.paths, self.reads = {}, 0
+
+    async def list_sessions(self):
+        self.reads += 1
+        return [{"path": path, "kernel": {"id": kernel_id}} for kernel_id, path in self.paths.items()]
+
+
+async def test_kernel_finder_reads_the_sessions_only_for_new_kernels_and_when_they_are_old():
+    kernels, sessions, now = StubKernelManager(), StubSessionManager(), [0.0]
+    finder = KernelFinder(kernels, sessions, notebooks_max_age=10, clock=lambda: now[0])
+    assert await finder.find() == {}
+    assert sessions.reads == 0, "no kernel, nothing to name"
+
+    kernels.start("k-1", 101)  # its session is not saved yet: read again at the next tick
+    assert await finder.find() == {101: KernelRef("k-1", "python3", None)}
+    sessions.paths["k-1"] = "fit.ipynb"
+    assert await finder.find() == {101: KernelRef("k-1", "python3", "fit.ipynb")}
+    assert sessions.reads == 2
+    assert await finder.find() == {101: KernelRef("k-1", "python3", "fit.ipynb")}
+    assert sessions.reads == 2, "the same kernels: the notebooks are known"
+
+    kernels.start("k-1", 102)  # restarted: same id, new process
+    sessions.paths["k-1"] = "renamed.ipynb"
+    assert await finder.find() == {102: KernelRef("k-1", "python3", "fit.ipynb")}
+    now[0] = 10.0
+    assert await finder.find() == {102: KernelRef("k-1", "python3", "renamed.ipynb")}
+    assert sessions.reads == 3
 
 
 def test_history_keeps_utilisation_and_memory_per_gpu():

@@ -37,24 +37,61 @@ def import_pynvml() -> ModuleType:
     return importlib.import_module("pynvml")
 
 
-async def find_kernels(kernel_manager, session_manager) -> dict[int, KernelRef]:
-    """This server's local kernels by PID, with the notebook each session opened them for."""
-    notebooks = {}
-    for session in await session_manager.list_sessions():
-        if session.get("kernel"):
-            notebooks[session["kernel"]["id"]] = session.get("path")
-    kernels = {}
-    for kernel_id in kernel_manager.list_kernel_ids():
-        try:
-            kernel = kernel_manager.get_kernel(kernel_id)
-        except KeyError:
-            continue  # shut down while we looked
-        # Local kernels run under a LocalProvisioner whose `process` is the Popen; remote kernels
-        # (gateway, Kubernetes) have no PID here, so their GPUs show as "other".
-        pid = getattr(getattr(kernel.provisioner, "process", None), "pid", None)
-        if pid:
-            kernels[pid] = KernelRef(kernel_id, kernel.kernel_name, notebooks.get(kernel_id))
-    return kernels
+# How long the notebooks of known kernels are trusted: a session keeps its kernel when its notebook
+# is renamed, so a new name shows within this many seconds.
+NOTEBOOKS_MAX_AGE = 10.0
+
+
+class KernelFinder:
+    """This server's local kernels by PID, with the notebook each session opened them for.
+
+    The sessions are read again only when a kernel has none known yet or the notebooks are
+    `notebooks_max_age` seconds old: reading them (jupyter_server's SQLite session table, a model
+    per session) at every tick was a seventh of the GPU stream's CPU (py-spy), while a kernel gets
+    its session when it starts and keeps it.
+    """
+
+    def __init__(
+        self,
+        kernel_manager,
+        session_manager,
+        notebooks_max_age: float = NOTEBOOKS_MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._kernel_manager = kernel_manager
+        self._session_manager = session_manager
+        self._notebooks_max_age = notebooks_max_age
+        self._clock = clock
+        self._notebooks: dict[str, str | None] = {}  # by kernel id, for the kernels that have a session
+        self._notebooks_until = -math.inf
+
+    async def find(self) -> dict[int, KernelRef]:
+        kernel_ids = self._kernel_manager.list_kernel_ids()
+        # A kernel without a session may be one whose session is being saved: read again until it has one.
+        if kernel_ids and (
+            self._clock() >= self._notebooks_until or any(kernel_id not in self._notebooks for kernel_id in kernel_ids)
+        ):
+            await self._read_notebooks()
+        kernels = {}
+        for kernel_id in kernel_ids:
+            try:
+                kernel = self._kernel_manager.get_kernel(kernel_id)
+            except KeyError:
+                continue  # shut down while we looked
+            # Local kernels run under a LocalProvisioner whose `process` is the Popen; remote kernels
+            # (gateway, Kubernetes) have no PID here, so their GPUs show as "other". Looked up at
+            # every tick: a restarted kernel keeps its id and gets a new process.
+            pid = getattr(getattr(kernel.provisioner, "process", None), "pid", None)
+            if pid:
+                kernels[pid] = KernelRef(kernel_id, kernel.kernel_name, self._notebooks.get(kernel_id))
+        return kernels
+
+    async def _read_notebooks(self):
+        sessions = await self._session_manager.list_sessions()
+        self._notebooks = {
+            session["kernel"]["id"]: session.get("path") for session in sessions if session.get("kernel")
+        }
+        self._notebooks_until = self._clock() + self._notebooks_max_age
 
 
 class GpuSampler:
@@ -98,7 +135,7 @@ class GpuSampler:
         self._demand_until = 0.0
         self._task: asyncio.Task | None = None
         self._ticked = asyncio.Event()
-        self._reconfigured = asyncio.Event()
+        self._woken: asyncio.Future | None = None  # the sleep between two ticks ends with it
         self.ticks = 0
 
     @property
@@ -124,7 +161,8 @@ class GpuSampler:
             self.idle_threshold = idle_threshold
         if idle_duration is not None:
             self.idle_duration = idle_duration
-        self._reconfigured.set()
+        # At once: the next tick comes with the new settings.
+        self._wake()
 
     def subscribe(self, listener: Listener) -> bytes | None:
         """Send every sample to `listener` from now on; returns the current one if it is fresh."""
@@ -186,7 +224,7 @@ class GpuSampler:
         # Nobody watched during the pause: idle clocks start again rather than span a gap we did not see.
         self._below_since = {}
         while self._wanted():
-            started = time.monotonic()
+            started = loop.time()
             try:
                 kernels = await self._find_kernels()
                 sample, message = await loop.run_in_executor(self._executor, self.read_message, kernels)
@@ -196,12 +234,25 @@ class GpuSampler:
                 sample = make_unavailable(time.time(), f"The GPU monitor failed: {error!r}; see the server log.")
                 message = json.dumps(sample).encode()
             self._publish(sample, message)
-            self._reconfigured.clear()
-            try:
-                await asyncio.wait_for(self._reconfigured.wait(), self.interval - (time.monotonic() - started))
-            except TimeoutError:
-                pass
+            await self._sleep_until(loop, started + self.interval)
         self._log.debug("GPU sampler paused: nobody listens")
+
+    async def _sleep_until(self, loop: asyncio.AbstractEventLoop, due: float):
+        """Until `due` (the loop's clock) or a new setting (`configure`), whichever comes first.
+
+        A future and a timer: `asyncio.wait_for` on an `asyncio.Event` made, and at its timeout
+        cancelled, a Task of its own at every tick.
+        """
+        self._woken = loop.create_future()
+        timer = loop.call_at(due, self._wake)
+        try:
+            await self._woken
+        finally:
+            timer.cancel()
+
+    def _wake(self):
+        if self._woken is not None and not self._woken.done():
+            self._woken.set_result(None)
 
     def _publish(self, sample: dict, message: bytes):
         self.ticks += 1
