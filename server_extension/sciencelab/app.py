@@ -67,7 +67,10 @@ class SciencelabApp(gpu.GpuMonitorTraits, ExtensionApp):
         os.environ.setdefault(DASHBOARD_LINK_ENV, make_dashboard_link(self.serverapp.base_url))
 
     def initialize_handlers(self):
-        if self.serverapp.jpserver_extensions.get("jupyter_server_proxy"):
+        # The extension manager, not `jpserver_extensions`: a command-line value of that setting
+        # (the spawner's, turning collaboration off) replaces the config files' list in it.
+        proxy = self.serverapp.extension_manager.extensions.get("jupyter_server_proxy")
+        if proxy is not None and proxy.enabled:
             manager = self.settings["sciencelab_dask"]
             install_proxy_guard(self.serverapp, lambda: manager.cluster_ids("kubernetes"))
         self.handlers.extend(make_handlers())
