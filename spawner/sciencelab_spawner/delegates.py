@@ -52,11 +52,19 @@ class DelegatingSpawnerMixin(Configurable):
             "cookie_host_prefix_enabled": self.cookie_host_prefix_enabled,
             "trusted_alt_names": self.trusted_alt_names,
             "user_options": self.user_options,
+            # KubeSpawner still commits through it when a pod's address changes.
+            "_deprecated_db_session": self._deprecated_db_session,
         }
 
     def make_delegate(self, kind: str) -> Spawner:
         delegate = self.delegate_makers()[kind]()
         delegate.log = self.log
+        # The same Server object, which JupyterHub updates with the address `start` returns: a
+        # copy would keep the address it had before (KubeSpawner's poll compares it with the pod's).
+        if self.server is not None:
+            delegate.server = self.server
+        # The hub's spawner reports the profile's notices and judges its options, not the delegate.
+        delegate.delegated = True
         return delegate
 
     async def start(self):

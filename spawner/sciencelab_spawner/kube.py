@@ -415,7 +415,6 @@ class KubeProfileSpawner(ProfileSpawnerMixin, DelegatingSpawnerMixin, SlurmProfi
         self.api_token, self.admin_access = hub_spawner.api_token, hub_spawner.admin_access
         self.server_token, self.spawn_auth_state = hub_spawner.server_token, hub_spawner.spawn_auth_state
         self.sciencelab_profile, self.sciencelab_session = resolved, hub_spawner.sciencelab_session
-        self.delegated = True
         self.apply_profile(resolved, ())
         if resolved.s3:
             self._s3_credentials = await self._read_s3_credentials()

@@ -164,7 +164,8 @@ class ProfileSpawnerMixin(Configurable):
         self.server_token: str | None = None
         # The user's auth state during a spawn (`run_auth_state_hook`), or None.
         self.spawn_auth_state: dict | None = None
-        # Whether a hub spawner that already reports this spawn's profile made this one its delegate.
+        # Whether a hub spawner that resolves, reports and judges the profile made this one its
+        # delegate (delegates.py).
         self.delegated = False
         self._gpu_claim: GpuClaim | None = None
 
@@ -402,7 +403,7 @@ class ProfileSpawnerMixin(Configurable):
     def options_no_longer_allowed(self) -> str | None:
         """Why the options this server runs with would be refused now (its user left a group, the
         admin changed the profiles), or None while they are still allowed."""
-        if not self._accepted_options:
+        if not self._accepted_options or self.delegated:
             return None
         try:
             resolve_user_options(self.profile_config, self._accepted_options, self.user_groups)
