@@ -30,6 +30,7 @@ class WatchedSocket:
         self.closed_at: float | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        self.messages: list[str] = []  # the text messages it received
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -40,6 +41,8 @@ class WatchedSocket:
             except Exception:  # the connection dropped without a close frame
                 break
             opcode, frame = frame
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                self.messages.append(frame.data.decode(errors="replace"))
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 data = frame.data or b""
                 self.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None

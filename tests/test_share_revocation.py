@@ -16,11 +16,13 @@ from sciencelab.guest_access import (
     ACCESS_KEY_ENV as SERVER_ACCESS_KEY_ENV,
 )
 from sciencelab.guest_access import (
+    ACCESS_REVOKED_EVENT,
     DOCUMENT_CLOSE_CODE,
     MAX_CLOSE_REASON_BYTES,
     SOCKET_CLOSE_CODE,
     check_push_signature,
     make_close_reason,
+    make_revoked_message,
 )
 from sciencelab.guest_access import (
     SIGNATURE_HEADER as SERVER_SIGNATURE_HEADER,
@@ -116,6 +118,13 @@ def test_a_guest_refused_a_moment_ago_gets_in_and_a_revoked_one_loses_every_sock
         response = hub.request("DELETE", SHARES, "alice")
         assert response.status_code == 204, response.text
         assert_cut_off(hub, "bob", sockets, time.monotonic(), "the owner revoked every share")
+        # Before the sockets closed, bob's lab heard why on his event socket (it shows it).
+        (events,) = (s for s in sockets if s.name == "events")
+        assert {
+            "schema_id": ACCESS_REVOKED_EVENT,
+            "user": "bob",
+            "message": make_revoked_message("alice", SERVER),
+        }.items() <= json.loads(events.messages[-1]).items(), events.messages
         assert owner_socket.closed_at is None
         assert contents_status(hub, hub.token("alice"), "alice", SERVER) == 200
     finally:

@@ -113,6 +113,11 @@ def wait_for_text(page, text: str) -> float:
 
 
 def type_at_end_of_first_cell(page, text: str):
+    # On a busy machine jupyter-collaboration asks whether to keep waiting for a slow document;
+    # the dialog stays after the document arrived.
+    slow = page.locator(".jp-Dialog", has_text="taking some time to load")
+    if slow.count():
+        slow.get_by_role("button", name="Continue waiting").click()
     cell = first_cell(page)
     cell.click()
     page.keyboard.press("Control+End")
@@ -215,6 +220,14 @@ def test_alice_shares_with_bob_and_they_edit_one_notebook_together(together, bro
             time.sleep(0.5)
             source = saved_source(hub)
         assert "alice-was-here" in source and "bob-too" in source, json.dumps(source)
+
+        # alice revokes through the hub's API: bob's lab says so, within seconds.
+        revoked = time.monotonic()
+        assert hub.request("DELETE", f"/hub/api/shares/alice/{SERVER}", "alice").status_code == 204
+        dialog = bob.locator(".jp-Dialog", has_text="Access revoked")
+        expect(dialog).to_be_visible(timeout=5_000)
+        print(f"revoked: bob's lab said so after {time.monotonic() - revoked:.2f} s")
+        expect(dialog.locator(".jp-Dialog-body")).to_contain_text("You no longer have access to alice's server")
     finally:
         for context in contexts:
             context.close()

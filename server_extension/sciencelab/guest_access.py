@@ -55,6 +55,20 @@ MAX_CLOSE_REASON_BYTES = 123
 DOCUMENT_CLOSE_CODE = 1003
 # Any other socket: an application code (4000-4999) that JupyterLab's reconnect then meets as a 403.
 SOCKET_CLOSE_CODE = 4403
+# Before its sockets close, the guest's lab hears why (JupyterLab shows nothing when a kernel's
+# socket closes): an event on the server's event bus, which the lab's sharing plugin shows.
+ACCESS_REVOKED_EVENT = "https://sciencelab.dev/events/access-revoked/v1"
+ACCESS_REVOKED_SCHEMA = {
+    "$id": ACCESS_REVOKED_EVENT,
+    "version": "1",
+    "title": "Access revoked",
+    "description": "A guest of this shared server lost access to it; their sockets close next.",
+    "type": "object",
+    "properties": {"user": {"type": "string"}, "message": {"type": "string"}},
+    "required": ["user", "message"],
+}
+# Seconds between the event and closing the sockets, which include the guest's event socket.
+EVENT_LEAD_SECONDS = 0.3
 
 
 def check_push_signature(key: str, header: str, body: bytes, now: float, max_skew: float) -> str | None:
@@ -86,6 +100,15 @@ def make_close_reason(document: bool, owner: str, server: str) -> str:
         lambda text: json.dumps(
             {"reason": "unknown_session", "reloadable": False, "errorReason": text}, separators=(",", ":")
         ),
+    )
+
+
+def make_revoked_message(owner: str, server: str) -> str:
+    """What the guest's lab shows when their access ends."""
+    where = f"{owner}'s server {server!r}" if server else f"{owner}'s server"
+    return (
+        f"You no longer have access to {where}: it is no longer shared with you. Its notebooks and "
+        "kernels are closed in this window; ask its owner to share it again if you need it."
     )
 
 
@@ -144,6 +167,7 @@ class GuestAccess(LoggingConfigurable):
     )
 
     hub_auth = Instance("jupyterhub.services.auth.HubAuth")
+    event_logger = Instance("jupyter_events.EventLogger", allow_none=True)
 
     def __init__(self, owner: str, server: str, access_key: str, **kwargs):
         super().__init__(**kwargs)
@@ -217,6 +241,10 @@ class GuestAccess(LoggingConfigurable):
             return
         sockets = list(self.sockets.pop(key, ()))
         self.log.info("%s may no longer use this server: closing their %d sockets", username, len(sockets))
+        if self.event_logger is not None:
+            message = make_revoked_message(self.owner, self.server)
+            self.event_logger.emit(schema_id=ACCESS_REVOKED_EVENT, data={"user": username, "message": message})
+            await asyncio.sleep(EVENT_LEAD_SECONDS)
         for handler in sockets:
             document = is_document_room(handler)
             handler.close(
@@ -286,7 +314,9 @@ def install_guest_access(
         environ.get(ACCESS_KEY_ENV, ""),
         parent=parent,
         hub_auth=identity_provider.hub_auth,
+        event_logger=serverapp.event_logger,
     )
+    serverapp.event_logger.register_event_schema(ACCESS_REVOKED_SCHEMA)
     authorizer = SocketRegisteringAuthorizer(
         parent=serverapp, identity_provider=identity_provider, inner=serverapp.authorizer, guest_access=guest_access
     )

@@ -171,3 +171,23 @@ export function collaboratorsFrom(
     (a, b) => Number(b.isMe) - Number(a.isMe) || a.displayName.localeCompare(b.displayName)
   );
 }
+
+/**
+ * The event the server sends a guest's lab right before it closes their sockets, because the
+ * guest lost access (`sciencelab/guest_access.py`).
+ */
+export const ACCESS_REVOKED_EVENT = 'https://sciencelab.dev/events/access-revoked/v1';
+
+/**
+ * The message to show `me` for an event of the server's event bus: the server's words when the
+ * event says `me` lost access to this server, null for any other event (or another guest's).
+ */
+export function revokedMessage(
+  emission: { readonly schema_id: string; readonly [key: string]: unknown },
+  me: string | null
+): string | null {
+  if (emission.schema_id !== ACCESS_REVOKED_EVENT || me === null || emission.user !== me) {
+    return null;
+  }
+  return typeof emission.message === 'string' ? emission.message : null;
+}

@@ -1,13 +1,13 @@
 import { IGlobalAwareness } from '@jupyter/collaborative-drive';
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { Dialog, ICommandPalette, showDialog } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { CommandToolbarButton, shareIcon } from '@jupyterlab/ui-components';
 
 import { CommandIDs, ISciencelabSidebar } from '../tokens';
 import { CollaboratorsSection } from './collaborators';
 import { openShareDialog } from './dialog';
-import { isCollaborative, NOT_COLLABORATIVE } from './format';
+import { isCollaborative, NOT_COLLABORATIVE, revokedMessage } from './format';
 import { CollaboratorsModel, IAwarenessLike, SharedWithMeModel, ShareModel } from './model';
 import { SharedWithMeSection } from './sharedwithme';
 
@@ -67,6 +67,19 @@ export const sharingPlugin: JupyterFrontEndPlugin<void> = {
       void user.ready.then(() => model.update());
       sidebar.addSection(new CollaboratorsSection(model), { rank: COLLABORATORS_RANK });
     }
+
+    // A guest who loses access hears it here first: JupyterLab says nothing when a kernel's
+    // socket closes, and the document rooms' own dialog covers only open notebooks.
+    app.serviceManager.events.stream.connect((_, emission) => {
+      const message = revokedMessage(emission, app.serviceManager.user.identity?.username ?? null);
+      if (message !== null) {
+        void showDialog({
+          title: 'Access revoked',
+          body: message,
+          buttons: [Dialog.okButton({ label: 'OK' })]
+        });
+      }
+    });
 
     const shared = new SharedWithMeModel();
     const section = new SharedWithMeSection(shared);

@@ -1,4 +1,5 @@
 import {
+  ACCESS_REVOKED_EVENT,
   absoluteUrl,
   collaboratorsFrom,
   describeCode,
@@ -6,6 +7,7 @@ import {
   describeUses,
   documentOf,
   isCollaborative,
+  revokedMessage,
   sharedServerLabel
 } from '../format';
 import { NOW, person } from './fixtures';
@@ -109,5 +111,23 @@ describe('collaboratorsFrom', () => {
   it('falls back to a neutral colour and the username', () => {
     const [dave] = collaboratorsFrom(new Map([[1, { user: { username: 'dave' } }]]), null);
     expect(dave).toMatchObject({ displayName: 'dave', color: 'var(--jp-ui-font-color2)' });
+  });
+});
+
+describe('revokedMessage', () => {
+  const event = {
+    schema_id: ACCESS_REVOKED_EVENT,
+    user: 'bob',
+    message: 'You no longer have access.'
+  };
+
+  it("gives the server's words to the guest who lost access, and to nobody else", () => {
+    expect(revokedMessage(event, 'bob')).toBe('You no longer have access.');
+    expect(revokedMessage(event, 'alice')).toBeNull();
+    expect(revokedMessage(event, null)).toBeNull();
+    expect(
+      revokedMessage({ ...event, schema_id: 'https://example.org/other/v1' }, 'bob')
+    ).toBeNull();
+    expect(revokedMessage({ ...event, message: 3 }, 'bob')).toBeNull();
   });
 });
