@@ -183,12 +183,19 @@ class SharingHandler(ExtensionHandlerMixin, JsonAPIHandler):
             self.refuse(403, reason)
         return reason is not None
 
-    def body_or_refuse(self) -> tuple[bool, object]:
+    def checked_body(self, read):
+        """`read(body)` of the request's JSON body, or None once a refusal was answered (a body
+        that is no JSON, a caller who may not share, a value `read` refuses)."""
         try:
-            return True, self.json_body()
+            body = self.json_body()
         except JsonInputError as error:
-            self.refuse(400, str(error))
-            return False, None
+            return self.refuse(400, str(error))
+        if self.refused():
+            return None
+        try:
+            return read(body)
+        except ShareRequestError as error:
+            return self.refuse(error.status, str(error))
 
     def answer(self, status: int, document: object):
         self.set_status(status)
@@ -210,13 +217,9 @@ class SharesHandler(SharingHandler):
 
     @web.authenticated
     async def post(self):
-        ok, body = self.body_or_refuse()
-        if not ok or self.refused():
+        grantee = self.checked_body(read_grantee)
+        if grantee is None:
             return
-        try:
-            grantee = read_grantee(body)
-        except ShareRequestError as error:
-            return self.refuse(error.status, str(error))
         status, share = await self.relay.call("POST", self.relay.shares_url, grantee)
         self.answer(201 if status == 200 else status, make_share_document(share) if status == 200 else share)
 
@@ -245,13 +248,9 @@ class ShareCodesHandler(SharingHandler):
 
     @web.authenticated
     async def post(self):
-        ok, body = self.body_or_refuse()
-        if not ok or self.refused():
+        seconds = self.checked_body(read_code_lifetime)
+        if seconds is None:
             return
-        try:
-            seconds = read_code_lifetime(body)
-        except ShareRequestError as error:
-            return self.refuse(error.status, str(error))
         status, code = await self.relay.call("POST", self.relay.codes_url, {"expires_in": seconds})
         self.answer(201 if status == 200 else status, make_code_document(code) if status == 200 else code)
 

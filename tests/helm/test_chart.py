@@ -42,6 +42,8 @@ PRIVATE_RULE = {"to": [{"ipBlock": {"cidr": cidr}} for cidr in PRIVATE_CIDRS]}
 METADATA_RULE = {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}]}
 SCHEMA_ERROR = "Error: values don't meet the specifications of the schema(s) in the following chart(s):\nsciencelab:\n"
 DASK = {"dask": {"kubernetes": {"enabled": True, "namespace": "physics-dask"}}}
+# What a spawner's user has of the hub's settings: the secret each server's access key derives from.
+HUB_SETTINGS = {"cookie_secret": b"0" * 32}
 # INDIGO-IAM with groups from `wlcg.groups`, as docs/admin-deploy.md configures it.
 LOGIN = {
     "enabled": True,
@@ -681,7 +683,7 @@ async def test_the_hub_configuration_and_the_pods_it_makes_match_the_policies(de
     (user_role,) = [role for role in c.JupyterHub.load_roles if role["name"] == "user"]
     assert "shares!user" in user_role["scopes"]
 
-    user = SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[], spawners={})
+    user = SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[], spawners={}, settings=HUB_SETTINGS)
     spawner = KubeProfileSpawner(_mock=True, user=user, config=c, cmd=["jupyterhub-singleuser"])
     user.spawners[""] = spawner
     pod = await pod_for(spawner, {"profile": "default"})
@@ -727,7 +729,7 @@ async def test_every_value_reaches_the_hub_configuration(all_values_rendering, t
     # serverAccess: servers' tokens may call the gateway.
     assert "access:services!service=dask-gateway" in c.Spawner.server_token_scopes
 
-    user = SimpleNamespace(name="alice", id=1, url="/lab/user/alice/", groups=[], spawners={})
+    user = SimpleNamespace(name="alice", id=1, url="/lab/user/alice/", groups=[], spawners={}, settings=HUB_SETTINGS)
     spawner = KubeProfileSpawner(_mock=True, user=user, config=c, cmd=["jupyterhub-singleuser"])
     user.spawners[""] = spawner
     assert (spawner.cvmfs_mode, spawner.cvmfs_host_path, spawner.s3_mount, spawner.s3_credentials_source) == (
